@@ -1,0 +1,78 @@
+"""The ``gpf-flow`` command line: a thin typer app over the library.
+
+Each command group lives in its own module with a ``register(app)`` function; modules import
+heavy libraries inside the command bodies so that ``gpf-flow --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from gpf_flow.cli import common
+
+app = typer.Typer(
+    name="gpf-flow",
+    help=(
+        "Declarative workflows for the Géoplateforme Entrepôt, with an embedded offline Entrepôt.\n\n"
+        "Typical session: `gpf-flow dataset get raster-sample`, `gpf-flow upload -f "
+        "raster-sample/upload_descriptor.jsonc`, `gpf-flow catalog get wms-generic`, "
+        "`gpf-flow run wms-generic.jsonc`, `gpf-flow serve`."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode="markdown",
+)
+
+_COMMAND_MODULES = (
+    "gpf_flow.cli.workflow_cmds",
+    "gpf_flow.cli.run_cmds",
+    "gpf_flow.cli.delivery_cmds",
+    "gpf_flow.cli.entity_cmds",
+    "gpf_flow.cli.serve_cmds",
+    "gpf_flow.cli.account_cmds",
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Declarative workflows for the Géoplateforme Entrepôt, with an embedded offline Entrepôt."""
+
+
+@app.command("version")
+def version() -> None:
+    """Print the gpf-flow version."""
+    from gpf_flow import __version__
+
+    typer.echo(f"gpf-flow {__version__}")
+
+
+def _register_all() -> None:
+    import importlib
+
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # command group not built yet
+                continue
+            raise
+        module.register(app)
+
+
+_register_all()
+
+
+def main() -> None:
+    """Console-script entry point: runs the app and turns user errors into messages and exit codes."""
+    try:
+        app()
+    except common.GpfFlowError as exc:
+        common.print_error(exc)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        common.err_console().print("[yellow]interrupted[/yellow]")
+        sys.exit(130)
+

@@ -1,0 +1,83 @@
+"""Shared pieces of the CLI: consoles, error printing, and the options every store command takes."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from gpf_flow.errors import GpfFlowError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from gpf_flow.store.base import Store
+
+__all__ = [
+    "GpfFlowError",
+    "HomeOption",
+    "StoreOption",
+    "ConfigOption",
+    "console",
+    "err_console",
+    "print_error",
+    "open_store_from_options",
+]
+
+HomeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--home",
+        help="Folder of the local store (default: $GPF_FLOW_HOME or ~/.local/share/gpf-flow).",
+        show_default=False,
+    ),
+]
+StoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help="Store to use: local (embedded, default) or geoplateforme (the real API). Env: GPF_FLOW_STORE.",
+        show_default=False,
+    ),
+]
+ConfigOption = Annotated[
+    str | None,
+    typer.Option(
+        "--config",
+        help="Géoplateforme configuration (official SDK config.ini or gpf-flow TOML). Env: GPF_FLOW_CONFIG.",
+        show_default=False,
+    ),
+]
+
+
+@cache
+def console() -> Console:
+    """The stdout console."""
+    from rich.console import Console
+
+    return Console()
+
+
+@cache
+def err_console() -> Console:
+    """The stderr console (errors, warnings, progress)."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def print_error(exc: GpfFlowError) -> None:
+    """Print a user error without a traceback."""
+    from rich.markup import escape
+
+    err_console().print(f"[bold red]error:[/bold red] {escape(exc.message)}")
+    if exc.hint:
+        err_console().print(f"  [cyan]hint:[/cyan] {escape(exc.hint)}")
+
+
+def open_store_from_options(store: str | None, home: str | None, config: str | None) -> Store:
+    """Open the store the options (then the environment) choose."""
+    from gpf_flow.store import open_store
+
+    return open_store(store, home=home, config=config)

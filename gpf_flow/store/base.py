@@ -1,0 +1,268 @@
+"""The store seam: one interface shaped after the Géoplateforme Entrepôt API, two backends.
+
+Entities are plain JSON-like dicts with the API's own field names (``_id``, ``name``, ``status``,
+``type``, ``tags``, ``type_infos``...), so the HTTP backend returns what the server sends and the
+local backend returns what the server would send. ``gpf_flow.store.local.LocalStore`` is the
+embedded default; ``gpf_flow.store.geoplateforme.GeoplateformeStore`` talks to the real API.
+
+A store is bound to one datastore; :meth:`Store.for_datastore` gives a view on another one.
+Errors are the classes of :mod:`gpf_flow.errors` (``NotFoundError`` for an unknown id,
+``ConflictError`` for a state conflict, ``BadRequestError`` for a bad body).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+Entity = dict[str, Any]
+"""One entity as the API gives it."""
+
+EntityType = Literal[
+    "upload",
+    "stored_data",
+    "processing",
+    "processing_execution",
+    "configuration",
+    "offering",
+    "static",
+    "endpoint",
+    "datastore",
+    "permission",
+    "key",
+    "check",
+    "check_execution",
+]
+
+ENTITY_TYPES: tuple[str, ...] = (
+    "upload",
+    "stored_data",
+    "processing",
+    "processing_execution",
+    "configuration",
+    "offering",
+    "static",
+    "endpoint",
+    "datastore",
+    "permission",
+    "key",
+    "check",
+    "check_execution",
+)
+
+# Entities that carry tags and comments (sub-routes .../tags and .../comments in the API).
+TAGGABLE_TYPES: tuple[str, ...] = ("upload", "stored_data", "configuration", "static")
+
+UPLOAD_STATUSES = ("CREATED", "OPEN", "CHECKING", "CLOSED", "UNSTABLE", "GENERATING", "MODIFYING", "DELETED")
+EXECUTION_STATUSES = ("CREATED", "WAITING", "PROGRESS", "SUCCESS", "FAILURE", "ABORTED")
+EXECUTION_TERMINAL = frozenset({"SUCCESS", "FAILURE", "ABORTED"})
+STORED_DATA_STATUSES = ("CREATED", "GENERATING", "MODIFYING", "GENERATED", "UNSTABLE", "DELETED")
+OFFERING_STATUSES = ("PUBLISHING", "MODIFYING", "PUBLISHED", "UNPUBLISHING", "UNPUBLISHED", "UNSTABLE")
+CHECK_STATUSES = ("WAITING", "PROGRESS", "SUCCESS", "FAILURE")
+
+ProgressCallback = Callable[[int], None]
+"""Called with the number of bytes sent since the previous call."""
+
+
+@dataclass
+class Page:
+    """One page of a listing: the items and the total number of entities matching the filters."""
+
+    items: list[Entity]
+    total: int
+    page: int = 1
+    limit: int = 10
+
+    @property
+    def has_next(self) -> bool:
+        return self.page * self.limit < self.total
+
+
+@dataclass
+class UploadChecks:
+    """The ``GET uploads/{id}/checks`` document: check executions grouped by state."""
+
+    asked: list[Entity] = field(default_factory=list)
+    in_progress: list[Entity] = field(default_factory=list)
+    passed: list[Entity] = field(default_factory=list)
+    failed: list[Entity] = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        return not self.asked and not self.in_progress
+
+    def as_dict(self) -> dict[str, list[Entity]]:
+        return {
+            "asked": self.asked,
+            "in_progress": self.in_progress,
+            "passed": self.passed,
+            "failed": self.failed,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> UploadChecks:
+        return cls(
+            asked=list(data.get("asked") or []),
+            in_progress=list(data.get("in_progress") or []),
+            passed=list(data.get("passed") or []),
+            failed=list(data.get("failed") or []),
+        )
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What gpf-flow needs from an Entrepôt. Method names follow the API's routes."""
+
+    kind: str
+    """``"local"`` or ``"geoplateforme"``."""
+
+    datastore_id: str
+    """The datastore this store is bound to."""
+
+    # -- session ------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Release connections, worker pools and files."""
+
+    def for_datastore(self, datastore_id: str) -> Store:
+        """The same store bound to another datastore (``datastore`` keys of workflows)."""
+
+    # -- user and datastore -------------------------------------------------------------------
+    def user_me(self) -> Entity:
+        """``GET /users/me``: ``_id``, ``email``, ``first_name``, ``last_name``, ``communities_member``."""
+
+    def get_datastore(self) -> Entity:
+        """``GET /datastores/{id}``, with ``endpoints[]`` as ``{"endpoint": {...}, "quota", "use"}``."""
+
+    # -- generic entity operations ------------------------------------------------------------
+    def list_entities(
+        self,
+        entity_type: str,
+        infos: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        *,
+        page: int = 1,
+        limit: int = 10,
+    ) -> Page:
+        """One page of entities matching every ``infos`` filter (``%`` wildcards in ``name``) and
+        every ``tags`` filter. Pages start at 1; results are in creation order."""
+
+    def get_entity(self, entity_type: str, entity_id: str) -> Entity:
+        """One entity by id; ``NotFoundError`` if there is none."""
+
+    def create_entity(self, entity_type: str, body: Mapping[str, Any]) -> Entity:
+        """``POST`` the body on the type's list route (uploads, configurations, permissions, keys)."""
+
+    def edit_entity(
+        self, entity_type: str, entity_id: str, body: Mapping[str, Any], *, replace: bool = False
+    ) -> Entity:
+        """``PATCH`` (partial) or, with ``replace``, ``PUT`` (full) an entity; returns the new state."""
+
+    def delete_entity(self, entity_type: str, entity_id: str) -> None:
+        """``DELETE`` an entity. On a PUBLISHED offering this only unpublishes it (API semantics)."""
+
+    # -- tags and comments --------------------------------------------------------------------
+    def add_tags(self, entity_type: str, entity_id: str, tags: Mapping[str, str]) -> None:
+        """Merge tags into the entity's tags."""
+
+    def remove_tags(self, entity_type: str, entity_id: str, keys: Sequence[str]) -> None:
+        """Remove tags by key."""
+
+    def list_comments(self, entity_type: str, entity_id: str) -> list[Entity]:
+        """Comments as ``{"_id", "text", ...}``."""
+
+    def add_comment(self, entity_type: str, entity_id: str, text: str) -> Entity:
+        """Add one comment."""
+
+    def remove_comment(self, entity_type: str, entity_id: str, comment_id: str) -> None:
+        """Remove one comment by id."""
+
+    # -- uploads ------------------------------------------------------------------------------
+    def upload_push_file(
+        self,
+        upload_id: str,
+        local_path: Path,
+        remote_path: str,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        """Send one data file; it appears in the tree under exactly ``remote_path``."""
+
+    def upload_push_md5(self, upload_id: str, local_path: Path, progress: ProgressCallback | None = None) -> None:
+        """Send an md5 file; it lands at the upload's root under its base name."""
+
+    def upload_delete_file(self, upload_id: str, remote_path: str) -> None:
+        """Remove a pushed file (data or md5)."""
+
+    def upload_tree(self, upload_id: str) -> list[Entity]:
+        """``[{"type": "FILE"|"DIRECTORY", "name", "size", "children"?}]``."""
+
+    def upload_close(self, upload_id: str) -> None:
+        """Close the upload: status CHECKING, check executions created at once and run."""
+
+    def upload_open(self, upload_id: str) -> None:
+        """Re-open a CLOSED or UNSTABLE upload."""
+
+    def upload_checks(self, upload_id: str) -> UploadChecks:
+        """The upload's check executions grouped by state."""
+
+    def check_execution_logs(self, execution_id: str, start: int = 0) -> list[str]:
+        """Log lines of a check execution from line ``start`` (0-based)."""
+
+    # -- processings --------------------------------------------------------------------------
+    def create_processing_execution(self, body: Mapping[str, Any]) -> Entity:
+        """``POST processings/executions``: status CREATED, ``inputs``/``output`` as objects."""
+
+    def launch_processing_execution(self, execution_id: str) -> None:
+        """Queue a CREATED execution (WAITING, then PROGRESS when a worker takes it)."""
+
+    def abort_processing_execution(self, execution_id: str) -> None:
+        """Ask a WAITING or PROGRESS execution to stop; it ends ABORTED."""
+
+    def processing_execution_logs(self, execution_id: str, start: int = 0) -> list[str]:
+        """Log lines from line ``start`` (0-based): a follower passes how many it has."""
+
+    # -- offerings ----------------------------------------------------------------------------
+    def create_offering(self, configuration_id: str, body: Mapping[str, Any]) -> Entity:
+        """Publish a configuration on an endpoint (``{"endpoint", "open", ...}``); has ``urls``."""
+
+    def list_configuration_offerings(self, configuration_id: str) -> list[Entity]:
+        """``GET configurations/{id}/offerings``."""
+
+    def synchronize_offering(self, offering_id: str) -> Entity:
+        """``PUT offerings/{id}``: re-synchronise an offering with its data."""
+
+    # -- statics, permissions, accesses -------------------------------------------------------
+    def create_static(
+        self, local_path: Path, name: str, static_type: str, description: str | None = None
+    ) -> Entity:
+        """Send a static file (an SLD style...) with its metadata."""
+
+    def create_permissions(self, body: Mapping[str, Any]) -> list[Entity]:
+        """``POST permissions``: the API answers with a list."""
+
+    def create_access(self, key_id: str, body: Mapping[str, Any]) -> None:
+        """``POST /users/me/keys/{key}/accesses``."""
+
+
+def iter_entities(
+    store: Store,
+    entity_type: str,
+    infos: Mapping[str, str] | None = None,
+    tags: Mapping[str, str] | None = None,
+    *,
+    limit: int = 50,
+) -> Iterator[Entity]:
+    """Every entity matching the filters, page after page."""
+    page = 1
+    while True:
+        result = store.list_entities(entity_type, infos, tags, page=page, limit=limit)
+        yield from result.items
+        if not result.items or not result.has_next:
+            return
+        page += 1
+
+
+def endpoints_of(datastore: Entity) -> list[Entity]:
+    """The inner ``endpoint`` objects of a datastore document."""
+    return [item["endpoint"] for item in datastore.get("endpoints", []) if item.get("endpoint")]
