@@ -1,0 +1,173 @@
+"""Vector check: every file opens with pyogrio and every feature's geometry reads.
+
+Features are read in batches (bounded memory). A feature whose geometry is missing or is not
+valid WKB counts as damage: GDAL reads the records of a damaged shapefile as NULL geometries
+rather than failing. A shapefile whose header length differs from its size is damaged too.
+"""
+
+from __future__ import annotations
+
+import struct
+import warnings
+from pathlib import Path
+from typing import Any
+
+from gpf_flow.checks._support import ErrorBudget, confined, select, suffix_of
+from gpf_flow.checks.base import CheckContext
+
+VECTOR_EXTENSIONS = (".shp", ".gpkg", ".geojson", ".json", ".csv", ".gml", ".kml", ".fgb", ".sqlite")
+SIDECAR_EXTENSIONS = (
+    *(".shx", ".dbf", ".prj", ".cpg", ".qpj", ".sbn", ".sbx", ".qix"),
+    *(".xml", ".txt", ".md", ".qmd"),
+)
+BATCH = 5000
+
+
+def _shape_header_problems(path: Path) -> list[str]:
+    """The .shp and .shx headers must state the files' real lengths (in 16-bit words)."""
+    problems: list[str] = []
+    index = _sibling(path, ".shx")
+    for member in (path, index):
+        if member is None:
+            continue
+        size = member.stat().st_size
+        with member.open("rb") as handle:
+            header = handle.read(28)
+        if len(header) < 28:
+            problems.append(f"{member.name}: {size} bytes, too short for a shapefile header (100 bytes)")
+            continue
+        code, words = struct.unpack(">i", header[0:4])[0], struct.unpack(">i", header[24:28])[0]
+        if code != 9994:
+            problems.append(f"{member.name}: not a shapefile (file code {code}, expected 9994)")
+        elif words * 2 != size:
+            problems.append(
+                f"{member.name}: header says {words * 2} bytes but the file has {size} (truncated or damaged)"
+            )
+    if index is None:
+        problems.append("missing .shx index next to the .shp")
+    if _sibling(path, ".dbf") is None:
+        problems.append("missing .dbf attribute table next to the .shp")
+    return problems
+
+
+def _sibling(path: Path, suffix: str) -> Path | None:
+    """The file next to ``path`` with another extension, in lower or upper case."""
+    for candidate in (path.with_suffix(suffix), path.with_suffix(suffix.upper())):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_batch(path: Path, layer: str, skip: int, count: int) -> tuple[Any, Any, Any, list[str]]:
+    """(meta, fids, geometries, warnings) of ``count`` features from ``skip``."""
+    from pyogrio import raw
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        meta, fids, geometries, _fields = raw.read(
+            path, layer=layer, skip_features=skip, max_features=count, return_fids=True
+        )
+    return meta, fids, geometries, [str(w.message) for w in caught]
+
+
+def _check_geometries(budget: ErrorBudget, layer: str, fids: Any, geometries: Any) -> None:
+    import numpy as np
+    import shapely
+
+    parsed = shapely.from_wkb(geometries, on_invalid="ignore")
+    missing = np.array([g is None for g in geometries], dtype=bool)
+    unreadable = np.array([p is None for p in parsed], dtype=bool) & ~missing
+    for index in np.flatnonzero(missing):
+        budget.error(f"layer {layer}: feature {fids[index]} has no geometry (unreadable record)")
+    for index in np.flatnonzero(unreadable):
+        budget.error(f"layer {layer}: feature {fids[index]} has a geometry that does not parse")
+
+
+def _check_layer(ctx: CheckContext, budget: ErrorBudget, path: Path, layer: str) -> int:
+    """Read a layer batch by batch; a batch that fails is re-read feature by feature to name them."""
+    import pyogrio
+    from pyogrio.errors import DataLayerError, DataSourceError, FieldError, GeometryError
+
+    failures = (DataSourceError, DataLayerError, FieldError, GeometryError, OSError, ValueError)
+    expected = int(pyogrio.read_info(path, layer=layer).get("features") or -1)
+    total = 0
+    while expected < 0 or total < expected:
+        if ctx.is_aborted():
+            return total
+        try:
+            meta, fids, geometries, messages = _read_batch(path, layer, total, BATCH)
+        except failures:
+            if expected < 0:
+                raise
+            for position in range(total, min(total + BATCH, expected)):
+                try:
+                    meta, fids, geometries, messages = _read_batch(path, layer, position, 1)
+                except failures as exc:
+                    budget.error(f"layer {layer}: feature #{position} cannot be read: {exc}")
+                    continue
+                if meta.get("geometry_type") is not None and len(fids):
+                    _check_geometries(budget, layer, fids, geometries)
+            total = min(total + BATCH, expected)
+            continue
+        for message in messages:
+            budget.error(f"layer {layer}: {message}")
+        if meta.get("geometry_type") is not None and geometries is not None and len(fids):
+            _check_geometries(budget, layer, fids, geometries)
+        total += len(fids)
+        if len(fids) < BATCH:
+            break
+    return total
+
+
+def _check_file(ctx: CheckContext, relative: str, path: Path) -> bool:
+    import pyogrio
+    from pyogrio.errors import DataLayerError, DataSourceError, FieldError, GeometryError
+
+    budget = ErrorBudget(ctx, relative)
+    if suffix_of(relative) == ".shp":
+        for problem in _shape_header_problems(path):
+            budget.error(problem)
+    try:
+        layers = [str(row[0]) for row in pyogrio.list_layers(path)]
+    except (DataSourceError, DataLayerError, OSError) as exc:
+        budget.error(f"does not open as a vector file: {exc}")
+        budget.close()
+        return False
+    counts: list[str] = []
+    for layer in layers:
+        try:
+            counts.append(f"{layer}: {_check_layer(ctx, budget, path, layer)} features")
+        except (DataSourceError, DataLayerError, FieldError, GeometryError, OSError, ValueError) as exc:
+            budget.error(f"layer {layer} cannot be read: {exc}")
+    budget.close()
+    state = "" if budget.ok else f", {budget.count} problem(s)"
+    ctx.log(f"INFO {relative}: {', '.join(counts) or 'no layer'}{state}")
+    return budget.ok
+
+
+def run(ctx: CheckContext) -> bool:
+    """Pass when every vector file opens and every feature's geometry reads."""
+    vectors = list(select(ctx.files, VECTOR_EXTENSIONS))
+    ok = True
+    for relative in sorted(set(ctx.files) - set(vectors)):
+        if suffix_of(relative) not in SIDECAR_EXTENSIONS:
+            ctx.log(f"ERROR {relative}: not a vector file (expected one of {', '.join(VECTOR_EXTENSIONS)})")
+            ok = False
+    if not vectors:
+        ctx.log("ERROR upload: no vector file (.shp, .gpkg, .geojson, .csv...) in this VECTOR upload")
+        return False
+    for relative in vectors:
+        if ctx.is_aborted():
+            ctx.log("WARNING check aborted")
+            return False
+        path = confined(ctx, relative)
+        if path is None or not path.is_file():
+            ctx.log(f"ERROR {relative}: file is missing or outside the upload")
+            ok = False
+            continue
+        ok = _check_file(ctx, relative, path) and ok
+    if ctx.is_aborted():
+        ctx.log("WARNING check aborted")
+        return False
+    ctx.log(f"INFO {len(vectors)} vector file(s) checked: {'all readable' if ok else 'problems found'}")
+    return ok
