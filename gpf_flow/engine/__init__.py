@@ -1,0 +1,4 @@
+"""The run engine: ``runner`` (walks the plan), ``state`` (runs.sqlite), ``events`` (what renderers see).
+
+Use :func:`gpf_flow.run` (``gpf_flow.engine.runner.run``) to run a loaded workflow on a store.
+"""

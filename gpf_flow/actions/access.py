@@ -1,0 +1,11 @@
+"""``access``: give a user key access to offerings (``POST /users/me/keys/{key}/accesses``)."""
+
+from __future__ import annotations
+
+from gpf_flow.actions.base import ActionContext
+
+
+def run(ctx: ActionContext) -> None:
+    """Run the action."""
+    key = str(ctx.require("key", ctx.require("url_parameters")))
+    ctx.store.create_access(key, dict(ctx.require("body_parameters")))

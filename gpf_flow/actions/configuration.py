@@ -1,0 +1,47 @@
+"""``configuration``: create a configuration, unique on name + layer_name (spec §5.3)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gpf_flow.actions.base import ActionContext, apply_tags_and_comments, delete_offering, exact_one
+from gpf_flow.errors import WorkflowError
+from gpf_flow.store.base import Entity
+
+
+def run(ctx: ActionContext) -> None:
+    """Run the action."""
+    create_configuration(ctx, dict(ctx.require("body_parameters")))
+
+
+def create_configuration(ctx: ActionContext, body: Mapping[str, Any]) -> Entity:
+    """Create (or, per behaviour, reuse / replace) a configuration; tags and comments applied."""
+    name = ctx.require("name", body)
+    keys = {"name": str(name)}
+    if body.get("layer_name"):
+        keys["layer_name"] = str(body["layer_name"])
+    existing = exact_one(ctx, "configuration", keys)
+    configuration: Entity | None = None
+    if existing is not None:
+        behavior = ctx.effective_behavior()
+        label = f"configuration {name!r} (layer {keys.get('layer_name')!r}, {existing['_id']})"
+        if behavior in ("STOP", "RESUME"):
+            why = "" if behavior == "STOP" else " (RESUME does not apply to configurations)"
+            raise WorkflowError(
+                f"{label} already exists{why}",
+                hint="use --behavior CONTINUE to reuse it or DELETE to replace it",
+            )
+        if behavior == "DELETE":
+            for offering in ctx.store.list_configuration_offerings(existing["_id"]):
+                delete_offering(ctx, ctx.store.get_entity("offering", offering["_id"]))
+            ctx.store.delete_entity("configuration", existing["_id"])
+            ctx.deleted("configuration", existing)
+        else:
+            configuration = existing
+            ctx.created("configuration", configuration, reused=True)
+    if configuration is None:
+        configuration = ctx.store.create_entity("configuration", body)
+        ctx.created("configuration", configuration)
+    apply_tags_and_comments(ctx, "configuration", configuration["_id"])
+    return configuration

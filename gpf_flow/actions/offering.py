@@ -1,0 +1,63 @@
+"""``offering``: publish a configuration on an endpoint and wait until it is PUBLISHED (spec §5.4)."""
+
+from __future__ import annotations
+
+from gpf_flow.actions.base import ActionContext, delete_offering, wait_status
+from gpf_flow.errors import WorkflowError
+from gpf_flow.store.base import Entity
+
+
+def run(ctx: ActionContext) -> None:
+    """Run the action."""
+    configuration_id = str(ctx.require("configuration", ctx.require("url_parameters")))
+    body = dict(ctx.require("body_parameters"))
+    endpoint = str(ctx.require("endpoint", body))
+    body.setdefault("open", True)
+    offering = _existing(ctx, configuration_id, endpoint)
+    if offering is None:
+        offering = ctx.store.create_offering(configuration_id, body)
+        ctx.created("offering", offering)
+    publish_wait(ctx, offering)
+
+
+def _endpoint_id(offering: Entity) -> str | None:
+    endpoint = offering.get("endpoint")
+    return endpoint.get("_id") if isinstance(endpoint, dict) else endpoint
+
+
+def _existing(ctx: ActionContext, configuration_id: str, endpoint: str) -> Entity | None:
+    for item in ctx.store.list_configuration_offerings(configuration_id):
+        offering = ctx.store.get_entity("offering", item["_id"])
+        if _endpoint_id(offering) != endpoint:
+            continue
+        behavior = ctx.effective_behavior()
+        label = f"offering {offering['_id']} of configuration {configuration_id} on endpoint {endpoint}"
+        if behavior in ("STOP", "RESUME"):
+            why = "" if behavior == "STOP" else " (RESUME does not apply to offerings)"
+            raise WorkflowError(
+                f"{label} already exists{why}",
+                hint="use --behavior CONTINUE to reuse it or DELETE to replace it",
+            )
+        if behavior == "DELETE":
+            delete_offering(ctx, offering)
+            return None
+        ctx.created("offering", offering, reused=True)
+        if offering.get("status") == "UNPUBLISHED":
+            raise WorkflowError(
+                f"{label} exists but is UNPUBLISHED", hint="use --behavior DELETE to re-publish"
+            )
+        return offering
+    return None
+
+
+def publish_wait(ctx: ActionContext, offering: Entity) -> Entity:
+    """Wait for PUBLISHED (links announced) or UNSTABLE (error)."""
+    final = wait_status(ctx, "offering", offering["_id"], ("PUBLISHED", "UNSTABLE"))
+    assert final is not None
+    if final.get("status") != "PUBLISHED":
+        raise WorkflowError(
+            f"offering {final['_id']} ({final.get('layer_name')}) ended {final.get('status')}",
+            hint="check the configuration's stored data and the endpoint",
+        )
+    ctx.published(final)
+    return final

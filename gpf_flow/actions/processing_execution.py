@@ -1,0 +1,185 @@
+"""``processing-execution``: create an execution, launch it and follow it to its end (spec §5.2).
+
+Logs are streamed from the last line read (never re-printed). Polling is adaptive: 0.2 s at
+first, backing off to the store's cap, and reset to fast whenever new log lines arrive. Ctrl-C
+aborts the execution on the store and waits until it has really ended.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import deque
+from typing import Any
+
+from gpf_flow.actions.base import ActionContext, Poller, apply_tags_and_comments, exact_one
+from gpf_flow.engine import events as ev
+from gpf_flow.errors import ConflictError, Interrupted, WorkflowError
+from gpf_flow.store.base import EXECUTION_TERMINAL, Entity
+
+LOG_TAIL = 5  # log lines quoted in the error of a failed execution
+
+
+def run(ctx: ActionContext) -> None:
+    """Run the action."""
+    body: dict[str, Any] = dict(ctx.require("body_parameters"))
+    output = body.get("output") or {}
+    out_sd = output.get("stored_data") if isinstance(output, dict) else None
+    execution: Entity | None = None
+    if isinstance(out_sd, dict) and out_sd.get("name"):
+        execution = _existing_output(ctx, str(out_sd["name"]))
+    elif isinstance(out_sd, dict) and out_sd.get("_id"):
+        execution = _existing_update(ctx, body, str(out_sd["_id"]))
+    if execution is None:
+        execution = ctx.store.create_processing_execution(body)
+        ctx.created("processing_execution", execution)
+        out_type, out_entity = _output_of(execution)
+        if out_type and out_entity and not (isinstance(out_sd, dict) and out_sd.get("_id")):
+            ctx.created(out_type, out_entity)
+    out_type, out_entity = _output_of(execution)
+    if out_type and out_entity:
+        apply_tags_and_comments(ctx, out_type, out_entity["_id"])
+    if execution.get("status") == "CREATED":
+        ctx.store.launch_processing_execution(execution["_id"])
+    tail: deque[str] = deque(maxlen=LOG_TAIL)
+    final = follow(ctx, execution["_id"], tail)
+    if final.get("status") != "SUCCESS":
+        name = (final.get("processing") or {}).get("name", "")
+        last = "".join(f"\n    | {line}" for line in tail)
+        raise WorkflowError(
+            f"processing execution {execution['_id']} ({name}) ended {final.get('status')}"
+            + (f"; last log lines:{last}" if last else ""),
+            hint=f"the execution as JSON: gpf-flow entities get processing_execution {execution['_id']}",
+        )
+
+
+def _output_of(execution: Entity) -> tuple[str | None, Entity | None]:
+    output = execution.get("output") or {}
+    for key in ("stored_data", "upload"):
+        value = output.get(key)
+        if isinstance(value, dict) and value.get("_id"):
+            return key, value
+    return None, None
+
+
+def _existing_output(ctx: ActionContext, name: str) -> Entity | None:
+    """Apply the behaviour when the output stored data already exists; the execution to follow."""
+    stored = exact_one(ctx, "stored_data", {"name": name})
+    if stored is None:
+        return None
+    behavior = ctx.effective_behavior()
+    label = f"stored data {name!r} ({stored['_id']}, {stored.get('status')})"
+    if behavior == "STOP":
+        raise WorkflowError(
+            f"{label} already exists",
+            hint="use --behavior DELETE to replace it, CONTINUE or RESUME to reuse it",
+        )
+    unstable = stored.get("status") == "UNSTABLE"
+    if behavior == "DELETE" or (behavior == "RESUME" and unstable):
+        ctx.store.delete_entity("stored_data", stored["_id"])
+        ctx.deleted("stored_data", stored)
+        return None
+    if unstable:
+        raise WorkflowError(
+            f"{label} is UNSTABLE (an earlier execution failed)", hint="use --behavior RESUME"
+        )
+    page = ctx.store.list_entities(
+        "processing_execution", {"output_stored_data": stored["_id"]}, page=1, limit=10
+    )
+    if not page.items:
+        if stored.get("status") == "GENERATED":
+            ctx.warn(f"{label} exists and no execution produced it here: reused as it is")
+            ctx.created("stored_data", stored, reused=True)
+            return {"_id": "", "status": "SUCCESS", "output": {"stored_data": stored}}
+        raise WorkflowError(f"{label} exists but no execution produces it", hint="use --behavior DELETE")
+    execution = ctx.store.get_entity("processing_execution", page.items[0]["_id"])
+    ctx.created("processing_execution", execution, reused=True)
+    ctx.created("stored_data", stored, reused=True)
+    return execution
+
+
+def _existing_update(ctx: ActionContext, body: dict[str, Any], stored_id: str) -> Entity | None:
+    """An update of an existing stored data: find an execution with the same inputs and parameters."""
+    ctx.store.get_entity("stored_data", stored_id)
+    filters = {"output_stored_data": stored_id}
+    if body.get("processing"):
+        filters["processing"] = str(body["processing"])
+    wanted_inputs = {k: sorted(v or []) for k, v in (body.get("inputs") or {}).items()}
+    for item in ctx.store.list_entities("processing_execution", filters, page=1, limit=10).items:
+        candidate = ctx.store.get_entity("processing_execution", item["_id"])
+        inputs = {
+            k: sorted(x["_id"] if isinstance(x, dict) else x for x in v or [])
+            for k, v in (candidate.get("inputs") or {}).items()
+        }
+        same_inputs = all(inputs.get(k, []) == v for k, v in wanted_inputs.items())
+        if not same_inputs or (candidate.get("parameters") or {}) != (body.get("parameters") or {}):
+            continue
+        behavior = ctx.effective_behavior()
+        if behavior == "STOP":
+            raise WorkflowError(
+                f"an execution updating stored data {stored_id} with the same inputs exists "
+                f"({candidate['_id']})",
+                hint="use --behavior DELETE, CONTINUE or RESUME",
+            )
+        if behavior == "DELETE" or (
+            behavior == "RESUME" and candidate.get("status") in ("FAILURE", "ABORTED")
+        ):
+            return None
+        ctx.created("processing_execution", candidate, reused=True)
+        return candidate
+    return None
+
+
+def follow(ctx: ActionContext, execution_id: str, tail: deque[str] | None = None) -> Entity:
+    """Follow an execution to a terminal status, streaming new log lines; abort on Ctrl-C.
+
+    ``tail`` (a bounded deque) receives the lines too, for error messages."""
+    if not execution_id:  # reused output without execution
+        return {"status": "SUCCESS"}
+    store = ctx.store
+    poller = Poller(cap=ctx.poll_cap)
+    offset = 0
+    last_status = None
+    aborting = False
+    while True:
+        if ctx.cancel.is_set() and not aborting:
+            aborting = True
+            current = store.get_entity("processing_execution", execution_id)
+            if current.get("status") not in EXECUTION_TERMINAL:
+                with contextlib.suppress(ConflictError):  # it ended between the read and the abort
+                    store.abort_processing_execution(execution_id)
+        execution = store.get_entity("processing_execution", execution_id)
+        status = execution.get("status")
+        lines = store.processing_execution_logs(execution_id, start=offset)
+        for line in lines:
+            ctx.emit(ev.LogLine(step=ctx.step, execution_id=execution_id, number=offset, line=line))
+            if tail is not None:
+                tail.append(line)
+            offset += 1
+        if status != last_status:
+            ctx.emit(
+                ev.StatusChanged(
+                    step=ctx.step,
+                    entity_type="processing_execution",
+                    entity_id=execution_id,
+                    status=str(status),
+                )
+            )
+            last_status = status
+            poller.reset()
+        if status in EXECUTION_TERMINAL:
+            for line in store.processing_execution_logs(execution_id, start=offset):
+                ctx.emit(ev.LogLine(step=ctx.step, execution_id=execution_id, number=offset, line=line))
+                if tail is not None:
+                    tail.append(line)
+                offset += 1
+            if aborting:
+                raise Interrupted(f"step {ctx.step!r} interrupted: execution {execution_id} {status}")
+            return execution
+        if lines:
+            poller.reset()
+        delay = poller.next()
+        if aborting:
+            time.sleep(min(delay, 0.2))
+        else:
+            ctx.cancel.wait(delay)

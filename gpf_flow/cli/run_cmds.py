@@ -1,0 +1,236 @@
+"""``gpf-flow run`` and ``gpf-flow status``: run a workflow on a store, show each step's last state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from typer.core import TyperCommand
+
+from gpf_flow.cli import common
+
+if TYPE_CHECKING:
+    from gpf_flow.engine.result import RunResult
+
+OUTPUTS = ("rich", "json")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``run`` and ``status`` commands."""
+    app.command("run", cls=PairParamCommand)(run_command)
+    app.command("status", cls=PairParamCommand)(status_command)
+
+
+class PairParamCommand(TyperCommand):
+    """A command whose ``-p/--param`` takes two values (``-p NAME VALUE``), repeatable."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for option in self.params:
+            if option.name == "param":
+                option.nargs = 2
+
+
+ParamOption = Annotated[
+    list[Any] | None,
+    typer.Option(
+        "-p",
+        "--param",
+        help="Parameter `-p NAME VALUE` (repeatable): feeds {{ name }} and {params.name}.",
+        metavar="NAME VALUE",
+        show_default=False,
+        parser=lambda value: value,  # keep the (name, value) pair as click gives it
+    ),
+]
+
+
+def pairs(values: list[Any] | None) -> dict[str, str]:
+    """``-p`` pairs as a dict; the last value of a name wins."""
+    return {str(name): str(value) for name, value in values or []}
+
+
+def run_command(
+    file: Annotated[
+        str, typer.Argument(help="Workflow file, or the name of a catalog workflow (wms-generic).")
+    ],
+    step: Annotated[
+        str | None, typer.Option("--step", help="Run this step alone.", show_default=False)
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Run this step and its ancestors.", show_default=False)
+    ] = None,
+    from_: Annotated[
+        str | None, typer.Option("--from", help="Run this step and its descendants.", show_default=False)
+    ] = None,
+    param: ParamOption = None,
+    params_file: Annotated[
+        str | None, typer.Option("--params-file", help="JSON object of parameter values.", show_default=False)
+    ] = None,
+    behavior: Annotated[
+        str | None,
+        typer.Option(
+            "--behavior",
+            "-b",
+            help="When an entity exists: STOP, DELETE, CONTINUE or RESUME (default: per action type).",
+            show_default=False,
+        ),
+    ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Steps run at the same time.")] = 4,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Resolve and print each action's request; change nothing.")
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Re-run steps recorded as done.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm deletions (delete-entity).")] = False,
+    datastore: Annotated[
+        str | None,
+        typer.Option("--datastore", "-d", help="Datastore id for every action.", show_default=False),
+    ] = None,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="rich (live view) or json (one event per line).")
+    ] = "rich",
+    store: common.StoreOption = None,
+    config: common.ConfigOption = None,
+    home: common.HomeOption = None,
+) -> None:
+    """Run a workflow: steps in dependency order, independent ones in parallel, logs streamed live.
+
+    A re-run skips the steps recorded as done (`--force` re-runs them) and resumes the failed ones.
+    """
+    import signal
+    import sys
+    import threading
+
+    from gpf_flow.engine.result import RunInterrupted
+    from gpf_flow.engine.runner import run
+    from gpf_flow.errors import EXIT_INTERRUPTED, UsageError
+    from gpf_flow.render.console import ConsoleRenderer, JsonLinesRenderer
+    from gpf_flow.workflow.load import load_workflow
+
+    if output not in OUTPUTS:
+        raise UsageError(f"unknown output {output!r}", hint="use --output rich or --output json")
+    params = pairs(param)
+    warnings: list[str] = []
+    workflow = load_workflow(file, params, params_file=params_file, on_warning=warnings.append)
+    renderer: ConsoleRenderer | JsonLinesRenderer
+    if output == "json":
+        renderer = JsonLinesRenderer(sys.stdout)
+    else:
+        renderer = ConsoleRenderer(common.console(), show_bodies=dry_run)
+    for message in warnings:
+        common.err_console().print(f"[yellow]warning:[/yellow] {message}")
+    the_store = common.open_store_from_options(store, home, config)
+    cancel = threading.Event()
+
+    def _on_sigint(signum: int, frame: object) -> None:
+        if cancel.is_set():  # second Ctrl-C: stop waiting
+            raise KeyboardInterrupt
+        cancel.set()
+        common.err_console().print("[yellow]interrupted: aborting running executions…[/yellow]")
+
+    previous = signal.signal(signal.SIGINT, _on_sigint)
+    try:
+        result = run(
+            workflow,
+            the_store,
+            step=step,
+            until=until,
+            from_=from_,
+            params=params,
+            behavior=behavior,
+            jobs=jobs,
+            dry_run=dry_run,
+            force=force,
+            on_event=renderer,
+            state_path=_state_path(the_store, home),
+            yes=yes,
+            datastore=datastore,
+            cancel=cancel,
+        )
+    except RunInterrupted as exc:
+        _close(renderer)
+        _summary(renderer, exc.result)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        _close(renderer)
+        the_store.close()
+    _summary(renderer, result)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def _close(renderer: object) -> None:
+    close = getattr(renderer, "close", None)
+    if close is not None:
+        close()
+
+
+def _summary(renderer: object, result: RunResult) -> None:
+    from gpf_flow.render.console import JsonLinesRenderer, render_summary
+
+    if isinstance(renderer, JsonLinesRenderer):
+        renderer.summary(result)
+    else:
+        render_summary(result, common.console())
+
+
+def _state_path(store: object, home: str | None) -> Path:
+    from gpf_flow.config import resolve_home
+
+    base = getattr(store, "home", None)
+    return Path(base if base is not None else resolve_home(home)) / "runs.sqlite"
+
+
+def status_command(
+    file: Annotated[str, typer.Argument(help="Workflow file, or the name of a catalog workflow.")],
+    param: ParamOption = None,
+    params_file: Annotated[
+        str | None, typer.Option("--params-file", help="JSON object of parameter values.", show_default=False)
+    ] = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="rich (table) or json.")] = "rich",
+    home: common.HomeOption = None,
+) -> None:
+    """Show each step's last recorded state (done, failed, interrupted, never run)."""
+    import json
+    import time
+
+    from rich.table import Table
+
+    from gpf_flow.config import resolve_home
+    from gpf_flow.engine.state import step_records
+    from gpf_flow.render.console import STATUS_STYLES
+    from gpf_flow.workflow.load import load_workflow
+
+    workflow = load_workflow(file, pairs(param), params_file=params_file, on_warning=lambda _m: None)
+    records = step_records(workflow, resolve_home(home) / "runs.sqlite")
+    if output == "json":
+        rows = []
+        for name in workflow.steps:
+            rec = records.get(name)
+            rows.append(
+                {
+                    "step": name,
+                    "status": rec.status if rec else "never run",
+                    "run_id": rec.run_id if rec else None,
+                    "started": rec.started if rec else None,
+                    "finished": rec.finished if rec else None,
+                    "error": rec.error if rec else None,
+                }
+            )
+        common.console().print_json(json.dumps(rows))
+        return
+    table = Table(title=f"{workflow.name}: last state of each step")
+    for column in ("step", "status", "run", "finished", "duration", "error"):
+        table.add_column(column)
+    for name in workflow.steps:
+        rec = records.get(name)
+        if rec is None:
+            table.add_row(name, "[dim]never run[/dim]", "", "", "", "")
+            continue
+        finished = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(rec.finished)) if rec.finished else ""
+        duration = f"{rec.finished - rec.started:.1f}s" if rec.finished else ""
+        error = (rec.error or "").splitlines()[0] if rec.error else ""
+        style = STATUS_STYLES.get(rec.status, "")
+        table.add_row(name, f"[{style}]{rec.status}[/]", str(rec.run_id), finished, duration, error)
+    common.console().print(table)
