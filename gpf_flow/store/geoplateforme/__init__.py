@@ -1,0 +1,6 @@
+"""The Géoplateforme store: the real Entrepôt API over HTTP (``httpx``), same interface as the local one."""
+
+from gpf_flow.store.geoplateforme.settings import GpfSettings, load_settings
+from gpf_flow.store.geoplateforme.store import GeoplateformeStore, flatten_tree
+
+__all__ = ["GeoplateformeStore", "GpfSettings", "flatten_tree", "load_settings"]

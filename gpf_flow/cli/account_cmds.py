@@ -1,0 +1,123 @@
+"""``gpf-flow auth``, ``gpf-flow me`` and ``gpf-flow config``: who am I, where, with which settings."""
+
+from __future__ import annotations
+
+import typer
+
+from gpf_flow.cli.common import ConfigOption, HomeOption, StoreOption
+
+
+def register(app: typer.Typer) -> None:
+    """Add the account commands to the app."""
+    app.command("auth")(auth)
+    app.command("me")(me)
+    app.command("config")(config)
+
+
+def auth(store: StoreOption = None, config: ConfigOption = None, home: HomeOption = None) -> None:
+    """Check the credentials: get a token, print who you are and when the token expires."""
+    from datetime import UTC, datetime, timedelta
+
+    from gpf_flow.config import resolve_home
+    from gpf_flow.store import resolve_store
+
+    kind, _source = resolve_store(store, config)
+    if kind == "local":
+        typer.echo(f"local store in {resolve_home(home)}: no credentials needed (use --store geoplateforme)")
+        return
+    from gpf_flow.store.geoplateforme import GeoplateformeStore, load_settings
+
+    settings = load_settings(config)
+    gpf = GeoplateformeStore(settings, datastore_id="")
+    try:
+        gpf.client.tokens.get()
+        token = gpf.client.tokens.token
+        user = gpf.user_me()
+    finally:
+        gpf.close()
+    name = " ".join(str(user.get(k) or "") for k in ("first_name", "last_name")).strip()
+    who = f"{name} <{user.get('email', '')}>" if name else str(user.get("email") or user.get("_id"))
+    typer.echo(f"authenticated as {who} (id {user.get('_id')})")
+    typer.echo(f"token server: {settings.token_url} (grant {gpf.client.tokens.grant_type})")
+    typer.echo(f"API: {settings.root_url}")
+    if token is not None:
+        left = max(0.0, token.seconds_left())
+        expiry = datetime.now(UTC) + timedelta(seconds=left)
+        typer.echo(f"token expires in {left:.0f} s (at {expiry:%Y-%m-%d %H:%M:%S} UTC)")
+    if settings.datastore:
+        communities = {
+            str((m.get("community") or {}).get("datastore")): str((m.get("community") or {}).get("name"))
+            for m in user.get("communities_member") or []
+        }
+        if settings.datastore in communities:
+            typer.echo(f"datastore: {settings.datastore} ({communities[settings.datastore]})")
+        else:
+            typer.echo(
+                f"warning: the configured datastore {settings.datastore} is not one of your communities' "
+                "datastores; `gpf-flow me` lists them",
+                err=True,
+            )
+
+
+def me(
+    store: StoreOption = None,
+    config: ConfigOption = None,
+    home: HomeOption = None,
+    json_output: bool = typer.Option(False, "--json", help="Print the /users/me document as JSON."),
+) -> None:
+    """Show the user, their communities and the datastores they can use (with ids)."""
+    import json
+
+    from rich.markup import escape
+    from rich.table import Table
+
+    from gpf_flow.cli.common import console, open_store_from_options
+
+    opened = open_store_from_options(store, home, config)
+    try:
+        user = opened.user_me()
+    finally:
+        opened.close()
+    if json_output:
+        typer.echo(json.dumps(user, indent=2, ensure_ascii=False))
+        return
+    name = " ".join(str(user.get(k) or "") for k in ("first_name", "last_name")).strip()
+    console().print(f"user: {escape(name)} <{escape(str(user.get('email', '')))}> (id {user.get('_id')})")
+    table = Table(title="communities and datastores")
+    table.add_column("community", overflow="fold")
+    table.add_column("technical name", overflow="fold")
+    table.add_column("datastore id", no_wrap=True, min_width=36)
+    table.add_column("rights", overflow="fold")
+    for member in user.get("communities_member") or []:
+        community = member.get("community") or {}
+        rights = member.get("rights") or []
+        if isinstance(rights, dict):
+            rights = [k for k, v in rights.items() if v]
+        table.add_row(
+            escape(str(community.get("name", ""))),
+            escape(str(community.get("technical_name", ""))),
+            escape(str(community.get("datastore") or "-")),
+            escape(", ".join(map(str, rights))),
+        )
+    console().print(table)
+
+
+def config(store: StoreOption = None, config: ConfigOption = None, home: HomeOption = None) -> None:
+    """Show the effective configuration (secrets masked) and where each value comes from."""
+    from gpf_flow.config import resolve_home
+    from gpf_flow.store import resolve_store
+    from gpf_flow.store.geoplateforme.settings import default_config_path, load_settings
+
+    kind, kind_source = resolve_store(store, config)
+    config_path = config or default_config_path()
+    config_source = "--config" if config else ("environment / default location" if config_path else "none")
+    rows = [
+        ("store", kind, kind_source),
+        ("home", str(resolve_home(home)), "--home" if home else "GPF_FLOW_HOME or default"),
+        ("config file", str(config_path or "(none)"), config_source),
+    ]
+    settings = load_settings(config)
+    rows += [(f"geoplateforme.{k}", v, settings.sources.get(k, "")) for k, v in settings.masked().items()]
+    width = max(len(key) for key, _v, _s in rows)
+    for key, value, source in rows:
+        typer.echo(f"{key:<{width}} = {value}    ({source})")
