@@ -1,0 +1,144 @@
+"""The workflow as a DAG of steps (networkx) and the execution plan of a selection of it.
+
+Edges go from a parent to its child. A plan is a list of generations
+(``networkx.topological_generations``): every step of a generation only depends on steps of
+earlier generations, so the steps of one generation may run concurrently. Inside a generation
+steps keep the file order, so plans are stable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from gpf_flow.errors import UsageError
+from gpf_flow.workflow._gc import gc_paused
+from gpf_flow.workflow.locate import did_you_mean
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from gpf_flow.workflow.model import Workflow
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The steps to run, grouped in generations of independent steps."""
+
+    generations: list[list[str]]
+    """Step names by generation; a generation only depends on earlier ones."""
+    steps: list[str]
+    """All selected steps, flattened in topological order."""
+    graph: nx.DiGraph
+    """The whole workflow's graph (parent → child), not only the selection."""
+    selection: str = "all steps"
+    """How the steps were chosen, for messages (``--until X``...)."""
+
+
+def graph_from_parents(parents: Mapping[str, Sequence[str]]) -> nx.DiGraph:
+    """A DiGraph with one node per step (file order) and an edge parent → child.
+
+    Parents that are not steps become nodes too; callers check them with :func:`unknown_parents`.
+    """
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    graph.add_nodes_from(parents)
+    graph.add_edges_from((parent, child) for child, names in parents.items() for parent in names)
+    return graph
+
+
+def build_graph(workflow: Workflow) -> nx.DiGraph:
+    """The workflow's DAG; node attribute ``step`` holds the :class:`Step`."""
+    graph = graph_from_parents({name: step.parents for name, step in workflow.steps.items()})
+    for name, step in workflow.steps.items():
+        graph.nodes[name]["step"] = step
+    return graph
+
+
+def unknown_parents(parents: Mapping[str, Sequence[str]]) -> list[tuple[str, int, str]]:
+    """``(step, index, parent)`` for every parent name that is not a step."""
+    return [
+        (child, index, parent)
+        for child, names in parents.items()
+        for index, parent in enumerate(names)
+        if parent not in parents
+    ]
+
+
+def find_cycle(graph: nx.DiGraph) -> list[str] | None:
+    """One cycle as a closed list of names (``[a, b, c, a]``), or None when the graph is a DAG."""
+    import networkx as nx
+
+    if nx.is_directed_acyclic_graph(graph):
+        return None
+    edges = nx.find_cycle(graph)
+    return [edges[0][0], *(edge[1] for edge in edges)]
+
+
+def format_cycle(cycle: Iterable[str]) -> str:
+    """``a -> b -> c -> a``."""
+    return " -> ".join(cycle)
+
+
+def _check_step(workflow: Workflow, name: str, option: str) -> None:
+    if name not in workflow.steps:
+        raise UsageError(
+            f"{option} {name}: no step named `{name}` in {workflow.name}{did_you_mean(name, workflow.steps)}",
+            hint="steps: " + ", ".join(workflow.steps),
+        )
+
+
+def plan(
+    workflow: Workflow,
+    *,
+    step: str | None = None,
+    until: str | None = None,
+    from_: str | None = None,
+) -> Plan:
+    """Plan all steps, one ``step``, a step and its ancestors (``until``) or descendants (``from_``).
+
+    At most one selection may be given; an unknown step name is a :class:`UsageError` suggesting
+    close names.
+    """
+    with gc_paused():
+        return _plan(workflow, step, until, from_)
+
+
+def _plan(workflow: Workflow, step: str | None, until: str | None, from_: str | None) -> Plan:
+    import networkx as nx
+
+    chosen = [
+        (option, name) for option, name in (("--step", step), ("--until", until), ("--from", from_)) if name
+    ]
+    if len(chosen) > 1:
+        raise UsageError(
+            "choose one selection: " + " or ".join(f"{option} {name}" for option, name in chosen),
+        )
+    graph = build_graph(workflow)
+    order = {name: index for index, name in enumerate(workflow.steps)}
+    selected: set[str]
+    selection = "all steps"
+    if chosen:
+        option, name = chosen[0]
+        _check_step(workflow, name, option)
+        selection = f"{option} {name}"
+        if option == "--step":
+            selected = {name}
+        elif option == "--until":
+            selected = nx.ancestors(graph, name) | {name}
+        else:
+            selected = nx.descendants(graph, name) | {name}
+        subgraph = graph.subgraph(selected)
+    else:
+        subgraph = graph
+    generations = [
+        sorted(generation, key=order.__getitem__) for generation in nx.topological_generations(subgraph)
+    ]
+    return Plan(
+        generations=generations,
+        steps=[name for generation in generations for name in generation],
+        graph=graph,
+        selection=selection,
+    )
