@@ -1,0 +1,295 @@
+"""GetMap latency and throughput of the raster WMS (``/wms-r``), next to the in-process floor.
+
+Builds an ortho-like raster (0.5 m, EPSG:2154), runs the real pyramid processing through a
+LocalStore, publishes a WMS-RASTER offering, starts the real ``gpf-flow serve`` and measures:
+
+- latency (median, p95 over N requests, one client) of GetMap JPEG 256² and 1024² in EPSG:3857
+  and EPSG:2154, over random boxes inside the data at about native resolution;
+- throughput with 8 concurrent clients;
+- the floor, measured in the same run: read the same pyramid tiles from SQLite, decode them,
+  resample (bicubic; reprojection with rasterio for 2154) and encode the JPEG, in process, no HTTP.
+
+Prints the ratio server/floor (target ≤ 3×).  Usage: ``python bench/getmap.py [--requests 200]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import math
+import os
+import random
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+from PIL import Image
+from pyproj import Transformer
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "serve"))
+from test_serve_ogc_support import RASTER_PROCESSING, deliver, free_port, process, publish  # noqa: E402
+
+from gpf_flow.store.local import LocalStore  # noqa: E402
+
+LAYER = "bench_ortho"
+WORLD = 20037508.342789244
+NATIVE_RES = {"EPSG:3857": 0.597, "EPSG:2154": 0.5}  # metres per pixel at z18 / in the source
+
+
+# -- setup ---------------------------------------------------------------------------------------
+def write_tiles(folder: Path, n: int, size: int, res: float, seed: int) -> list[Path]:
+    """An n×n grid of ortho-like RGB GeoTIFFs (smooth structure plus texture) in EPSG:2154."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    folder.mkdir(parents=True, exist_ok=True)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    paths = []
+    for row in range(n):
+        for col in range(n):
+            rng = np.random.default_rng(seed + row * n + col)
+            base = 110 + 60 * np.sin(xx * 9 + col) * np.cos(yy * 7 + row) + 30 * np.sin((xx + yy) * 31)
+            bands = [np.clip(base + s + rng.normal(0, 14, (size, size)), 1, 254) for s in (0, 12, -18)]
+            path = folder / f"tile_{row}_{col}.tif"
+            transform = from_origin(870_000 + col * size * res, 6_570_000 - row * size * res, res, res)
+            with rasterio.open(
+                path, "w", driver="GTiff", width=size, height=size, count=3, dtype="uint8", crs="EPSG:2154",
+                transform=transform, tiled=True, compress="deflate",
+            ) as dst:  # fmt: skip
+                dst.write(np.stack(bands).astype(np.uint8))
+            paths.append(path)
+    return paths
+
+
+def build(home: Path, tmp: Path) -> tuple[Path, tuple[float, float, float, float]]:
+    """The published pyramid's file and the source extent in EPSG:2154."""
+    folder = tmp / "raster"
+    paths = write_tiles(folder, n=2, size=1000, res=0.5, seed=3)
+    import rasterio
+
+    bounds = [rasterio.open(p).bounds for p in paths]
+    extent = (
+        min(b.left for b in bounds),
+        min(b.bottom for b in bounds),
+        max(b.right for b in bounds),
+        max(b.top for b in bounds),
+    )
+    with LocalStore(home) as store:
+        upload = deliver(store, folder, "BENCH_RASTER", "RASTER")
+        started = time.perf_counter()
+        stored = process(store, RASTER_PROCESSING, upload, "bench_pyramid", {"compression": "jpg"})
+        print(f"pyramid built in {time.perf_counter() - started:.1f} s: {stored['type_infos'].get('tiles')}")
+        publish(store, "WMS-RASTER", LAYER, {"used_data": [{"stored_data": stored["_id"]}]})
+        return store.stored_data_dir(stored["_id"]) / "pyramid.mbtiles", extent
+
+
+def start_server(home: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "gpf_flow", "serve", "--port", str(port), "--home", str(home)]
+    proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{base}/wms-r?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetCapabilities", timeout=5)
+            return proc, base
+        except httpx.TransportError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit(f"gpf-flow serve did not start:\n{log.read_text()}")
+
+
+# -- requests ------------------------------------------------------------------------------------
+def boxes(
+    extent: tuple[float, float, float, float], crs: str, size: int, n: int, seed: int
+) -> list[tuple[float, ...]]:
+    """n random boxes of ``size`` pixels at native resolution, inside the data, in ``crs``."""
+    rng = random.Random(seed)
+    to_crs = Transformer.from_crs("EPSG:2154", crs, always_xy=True)
+    x0, y0, x1, y1 = to_crs.transform_bounds(*extent) if crs != "EPSG:2154" else extent
+    span = size * NATIVE_RES[crs]
+    out = []
+    for _ in range(n):
+        bx = rng.uniform(x0, max(x0, x1 - span))
+        by = rng.uniform(y0, max(y0, y1 - span))
+        out.append((bx, by, bx + span, by + span))
+    return out
+
+
+def params(crs: str, bbox: tuple[float, ...], size: int) -> dict[str, str]:
+    return {
+        "SERVICE": "WMS", "VERSION": "1.3.0", "REQUEST": "GetMap", "LAYERS": LAYER, "STYLES": "",
+        "CRS": crs, "BBOX": ",".join(f"{v:.3f}" for v in bbox), "WIDTH": str(size), "HEIGHT": str(size),
+        "FORMAT": "image/jpeg",
+    }  # fmt: skip
+
+
+# -- the floor: same pixels, in process ----------------------------------------------------------
+class Floor:
+    """Read + decode the pyramid tiles, resample bicubic to the asked map, encode JPEG."""
+
+    def __init__(self, mbtiles: Path) -> None:
+        self.conn = sqlite3.connect(f"file:{mbtiles}?mode=ro", uri=True, check_same_thread=False)
+        self.maxzoom = int(self.conn.execute("SELECT MAX(zoom_level) FROM tiles").fetchone()[0])
+        self.to_3857: dict[str, Transformer] = {}
+
+    def _to_3857(self, crs: str) -> Transformer:
+        if crs not in self.to_3857:
+            self.to_3857[crs] = Transformer.from_crs(crs, "EPSG:3857", always_xy=True)
+        return self.to_3857[crs]
+
+    def _mesh(
+        self, crs: str, bbox: tuple[float, ...], size: int, left: float, top: float, px: float
+    ) -> list[tuple[tuple[int, int, int, int], tuple[float, ...]]]:
+        """Pillow MESH quads mapping the map's pixels to the mosaic's."""
+        t = self._to_3857(crs)
+        n = max(1, size // 256)  # quads of 256 px: far below a pixel of error at these extents
+        step = size / n
+        ii, jj = np.meshgrid(np.arange(n + 1) * step, np.arange(n + 1) * step)
+        x = bbox[0] + ii * (bbox[2] - bbox[0]) / size
+        y = bbox[3] - jj * (bbox[3] - bbox[1]) / size
+        mx, my = t.transform(x, y)
+        sx, sy = (mx - left) / px, (top - my) / px
+        quads = []
+        for j in range(n):
+            for i in range(n):
+                target = (round(i * step), round(j * step), round((i + 1) * step), round((j + 1) * step))
+                corners = (j, i), (j + 1, i), (j + 1, i + 1), (j, i + 1)  # nw, sw, se, ne
+                quads.append((target, tuple(v for c in corners for v in (sx[c], sy[c]))))
+        return quads
+
+    def getmap(self, crs: str, bbox: tuple[float, ...], size: int) -> bytes:
+        if crs == "EPSG:3857":
+            mx0, my0, mx1, my1 = bbox
+        else:
+            t = self._to_3857(crs)
+            mx0, my0, mx1, my1 = t.transform_bounds(*bbox)
+        res = (mx1 - mx0) / size
+        z = min(self.maxzoom, max(0, round(math.log2(2 * WORLD / 256 / res))))
+        tile_m = 2 * WORLD / (1 << z)
+        tx0, tx1 = int((mx0 + WORLD) // tile_m), int((mx1 + WORLD) // tile_m)
+        ty0, ty1 = int((WORLD - my1) // tile_m), int((WORLD - my0) // tile_m)
+        mosaic = Image.new("RGB", ((tx1 - tx0 + 1) * 256, (ty1 - ty0 + 1) * 256), (255, 255, 255))
+        for ty in range(ty0, ty1 + 1):
+            for tx in range(tx0, tx1 + 1):
+                row = self.conn.execute(
+                    "SELECT tile_data FROM tiles WHERE zoom_level=? AND tile_column=? AND tile_row=?",
+                    (z, tx, (1 << z) - 1 - ty),
+                ).fetchone()
+                if row:
+                    mosaic.paste(
+                        Image.open(io.BytesIO(row[0])).convert("RGB"), ((tx - tx0) * 256, (ty - ty0) * 256)
+                    )
+        left, top = tx0 * tile_m - WORLD, WORLD - ty0 * tile_m
+        px = tile_m / 256
+        if crs == "EPSG:3857":
+            box = ((mx0 - left) / px, (top - my1) / px, (mx1 - left) / px, (top - my0) / px)
+            out = mosaic.resize((size, size), Image.Resampling.BICUBIC, box=box)
+        else:
+            mesh = self._mesh(crs, bbox, size, left, top, px)
+            out = mosaic.transform((size, size), Image.Transform.MESH, mesh, Image.Resampling.BICUBIC)
+        buf = io.BytesIO()
+        out.save(buf, "JPEG", quality=90)
+        return buf.getvalue()
+
+
+# -- measuring -----------------------------------------------------------------------------------
+def p95(values: list[float]) -> float:
+    return sorted(values)[max(0, math.ceil(0.95 * len(values)) - 1)]
+
+
+def throughput(base: str, work: list[dict[str, str]], clients: int) -> float:
+    """Requests per second with ``clients`` threads sharing the work list."""
+    lock = threading.Lock()
+    queue = list(work)
+
+    def client() -> None:
+        with httpx.Client(timeout=120) as http:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    p = queue.pop()
+                r = http.get(f"{base}/wms-r", params=p)
+                assert r.status_code == 200 and r.content[:2] == b"\xff\xd8", r.text[:300]
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return len(work) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=200, help="requests per latency series")
+    parser.add_argument("--clients", type=int, default=8)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="gpf-bench-getmap-") as tmp_name:
+        tmp = Path(tmp_name)
+        home = tmp / "home"
+        mbtiles, extent = build(home, tmp)
+        proc, base = start_server(home, tmp / "server.log")
+        floor = Floor(mbtiles)
+        try:
+            header = ("GetMap JPEG", "server median", "p95", "floor median", "p95", "ratio")
+            print(f"{header[0]:<22}{header[1]:>14}{header[2]:>9}{header[3]:>14}{header[4]:>9}{header[5]:>8}")
+            ratios = []
+            with httpx.Client(timeout=120) as http:
+                for size in (256, 1024):
+                    for crs in ("EPSG:3857", "EPSG:2154"):
+                        work = boxes(extent, crs, size, args.requests, seed=size)
+                        # warm-up (MapProxy build, caches) outside the series
+                        http.get(f"{base}/wms-r", params=params(crs, work[0], size)).raise_for_status()
+                        server, floor_t = [], []
+                        # Interleaved, so that load from elsewhere hits both series alike.
+                        for bbox in work:
+                            t = time.perf_counter()
+                            r = http.get(f"{base}/wms-r", params=params(crs, bbox, size))
+                            server.append(time.perf_counter() - t)
+                            assert r.status_code == 200 and r.content[:2] == b"\xff\xd8", r.text[:300]
+                            t = time.perf_counter()
+                            floor.getmap(crs, bbox, size)
+                            floor_t.append(time.perf_counter() - t)
+                        ratio = statistics.median(server) / statistics.median(floor_t)
+                        ratios.append(ratio)
+                        sm, sp = statistics.median(server) * 1000, p95(server) * 1000
+                        fm, fp = statistics.median(floor_t) * 1000, p95(floor_t) * 1000
+                        label = f"{size}² {crs}"
+                        print(
+                            f"{label:<22}{sm:>11.1f} ms{sp:>6.1f} ms{fm:>11.1f} ms{fp:>6.1f} ms{ratio:>7.2f}×"
+                        )
+            cores = os.cpu_count() or 1
+            for size, crs in ((256, "EPSG:3857"), (256, "EPSG:2154")):
+                work = [params(crs, b, size) for b in boxes(extent, crs, size, args.requests, seed=7)]
+                rps = throughput(base, work, args.clients)
+                floor_times = []
+                for bbox in boxes(extent, crs, size, 50, seed=8):
+                    t = time.perf_counter()
+                    floor.getmap(crs, bbox, size)
+                    floor_times.append(time.perf_counter() - t)
+                # The floor's throughput if every core ran it without any overhead.
+                floor_rps = cores / statistics.median(floor_times)
+                print(
+                    f"throughput {size}² {crs}, {args.clients} clients: {rps:.1f} req/s; "
+                    f"floor on {cores} cores: {floor_rps:.1f} req/s; ratio {floor_rps / rps:.2f}×"
+                )
+            print(f"worst latency ratio: {max(ratios):.2f}× (target ≤ 3×)")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""``gpf-flow serve``: the local Entrepôt as a real HTTP API (and its offerings as OGC services)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from gpf_flow.cli.common import HomeOption
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1): nothing else can connect."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def base_url(host: str, port: int) -> str:
+    """``http://host:port`` (IPv6 hosts bracketed)."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def sdk_config_text(token_url: str, login: str, password: str, root_url: str, datastore: str) -> str:
+    """A ``config.ini`` in the official SDK's format pointing at this server (spec §0)."""
+
+    def esc(value: str) -> str:  # the SDK reads it with ExtendedInterpolation
+        return value.replace("$", "$$")
+
+    return (
+        "; written by gpf-flow serve: the official SDK (sdk_entrepot_gpf) and gpf-flow's\n"
+        "; geoplateforme backend talk to the local server with it. It holds a password.\n"
+        "[store_authentification]\n"
+        f"token_url={esc(token_url)}\n"
+        f"login={esc(login)}\n"
+        f"password={esc(password)}\n"
+        "\n[store_api]\n"
+        f"root_url={esc(root_url)}\n"
+        f"datastore={esc(datastore)}\n"
+        "\n[upload]\nnb_sec_between_check_updates=1\n"
+        "\n[processing_execution]\nnb_sec_between_check_updates=1\n"
+    )
+
+
+def write_sdk_config(path: Path, text: str) -> None:
+    """Write the config file readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(text, encoding="utf-8")
+
+
+def serve(
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on (loopback by default).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.", min=1, max=65535)] = 8700,
+    home: HomeOption = None,
+    write_sdk_config_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--write-sdk-config",
+            help="Also write a config.ini for the official SDK (and gpf-flow's geoplateforme store) here.",
+            dir_okay=False,
+        ),
+    ] = None,
+    token_lifetime: Annotated[
+        int | None,
+        typer.Option(
+            "--token-lifetime", help="Lifetime of issued tokens, in seconds (default: settings, 3600).", min=1
+        ),
+    ] = None,
+) -> None:
+    """Serve the local store: the Entrepôt REST API under /api, its token endpoint, and the OGC services
+    of published offerings. Stops cleanly on Ctrl-C / SIGTERM."""
+    import logging
+    import signal
+
+    # uvicorn shuts down gracefully, then re-raises the signal it caught: make SIGTERM (also during
+    # start-up) a clean exit 0; SIGINT stays KeyboardInterrupt, i.e. exit 130.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+
+    import uvicorn
+
+    from gpf_flow.cli.common import err_console
+    from gpf_flow.config import resolve_home
+    from gpf_flow.serve.app import build_app
+    from gpf_flow.serve.auth import TOKEN_PATH, accounts_from_config
+    from gpf_flow.store.local import LocalStore
+    from gpf_flow.store.local.settings import SETTINGS_FILE
+
+    if not is_loopback(host):
+        err_console().print(
+            f"[yellow]warning:[/yellow] listening on {host}: the local Entrepôt (and its password-protected "
+            "API) is reachable from other machines. Use --host 127.0.0.1 to keep it local."
+        )
+    _check_port_free(host, port)
+    home_dir = resolve_home(home)
+    home_dir.mkdir(parents=True, exist_ok=True)
+    settings_file = home_dir / SETTINGS_FILE
+    url = base_url(host if host not in ("0.0.0.0", "::") else "127.0.0.1", port)
+    store = LocalStore(home_dir, public_url=url)
+    try:
+        settings: dict[str, Any] = store.config
+        accounts = accounts_from_config(settings)
+        app = build_app(store, home=home_dir, token_lifetime=token_lifetime)
+        token_url, api_root = url + TOKEN_PATH, url + "/api"
+        typer.echo(f"gpf-flow serve: local Entrepôt in {home_dir}")
+        typer.echo(f"  API root:     {api_root}")
+        typer.echo(f"  token URL:    {token_url}")
+        if accounts:
+            typer.echo(f"  login:        {accounts[0].login} (password in {settings_file}, 'accounts')")
+        typer.echo(f"  datastore:    {store.datastore_id}")
+        typer.echo(
+            f"  services:     {url}/wms-r, /wms-v, /wmts, /tms, /wfs, /download, /preview/<offering id>"
+        )
+        if write_sdk_config_path is not None:
+            if not accounts:
+                from gpf_flow.errors import GpfFlowError
+
+                raise GpfFlowError(
+                    f"no local account in {settings_file}: cannot write an SDK config",
+                    hint='add "accounts": [{"login": "...", "password": "..."}] to it',
+                )
+            text = sdk_config_text(
+                token_url, accounts[0].login, accounts[0].password, api_root, store.datastore_id
+            )
+            write_sdk_config(write_sdk_config_path, text)
+            typer.echo(f"  SDK config:   {write_sdk_config_path}")
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        config = uvicorn.Config(
+            app, host=host, port=port, access_log=False, log_level="info", lifespan="on", log_config=None
+        )
+        uvicorn.Server(config).run()
+    finally:
+        store.close()
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail early, with a hint, when the address is taken (uvicorn would only log it)."""
+    import socket
+
+    from gpf_flow.errors import GpfFlowError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise GpfFlowError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                hint="another server may be running there: stop it or pass another --port",
+            ) from exc
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` to the CLI."""
+    app.command("serve")(serve)
