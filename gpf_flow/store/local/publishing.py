@@ -1,0 +1,310 @@
+"""Configurations, offerings, statics, permissions and keys of the local store."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from gpf_flow.errors import BadRequestError, ConflictError
+from gpf_flow.store.base import Entity
+from gpf_flow.store.local import catalog, files, layout
+from gpf_flow.store.local.core import (
+    SERVER_OWNED,
+    StoreBase,
+    matches_used,
+    new_id,
+    ref_id,
+)
+from gpf_flow.store.local.db import now_iso
+from gpf_flow.store.local.paths import confine
+from gpf_flow.store.local.records import (
+    get_row,
+    insert_entity,
+    remove_tree,
+    row_entity,
+    set_status,
+    update_body,
+)
+
+
+class PublishingMixin(StoreBase):
+    """Publication routes."""
+
+    def _validate_configuration(
+        self, conn: sqlite3.Connection, body: Entity, exclude: str | None = None
+    ) -> None:
+        ctype = body.get("type")
+        if ctype not in catalog.CONFIGURATION_TYPES:
+            raise BadRequestError(
+                f"configuration field 'type' is {ctype!r}",
+                hint=f"use one of: {', '.join(catalog.CONFIGURATION_TYPES)}",
+            )
+        for key in ("name", "layer_name"):
+            if not isinstance(body.get(key), str) or not body.get(key):
+                raise BadRequestError(f"configuration field {key!r} is missing or empty")
+        type_infos = body.get("type_infos")
+        if type_infos is None:
+            type_infos = body["type_infos"] = {}
+        if not isinstance(type_infos, Mapping):
+            raise BadRequestError("configuration field 'type_infos' must be an object")
+        used = type_infos.get("used_data") or []
+        if not isinstance(used, list):
+            raise BadRequestError("configuration field 'type_infos.used_data' must be a list")
+        seen: set[str] = set()
+        for i, item in enumerate(used):
+            sd = item.get("stored_data") if isinstance(item, Mapping) else None
+            r = get_row(conn, str(sd)) if sd else None
+            if r is None or r["type"] != "stored_data":
+                raise BadRequestError(
+                    f"type_infos.used_data[{i}].stored_data: stored data {sd!r} does not exist"
+                )
+            if sd in seen:
+                raise BadRequestError("Une donnée stockée est référencée plusieurs fois")
+            seen.add(str(sd))
+        for r in conn.execute(
+            "SELECT id, body FROM entities WHERE type = 'configuration' AND datastore = ?",
+            (self.datastore_id,),
+        ).fetchall():
+            other = json.loads(r["body"])
+            if (
+                r["id"] != exclude
+                and other.get("type") == ctype
+                and other.get("layer_name") == body["layer_name"]
+            ):
+                raise ConflictError(
+                    f"a {ctype} configuration with layer_name {body['layer_name']!r} "
+                    f"already exists ({r['id']})",
+                    hint="choose another layer_name or reuse that configuration",
+                )
+
+    def _create_configuration(self, body: Mapping[str, Any]) -> Entity:
+        entity = {k: v for k, v in body.items() if k not in SERVER_OWNED}
+        entity["tags"] = {}
+        entity["creation"] = now_iso()
+        eid = new_id()
+        with self._db.tx() as conn:
+            self._validate_configuration(conn, entity)
+            insert_entity(conn, "configuration", eid, self.datastore_id, entity, "UNPUBLISHED")
+        return self.get_entity("configuration", eid)
+
+    def _offerings_of(self, conn: sqlite3.Connection, configuration_id: str) -> list[Entity]:
+        rows = conn.execute(
+            "SELECT * FROM entities WHERE type = 'offering' AND datastore = ? ORDER BY seq",
+            (self.datastore_id,),
+        ).fetchall()
+        return [
+            row_entity(r)
+            for r in rows
+            if (json.loads(r["body"]).get("configuration") or {}).get("_id") == configuration_id
+        ]
+
+    def _update_configuration_status(self, conn: sqlite3.Connection, configuration_id: str) -> None:
+        row = get_row(conn, configuration_id)
+        if row is None:
+            return
+        published = any(o.get("status") == "PUBLISHED" for o in self._offerings_of(conn, configuration_id))
+        wanted = "PUBLISHED" if published else "UNPUBLISHED"
+        if row["status"] != wanted:
+            set_status(conn, configuration_id, wanted)
+
+    def create_offering(self, configuration_id: str, body: Mapping[str, Any]) -> Entity:
+        """Publish a configuration on an endpoint of the matching type."""
+        if not isinstance(body, Mapping):
+            raise BadRequestError("the offering body must be a JSON object {endpoint, open}")
+        ep_id = ref_id(body.get("endpoint"))
+        endpoint = next(
+            (e for e in catalog.endpoints(self.datastore_id, self.public_url) if e["_id"] == ep_id), None
+        )
+        if endpoint is None:
+            raise BadRequestError(
+                f"field 'endpoint': endpoint {ep_id!r} does not exist in the datastore",
+                hint="find endpoints with: entities list endpoint",
+            )
+        oid = new_id()
+        with self._db.tx() as conn:
+            conf = row_entity(self._row("configuration", configuration_id, conn))
+            if conf.get("type") != endpoint["type"]:
+                raise BadRequestError(
+                    f"configuration {configuration_id} is {conf.get('type')} but endpoint "
+                    f"{endpoint['technical_name']} serves {endpoint['type']}",
+                    hint="publish it on an endpoint of the same type",
+                )
+            for other in self._offerings_of(conn, configuration_id):
+                if (other.get("endpoint") or {}).get("_id") == ep_id:
+                    raise ConflictError(
+                        f"configuration {configuration_id} is already offered on endpoint "
+                        f"{endpoint['technical_name']} (offering {other['_id']})"
+                    )
+            entity = {
+                "layer_name": conf.get("layer_name"),
+                "type": conf.get("type"),
+                "open": bool(body.get("open", True)),
+                "available": True,
+                "configuration": {"_id": configuration_id},
+                "endpoint": {
+                    "_id": ep_id,
+                    "name": endpoint["name"],
+                    "technical_name": endpoint["technical_name"],
+                },
+                "creation": now_iso(),
+            }
+            if body.get("permissions"):
+                entity["permissions"] = list(body["permissions"])
+            insert_entity(conn, "offering", oid, self.datastore_id, entity, "PUBLISHING")
+        self._publish(oid)
+        return self.get_entity("offering", oid)
+
+    def _publish(self, offering_id: str) -> None:
+        """PUBLISHING/MODIFYING → PUBLISHED when every used stored data is GENERATED, else UNSTABLE."""
+        with self._db.tx() as conn:
+            row = self._row("offering", offering_id, conn)
+            conf_id = json.loads(row["body"]).get("configuration", {}).get("_id")
+            conf_row = get_row(conn, conf_id)
+            ok = conf_row is not None
+            if conf_row is not None:
+                for sd in matches_used(json.loads(conf_row["body"])):
+                    r = get_row(conn, sd)
+                    if r is None or r["status"] != "GENERATED":
+                        ok = False
+            set_status(conn, offering_id, "PUBLISHED" if ok else "UNSTABLE")
+            self._update_configuration_status(conn, conf_id)
+
+    def list_configuration_offerings(self, configuration_id: str) -> list[Entity]:
+        """``GET configurations/{id}/offerings``."""
+        self._row("configuration", configuration_id)
+        return [self._present("offering", o) for o in self._offerings_of(self._db.conn, configuration_id)]
+
+    def synchronize_offering(self, offering_id: str) -> Entity:
+        """``PUT offerings/{id}``: MODIFYING, then PUBLISHED (or UNSTABLE) again."""
+        with self._db.tx() as conn:
+            self._row("offering", offering_id, conn)
+            set_status(conn, offering_id, "MODIFYING", title="Synchronisation")
+        self._publish(offering_id)
+        return self.get_entity("offering", offering_id)
+
+    def create_static(
+        self, local_path: Path, name: str, static_type: str, description: str | None = None
+    ) -> Entity:
+        """Store a static file with its metadata."""
+        if static_type not in catalog.STATIC_TYPES:
+            raise BadRequestError(
+                f"static type {static_type!r} is unknown",
+                hint=f"use one of: {', '.join(catalog.STATIC_TYPES)}",
+            )
+        if not name:
+            raise BadRequestError("a static needs a name")
+        local_path = Path(local_path)
+        sid = new_id()
+        folder = layout.static_dir(self.home, sid)
+        folder.mkdir(parents=True, exist_ok=True)
+        target = confine(folder, local_path.name, what="static file name")
+        try:
+            size = files.receive_file(local_path, target)
+        except BaseException:
+            remove_tree(folder)
+            raise
+        entity = {
+            "name": name,
+            "type": static_type,
+            "description": description or "",
+            "file_name": local_path.name,
+            "size": size,
+            "tags": {},
+            "type_infos": {},
+            "creation": now_iso(),
+        }
+        with self._db.tx() as conn:
+            insert_entity(conn, "static", sid, self.datastore_id, entity, None)
+        return self.get_entity("static", sid)
+
+    def create_permissions(self, body: Mapping[str, Any]) -> list[Entity]:
+        """``POST permissions``: one permission per beneficiary (a list, as the API answers)."""
+        if not isinstance(body, Mapping):
+            raise BadRequestError("the permission body must be a JSON object")
+        offerings = []
+        for i, ref in enumerate(body.get("offerings") or []):
+            oid = ref_id(ref)
+            r = get_row(self._db.conn, oid) if oid else None
+            if r is None or r["type"] != "offering":
+                raise BadRequestError(f"offerings[{i}]: offering {ref!r} does not exist")
+            o = row_entity(r)
+            offerings.append({"_id": o["_id"], "layer_name": o.get("layer_name"), "type": o.get("type")})
+        beneficiaries = list(body.get("beneficiaries") or []) or [self.user_me()["_id"]]
+        base = {
+            k: v for k, v in body.items() if k not in SERVER_OWNED and k not in ("offerings", "beneficiaries")
+        }
+        base.setdefault("type", "ACCOUNT")
+        created = []
+        for beneficiary in beneficiaries:
+            entity = dict(
+                base, offerings=offerings, beneficiary={"_id": ref_id(beneficiary) or str(beneficiary)}
+            )
+            created.append(self._insert("permission", entity, None))
+        return created
+
+    def _create_key(self, body: Mapping[str, Any]) -> Entity:
+        if not isinstance(body.get("name"), str) or not body.get("name"):
+            raise BadRequestError("key field 'name' is missing or empty")
+        entity = {k: v for k, v in body.items() if k not in SERVER_OWNED}
+        entity.setdefault("type", "HASH")
+        entity["accesses"] = []
+        return self._insert("key", entity, None)
+
+    def create_access(self, key_id: str, body: Mapping[str, Any]) -> None:
+        """``POST /users/me/keys/{key}/accesses``: grant a key access to offerings of a permission."""
+        if not isinstance(body, Mapping):
+            raise BadRequestError("the access body must be a JSON object {permission, offerings}")
+        perm_id = ref_id(body.get("permission"))
+        with self._db.tx() as conn:
+            key = row_entity(self._row("key", key_id, conn))
+            perm = get_row(conn, perm_id) if perm_id else None
+            if perm is None or perm["type"] != "permission":
+                raise BadRequestError(f"field 'permission': permission {perm_id!r} does not exist")
+            allowed = {o["_id"] for o in json.loads(perm["body"]).get("offerings", [])}
+            offerings = [ref_id(o) for o in body.get("offerings") or []]
+            for i, oid in enumerate(offerings):
+                if oid not in allowed:
+                    raise BadRequestError(
+                        f"offerings[{i}]: offering {oid!r} is not granted by permission {perm_id}"
+                    )
+            key.setdefault("accesses", []).append(
+                {"_id": new_id(), "permission": perm_id, "offerings": offerings}
+            )
+            update_body(conn, key_id, key)
+
+    def _delete_configuration(self, entity_type: str, entity_id: str) -> None:
+        with self._db.tx() as conn:
+            self._row("configuration", entity_id, conn)
+            offerings = [o["_id"] for o in self._offerings_of(conn, entity_id)]
+            if offerings:
+                raise ConflictError(
+                    f"configuration {entity_id} still has offerings {', '.join(offerings)}",
+                    hint="delete its offerings first (twice for a published one), or delete with cascade",
+                )
+            self._drop(conn, "configuration", entity_id)
+
+    def _delete_offering(self, entity_type: str, entity_id: str) -> None:
+        with self._db.tx() as conn:
+            row = self._row("offering", entity_id, conn)
+            conf_id = json.loads(row["body"]).get("configuration", {}).get("_id")
+            if row["status"] == "PUBLISHED":
+                set_status(conn, entity_id, "UNPUBLISHING")
+                set_status(conn, entity_id, "UNPUBLISHED")
+            else:
+                self._drop(conn, "offering", entity_id)
+            if conf_id:
+                self._update_configuration_status(conn, conf_id)
+
+    def _delete_static(self, entity_type: str, entity_id: str) -> None:
+        with self._db.tx() as conn:
+            self._row("static", entity_id, conn)
+            self._drop(conn, "static", entity_id)
+        remove_tree(layout.static_dir(self.home, entity_id))
+
+    def _delete_plain(self, entity_type: str, entity_id: str) -> None:
+        with self._db.tx() as conn:
+            self._row(entity_type, entity_id, conn)
+            self._drop(conn, entity_type, entity_id)
