@@ -1,0 +1,229 @@
+"""Rendering pyramid tiles: one aligned WarpedVRT per source group, window reads, Pillow encoding.
+
+A job is the subtree of one tile of the *job level* (two levels above the bottom): its bottom
+tiles are read as one block from the WarpedVRT (which is aligned on the bottom level's grid, so a
+tile is a plain window), and its levels up to the job level are halved with Pillow (bicubic).
+Images travel as ``(256, 256, C)`` uint8 arrays whose last channel is alpha (C = 2 or 4).
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import morecantile
+import numpy as np
+import rasterio
+from affine import Affine
+from numpy.typing import NDArray
+from PIL import Image
+from rasterio.enums import Resampling
+from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window
+
+from gpf_flow.processings.raster_params import TILE_SIZE
+from gpf_flow.processings.raster_update import BaseTiles
+
+TileImage = NDArray[np.uint8]
+TileSink = Callable[[int, int, int, bytes], None]
+"""Receives (zoom, column, xyz_row, encoded tile)."""
+
+JPEG_QUALITY = 85
+PNG_LEVEL = 3
+_BICUBIC = Image.Resampling.BICUBIC
+
+
+@dataclass(frozen=True)
+class RenderSpec:
+    """Everything a (possibly separate) process needs to render jobs; JSON-serialisable."""
+
+    vrts: list[tuple[str, int]]
+    """(mosaic VRT path, alpha band index) per source group, drawn in order."""
+    color_bands: int
+    tms_id: str
+    bottom: int
+    job_level: int
+    grid_x0: int
+    """Bottom-level column of the grid's first tile."""
+    grid_y0: int
+    grid_width: int
+    """Grid size in bottom-level tiles."""
+    grid_height: int
+    resampling: str
+    compression: str
+    base: str | None = None
+    """An existing pyramid (MBTiles) being updated: new tiles are drawn over its tiles."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The spec as a JSON-compatible dict (sent to worker processes)."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RenderSpec:
+        """Rebuild a spec from :meth:`to_json` output."""
+        data = dict(data)
+        data["vrts"] = [tuple(v) for v in data["vrts"]]
+        return cls(**data)
+
+
+def describe_error(exc: BaseException) -> str:
+    """An exception's message with its causes (rasterio puts GDAL's real reason in ``__cause__``)."""
+    parts: list[str] = []
+    current: BaseException | None = exc
+    while current is not None and len(parts) < 4:
+        text = str(current).strip()
+        if text and "See previous exception" not in text and text not in parts:
+            parts.append(text)
+        current = current.__cause__ or current.__context__
+    return "; ".join(parts) or type(exc).__name__
+
+
+def encode_tile(tile: TileImage, compression: str) -> bytes | None:
+    """Encode one tile, or ``None`` if it holds no data (alpha all zero).
+
+    JPEG has no alpha: partly transparent pixels are blended onto white. PNG keeps alpha when
+    the tile is not fully opaque; ``none`` is PNG without deflate compression.
+    """
+    alpha = tile[..., -1]
+    if not alpha.any():
+        return None
+    opaque = bool(alpha.min() == 255)
+    color = tile[..., :-1]
+    buf = io.BytesIO()
+    if compression == "jpg":
+        if not opaque:
+            a = alpha[..., None].astype(np.uint16)
+            color = ((color.astype(np.uint16) * a + 255 * (255 - a) + 127) // 255).astype(np.uint8)
+        img = Image.fromarray(color[..., 0] if color.shape[-1] == 1 else color)
+        img.save(buf, format="JPEG", quality=JPEG_QUALITY)
+    else:
+        if opaque:
+            img = Image.fromarray(color[..., 0] if color.shape[-1] == 1 else color)
+        else:
+            img = Image.fromarray(tile)
+        img.save(buf, format="PNG", compress_level=0 if compression == "none" else PNG_LEVEL)
+    return buf.getvalue()
+
+
+def halve(image: TileImage) -> TileImage:
+    """Downsample an image by 2 with Pillow's bicubic (alpha-premultiplied by Pillow).
+
+    Fully opaque images skip the alpha channel (about a third faster, same colours).
+    """
+    h, w, channels = image.shape
+    size = (w // 2, h // 2)
+    if image[..., -1].min() == 255:
+        color = np.ascontiguousarray(image[..., :-1])
+        small = np.asarray(Image.fromarray(color[..., 0] if channels == 2 else color).resize(size, _BICUBIC))
+        out = np.full((size[1], size[0], channels), 255, dtype=np.uint8)
+        out[..., :-1] = small.reshape(size[1], size[0], channels - 1)
+        return out
+    return np.asarray(Image.fromarray(image).resize(size, _BICUBIC))
+
+
+def parent_from_children(children: dict[tuple[int, int], TileImage], channels: int) -> TileImage:
+    """The parent tile from up to four children keyed by (dx, dy) in {0, 1}²."""
+    canvas = np.zeros((2 * TILE_SIZE, 2 * TILE_SIZE, channels), dtype=np.uint8)
+    for (dx, dy), img in children.items():
+        canvas[dy * TILE_SIZE : (dy + 1) * TILE_SIZE, dx * TILE_SIZE : (dx + 1) * TILE_SIZE] = img
+    return halve(canvas)
+
+
+@dataclass
+class JobResult:
+    """What rendering one job produced."""
+
+    root: TileImage | None
+    """The job-level tile image (``None`` when the subtree holds no data)."""
+    counts: dict[int, int]
+    seconds: dict[int, float]
+
+
+class Renderer:
+    """Renders jobs for one :class:`RenderSpec`; open once per process."""
+
+    def __init__(self, spec: RenderSpec) -> None:
+        self.spec = spec
+        self.tms = morecantile.tms.get(spec.tms_id)
+        self.factor = 2 ** (spec.bottom - spec.job_level)
+        ul = self.tms.xy_bounds(morecantile.Tile(spec.grid_x0, spec.grid_y0, spec.bottom))
+        res = (ul.right - ul.left) / TILE_SIZE
+        transform = Affine(res, 0, ul.left, 0, -res, ul.top)
+        self.channels = spec.color_bands + 1
+        self.base = BaseTiles(spec.base, spec.tms_id) if spec.base else None
+        self._sources = [rasterio.open(path) for path, _ in spec.vrts]
+        self._vrts = [
+            WarpedVRT(
+                src,
+                crs=self.tms.rasterio_crs,
+                transform=transform,
+                width=spec.grid_width * TILE_SIZE,
+                height=spec.grid_height * TILE_SIZE,
+                resampling=Resampling[spec.resampling],
+                src_alpha=alpha,
+            )
+            for src, (_, alpha) in zip(self._sources, spec.vrts, strict=True)
+        ]
+
+    def close(self) -> None:
+        """Close the WarpedVRTs, their sources and the base pyramid."""
+        if self.base is not None:
+            self.base.close()
+        for vrt in self._vrts:
+            vrt.close()
+        for src in self._sources:
+            src.close()
+
+    def read_block(self, col: int, row: int, size_tiles: int) -> TileImage:
+        """Read ``size_tiles``² bottom tiles starting at bottom-level tile (col, row): (H, W, C)."""
+        window = Window(
+            (col - self.spec.grid_x0) * TILE_SIZE,
+            (row - self.spec.grid_y0) * TILE_SIZE,
+            size_tiles * TILE_SIZE,
+            size_tiles * TILE_SIZE,
+        )
+        out: TileImage | None = None
+        for vrt in self._vrts:
+            data = np.moveaxis(vrt.read(window=window), 0, -1)
+            if out is None:
+                out = data
+            else:  # later groups are drawn over earlier ones ("over" compositing)
+                a = data[..., -1:].astype(np.float32) / 255.0
+                blended = data.astype(np.float32) * a + out.astype(np.float32) * (1 - a)
+                blended[..., -1] = np.maximum(out[..., -1], data[..., -1])
+                out = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+        assert out is not None
+        return out
+
+    def render_job(self, jx: int, jy: int, sink: TileSink) -> JobResult:
+        """Render the subtree of job tile (jx, jy): every level from the bottom to the job level."""
+        spec, f = self.spec, self.factor
+        counts: dict[int, int] = {}
+        seconds: dict[int, float] = {}
+        t0 = time.perf_counter()
+        image = self.read_block(jx * f, jy * f, f)
+        if not image[..., -1].any():
+            return JobResult(None, counts, seconds)
+        for level in range(spec.bottom, spec.job_level - 1, -1):
+            n = f >> (spec.bottom - level)
+            x0, y0 = jx * n, jy * n
+            made = 0
+            for ty in range(n):
+                for tx in range(n):
+                    tile = image[ty * TILE_SIZE : (ty + 1) * TILE_SIZE, tx * TILE_SIZE : (tx + 1) * TILE_SIZE]
+                    if self.base is not None and tile[..., -1].any():
+                        tile = self.base.under(level, x0 + tx, y0 + ty, tile)
+                    data = encode_tile(tile, spec.compression)
+                    if data is not None:
+                        sink(level, x0 + tx, y0 + ty, data)
+                        made += 1
+            counts[level] = made
+            if level > spec.job_level:
+                image = halve(image)
+            t1 = time.perf_counter()
+            seconds[level] = t1 - t0
+            t0 = t1
+        return JobResult(image, counts, seconds)

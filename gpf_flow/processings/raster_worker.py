@@ -1,0 +1,199 @@
+"""Worker processes for the raster pyramid: plain subprocesses fed with jobs on stdin.
+
+Subprocesses (not ``multiprocessing``) because the local store already runs the processing in a
+worker process, possibly daemonic (``multiprocessing`` refuses children there) and possibly
+multi-threaded (``fork`` is unsafe there). Protocol, one JSON document per line:
+
+- parent → child: first ``{"spec": RenderSpec, "part": path, "scratch": dir}``, then one
+  ``[x, y]`` job per line; closing stdin means "no more jobs".
+- child → parent: per job ``{"job": [x, y], "counts": {...}, "seconds": {...}, "root": npy|null}``,
+  then ``{"done": true}`` at the end, or ``{"error": "..."}`` on failure.
+
+Each child writes its tiles into its own part MBTiles (merged by the parent): no write contention.
+A child whose parent disappears sees end-of-file on stdin and exits after its current job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from gpf_flow.processings.base import ProcessingAborted, ProcessingFailed
+
+JobDone = Callable[[tuple[int, int], dict[str, Any]], None]
+
+
+class WorkerPool:
+    """Runs jobs on ``n`` child processes with dynamic dispatch (two jobs in flight per child)."""
+
+    def __init__(self, n: int, spec: dict[str, Any], scratch: Path) -> None:
+        self.scratch = scratch
+        self.parts = [scratch / f"part-{i}.mbtiles" for i in range(n)]
+        self._queue: queue.Queue[tuple[int, str | None]] = queue.Queue()
+        self._procs: list[subprocess.Popen[str]] = []
+        self._stderr: list[Path] = []
+        package_root = str(Path(__file__).resolve().parents[2])
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+        try:
+            for i in range(n):
+                self._start(i, spec, env)
+        except BaseException:
+            self.kill()
+            raise
+
+    def _start(self, i: int, spec: dict[str, Any], env: dict[str, str]) -> None:
+        err_path = self.scratch / f"worker-{i}.err"
+        self._stderr.append(err_path)
+        with open(err_path, "wb") as err:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "gpf_flow.processings.raster_worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+                bufsize=1,
+                env=env,
+            )
+        self._procs.append(proc)
+        self._send(i, {"spec": spec, "part": str(self.parts[i]), "scratch": str(self.scratch)})
+        threading.Thread(target=self._reader, args=(i, proc.stdout), daemon=True).start()
+
+    def _send(self, i: int, message: object) -> None:
+        stdin = self._procs[i].stdin
+        assert stdin is not None
+        stdin.write(json.dumps(message) + "\n")
+        stdin.flush()
+
+    def _reader(self, i: int, stream: IO[str] | None) -> None:
+        assert stream is not None
+        for line in stream:
+            self._queue.put((i, line))
+        self._queue.put((i, None))
+
+    def _failure(self, i: int, message: str | None) -> ProcessingFailed:
+        if message is None:  # the child died without a word: its stderr tail is the best clue
+            code = self._procs[i].returncode
+            tail = self._stderr[i].read_text(errors="replace").strip().splitlines()[-3:]
+            message = f"exited with code {code} before finishing {' | '.join(tail)}".strip()
+        return ProcessingFailed(f"pyramid worker {i} failed: {message}")
+
+    def run(self, jobs: list[tuple[int, int]], on_done: JobDone, is_aborted: Callable[[], bool]) -> None:
+        """Dispatch every job, calling ``on_done`` (in this thread) as results arrive."""
+        todo: Iterator[tuple[int, int]] = iter(jobs)
+        in_flight = [0] * len(self._procs)
+        open_stdin = [True] * len(self._procs)
+
+        def feed(i: int) -> None:
+            while open_stdin[i] and in_flight[i] < 2:
+                job = next(todo, None)
+                if job is None:
+                    stdin = self._procs[i].stdin
+                    assert stdin is not None
+                    stdin.close()
+                    open_stdin[i] = False
+                    return
+                self._send(i, list(job))
+                in_flight[i] += 1
+
+        for i in range(len(self._procs)):
+            feed(i)
+        done = [False] * len(self._procs)
+        while not all(done):
+            if is_aborted():
+                self.kill()
+                raise ProcessingAborted("execution aborted")
+            try:
+                i, line = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if line is None:
+                if done[i]:
+                    continue
+                self._procs[i].wait()
+                raise self._failure(i, None)
+            message = json.loads(line)
+            if "error" in message:
+                raise self._failure(i, message["error"])
+            if message.get("done"):
+                self._procs[i].wait()
+                done[i] = True
+                continue
+            in_flight[i] -= 1
+            jx, jy = message["job"]
+            on_done((int(jx), int(jy)), message)
+            feed(i)
+
+    def kill(self) -> None:
+        """Stop every child at once (abort or failure)."""
+        for proc in self._procs:
+            if proc.poll() is None:
+                proc.kill()
+        for proc in self._procs:
+            proc.wait()
+
+
+def load_root(message: dict[str, Any]) -> np.ndarray[Any, Any] | None:
+    """The job-level image a child left in the scratch folder (the file is removed)."""
+    path = message.get("root")
+    if not path:
+        return None
+    image: np.ndarray[Any, Any] = np.load(path)
+    os.unlink(path)
+    return image
+
+
+def _child_main() -> int:
+    # Imports here: the parent imports this module only for WorkerPool.
+    from gpf_flow.processings.mbtiles import MBTilesWriter
+    from gpf_flow.processings.raster_render import Renderer, RenderSpec, describe_error
+
+    out = sys.stdout
+    try:
+        config = json.loads(sys.stdin.readline())
+        spec = RenderSpec.from_json(config["spec"])
+        renderer = Renderer(spec)
+        writer = MBTilesWriter(Path(config["part"]))
+        scratch = Path(config["scratch"])
+        heights = {z: renderer.tms.matrix(z).matrixHeight for z in range(spec.job_level, spec.bottom + 1)}
+
+        def sink(z: int, x: int, y: int, data: bytes) -> None:
+            writer.put(z, x, heights[z] - 1 - y, data)
+
+        for line in sys.stdin:
+            jx, jy = json.loads(line)
+            result = renderer.render_job(jx, jy, sink)
+            root = None
+            if result.root is not None:
+                root = str(scratch / f"root-{spec.job_level}-{jx}-{jy}.npy")
+                np.save(root, result.root)
+            message = {"job": [jx, jy], "counts": result.counts, "seconds": result.seconds, "root": root}
+            out.write(json.dumps(message) + "\n")
+            out.flush()
+        writer.close(index=False)
+        renderer.close()
+        out.write(json.dumps({"done": True}) + "\n")
+        out.flush()
+        return 0
+    except Exception as exc:  # reported to the parent, which fails the processing
+        traceback.print_exc()
+        from rasterio.errors import RasterioError
+
+        prefix = "reading the input rasters failed" if isinstance(exc, RasterioError) else type(exc).__name__
+        out.write(json.dumps({"error": f"{prefix}: {describe_error(exc)}"}) + "\n")
+        out.flush()
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main())
