@@ -75,4 +75,3 @@ def main() -> None:
     except KeyboardInterrupt:
         common.err_console().print("[yellow]interrupted[/yellow]")
         sys.exit(130)
-

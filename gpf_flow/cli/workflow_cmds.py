@@ -212,23 +212,41 @@ def graph(
     ] = None,
     param: ParamOption = None,
     params_file: ParamsFileOption = None,
+    home: common.HomeOption = None,
 ) -> None:
-    """Show the workflow's steps as a graph: edges go from parent to child."""
+    """Show the workflow's steps as a graph: edges go from parent to child.
+
+    When the workflow has been run with this store home, nodes are coloured by each step's last
+    state (done, failed, interrupted, running), as `gpf-flow status` shows it.
+    """
     from gpf_flow.errors import UsageError
     from gpf_flow.render.graph import FORMATS, render_text
 
     if format not in FORMATS:
         raise UsageError(f"unknown --format {format!r}", hint="choose one of: " + ", ".join(FORMATS))
     workflow = _load(file, param, params_file, False)
+    status = _last_states(workflow, home)
     if output is not None:
-        output.write_text(render_text(workflow, format), encoding="utf-8")
+        output.write_text(render_text(workflow, format, status), encoding="utf-8")
         common.err_console().print(f"wrote {output}")
     elif format == "tree":
         from gpf_flow.render.tree import to_tree
 
-        common.console().print(to_tree(workflow))
+        common.console().print(to_tree(workflow, status))
     else:
-        typer.echo(render_text(workflow, format), nl=False)
+        typer.echo(render_text(workflow, format, status), nl=False)
+
+
+def _last_states(workflow: Workflow, home: str | None) -> dict[str, str]:
+    """Each step's last recorded state in the home's run state (empty when never run there)."""
+    from gpf_flow.config import resolve_home
+
+    state_path = resolve_home(home) / "runs.sqlite"
+    if not state_path.exists():
+        return {}
+    from gpf_flow.engine.state import step_statuses
+
+    return step_statuses(workflow, state_path)
 
 
 catalog_app = typer.Typer(

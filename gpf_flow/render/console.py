@@ -243,6 +243,11 @@ def render_summary(result: RunResult, console: Console | None = None) -> None:
         status = Text(step.status, style=STATUS_STYLES.get(step.status, ""))
         table.add_row(step.name, status, _duration(step.duration), entities)
     out.print(table)
+    if result.steps and all(step.status == "skipped" for step in result.steps.values()):
+        out.print(
+            "[bold]nothing to do:[/bold] every selected step is already done "
+            "(--force runs them again, `gpf-flow status` shows when they ran)"
+        )
     if result.links:
         out.print("[bold]Published offerings[/bold]")
         for link in result.links:

@@ -188,7 +188,9 @@ class Store(Protocol):
     ) -> None:
         """Send one data file; it appears in the tree under exactly ``remote_path``."""
 
-    def upload_push_md5(self, upload_id: str, local_path: Path, progress: ProgressCallback | None = None) -> None:
+    def upload_push_md5(
+        self, upload_id: str, local_path: Path, progress: ProgressCallback | None = None
+    ) -> None:
         """Send an md5 file; it lands at the upload's root under its base name."""
 
     def upload_delete_file(self, upload_id: str, remote_path: str) -> None:

@@ -102,10 +102,6 @@ def test_sigint_to_gpf_flow_run(tmp_path: Path, home: Path, store: LocalStore) -
     assert step_records(wf, home / "runs.sqlite")["long"].status == "interrupted"
 
 
-@pytest.mark.xfail(
-    reason="local store workers share the terminal's process group and die on Ctrl-C (see notes/engine.md)",
-    strict=False,
-)
 def test_terminal_ctrl_c_reaches_the_whole_process_group(
     tmp_path: Path, home: Path, store: LocalStore
 ) -> None:
