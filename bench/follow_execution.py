@@ -5,9 +5,9 @@ Starts a local ``gpf-flow serve``, delivers the ``raster-sample`` dataset throug
 and follows each one four ways at the same time:
 
 - **oracle**: polls the status every 20 ms (not counted) to know when the execution really ended;
-- **gpf-flow**: :func:`gpf_flow.store.geoplateforme.follow.follow_execution` (status GET + only the
-  log pages holding new lines) with its default adaptive poll (0.5 s, ×1.5 while the status
-  stays the same, up to 5 s);
+- **gpf-flow**: :func:`gpf_flow.store.follow.follow_execution`, the follower the run engine uses
+  (status GET + only the log pages holding new lines) with its default adaptive poll (0.2 s,
+  ×1.5 while nothing new happens, up to 5 s);
 - **gpf-flow at 10 s**: the same follower on the SDK's fixed 10 s cadence, to separate what the
   reading protocol saves from what the cadence changes;
 - **SDK baseline**: the official SDK's loop reimplemented (``ProcessingExecutionAction`` +
@@ -42,8 +42,8 @@ from pathlib import Path
 import httpx
 
 from gpf_flow.store.base import EXECUTION_TERMINAL
+from gpf_flow.store.follow import PollSchedule, follow_execution
 from gpf_flow.store.geoplateforme import GeoplateformeStore, GpfSettings, load_settings
-from gpf_flow.store.geoplateforme.follow import PollSchedule, follow_execution
 
 TOKEN_PATH = "/realms/geoplateforme/protocol/openid-connect/token"
 RASTER_PROCESSING = "Calcul ou mise à jour de pyramide raster"
@@ -187,7 +187,9 @@ def follow_once(
     def follow_ours(schedule: PollSchedule, out: Outcome, lines: list[str]) -> None:
         store = GeoplateformeStore(settings)
         store.client.tokens.get()  # token requests are not what is measured
-        final = follow_execution(store, execution_id, on_lines=lines.extend, schedule=schedule)
+        final = follow_execution(
+            store, execution_id, on_lines=lambda _offset, new: lines.extend(new), schedule=schedule
+        )
         out.noticed_at = time.monotonic()
         out.status = str(final["status"])
         out.lines = len(lines)

@@ -11,6 +11,7 @@ from typing import Any
 from gpf_flow.engine import events as ev
 from gpf_flow.errors import Interrupted, WorkflowError
 from gpf_flow.store.base import Entity, Store
+from gpf_flow.store.follow import PollSchedule
 
 BEHAVIORS = ("STOP", "DELETE", "CONTINUE", "RESUME")
 # The official SDK's defaults per action type (config.ini ``behavior_if_exists``).
@@ -20,23 +21,6 @@ DEFAULT_BEHAVIORS = {
     "copy-configuration": "CONTINUE",
     "offering": "CONTINUE",
 }
-
-
-@dataclass
-class Poller:
-    """Adaptive waiting: starts fast, backs off to ``cap``; resets when something happens."""
-
-    first: float = 0.2
-    cap: float = 5.0
-    factor: float = 1.5
-    _current: float = 0.0
-
-    def reset(self) -> None:
-        self._current = 0.0
-
-    def next(self) -> float:
-        self._current = self.first if not self._current else min(self._current * self.factor, self.cap)
-        return self._current
 
 
 @dataclass
@@ -156,7 +140,8 @@ def wait_status(
     """Poll an entity until its status is one of ``targets`` (or it is gone, with ``gone_ok``)."""
     from gpf_flow.errors import NotFoundError
 
-    poller = Poller(cap=min(cap, ctx.poll_cap))
+    schedule = PollSchedule(maximum=min(cap, ctx.poll_cap))
+    delay = schedule.first
     last = None
     while True:
         try:
@@ -166,7 +151,8 @@ def wait_status(
                 return None
             raise
         status = entity.get("status")
-        if status != last:
+        changed = status != last
+        if changed:
             ctx.emit(
                 ev.StatusChanged(
                     step=ctx.step, entity_type=entity_type, entity_id=entity_id, status=str(status)
@@ -175,7 +161,8 @@ def wait_status(
             last = status
         if status in targets:
             return entity
-        ctx.sleep(poller.next())
+        ctx.sleep(delay)
+        delay = schedule.next(delay, changed)
 
 
 def delete_offering(ctx: ActionContext, offering: Entity) -> None:

@@ -7,15 +7,14 @@ aborts the execution on the store and waits until it has really ended.
 
 from __future__ import annotations
 
-import contextlib
-import time
 from collections import deque
 from typing import Any
 
-from gpf_flow.actions.base import ActionContext, Poller, apply_tags_and_comments, exact_one
+from gpf_flow.actions.base import ActionContext, apply_tags_and_comments, exact_one
 from gpf_flow.engine import events as ev
-from gpf_flow.errors import ConflictError, Interrupted, WorkflowError
-from gpf_flow.store.base import EXECUTION_TERMINAL, Entity
+from gpf_flow.errors import Interrupted, WorkflowError
+from gpf_flow.store.base import Entity
+from gpf_flow.store.follow import PollSchedule, follow_execution
 
 LOG_TAIL = 5  # log lines quoted in the error of a failed execution
 
@@ -136,50 +135,29 @@ def follow(ctx: ActionContext, execution_id: str, tail: deque[str] | None = None
     ``tail`` (a bounded deque) receives the lines too, for error messages."""
     if not execution_id:  # reused output without execution
         return {"status": "SUCCESS"}
-    store = ctx.store
-    poller = Poller(cap=ctx.poll_cap)
-    offset = 0
-    last_status = None
-    aborting = False
-    while True:
-        if ctx.cancel.is_set() and not aborting:
-            aborting = True
-            current = store.get_entity("processing_execution", execution_id)
-            if current.get("status") not in EXECUTION_TERMINAL:
-                with contextlib.suppress(ConflictError):  # it ended between the read and the abort
-                    store.abort_processing_execution(execution_id)
-        execution = store.get_entity("processing_execution", execution_id)
-        status = execution.get("status")
-        lines = store.processing_execution_logs(execution_id, start=offset)
-        for line in lines:
-            ctx.emit(ev.LogLine(step=ctx.step, execution_id=execution_id, number=offset, line=line))
+
+    def on_lines(offset: int, lines: list[str]) -> None:
+        for number, line in enumerate(lines, start=offset):
+            ctx.emit(ev.LogLine(step=ctx.step, execution_id=execution_id, number=number, line=line))
             if tail is not None:
                 tail.append(line)
-            offset += 1
-        if status != last_status:
-            ctx.emit(
-                ev.StatusChanged(
-                    step=ctx.step,
-                    entity_type="processing_execution",
-                    entity_id=execution_id,
-                    status=str(status),
-                )
+
+    def on_status(status: str) -> None:
+        ctx.emit(
+            ev.StatusChanged(
+                step=ctx.step, entity_type="processing_execution", entity_id=execution_id, status=status
             )
-            last_status = status
-            poller.reset()
-        if status in EXECUTION_TERMINAL:
-            for line in store.processing_execution_logs(execution_id, start=offset):
-                ctx.emit(ev.LogLine(step=ctx.step, execution_id=execution_id, number=offset, line=line))
-                if tail is not None:
-                    tail.append(line)
-                offset += 1
-            if aborting:
-                raise Interrupted(f"step {ctx.step!r} interrupted: execution {execution_id} {status}")
-            return execution
-        if lines:
-            poller.reset()
-        delay = poller.next()
-        if aborting:
-            time.sleep(min(delay, 0.2))
-        else:
-            ctx.cancel.wait(delay)
+        )
+
+    execution = follow_execution(
+        ctx.store,
+        execution_id,
+        on_lines=on_lines,
+        on_status=on_status,
+        schedule=PollSchedule(maximum=ctx.poll_cap),
+        cancel=ctx.cancel,
+    )
+    if ctx.cancel.is_set():
+        status = execution.get("status")
+        raise Interrupted(f"step {ctx.step!r} interrupted: execution {execution_id} {status}")
+    return execution

@@ -13,8 +13,8 @@ from gpf_faultproxy import FaultProxy
 from gpf_helpers import fast_settings
 
 from gpf_flow.store.base import iter_entities
+from gpf_flow.store.follow import PollSchedule, follow_execution
 from gpf_flow.store.geoplateforme import GeoplateformeStore, flatten_tree
-from gpf_flow.store.geoplateforme.follow import PollSchedule, follow_execution
 
 VECTOR_PROCESSING = "Intégration de données vecteur livrées en base"
 
@@ -96,7 +96,10 @@ def test_gpf_delivery_and_processing_survive_faults(gpf_server: Any, tmp_path: P
         store.launch_processing_execution(execution["_id"])
         lines: list[str] = []
         final = follow_execution(
-            store, execution["_id"], on_lines=lines.extend, schedule=PollSchedule(first=0.1, maximum=0.5)
+            store,
+            execution["_id"],
+            on_lines=lambda _offset, new: lines.extend(new),
+            schedule=PollSchedule(first=0.1, maximum=0.5),
         )
         assert final["status"] == "SUCCESS", lines
 

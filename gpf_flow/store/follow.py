@@ -1,0 +1,85 @@
+"""Following a processing execution to its end on any store, reading only the log lines not seen yet.
+
+One mechanism for every follower: the run engine's ``processing-execution`` action, the benches
+and the tests. Each poll is one ``GET`` of the execution plus ``logs`` from the last offset (the
+HTTP backend turns that into the log pages holding new lines only). The status is read before the
+logs, and stores write an execution's last log lines before its terminal status, so the last lines
+are never missed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gpf_flow.errors import ConflictError
+from gpf_flow.store.base import EXECUTION_TERMINAL, Entity, Store
+
+
+@dataclass(frozen=True)
+class PollSchedule:
+    """Adaptive polling: ``first`` right after something happened (a new status or new log lines),
+    then ×``factor`` while nothing happens, up to ``maximum``."""
+
+    first: float = 0.2
+    factor: float = 1.5
+    maximum: float = 5.0
+
+    def next(self, delay: float, changed: bool) -> float:
+        """The wait after a poll that waited ``delay`` and saw (``changed``) or not something new."""
+        return self.first if changed else min(self.maximum, max(delay, self.first) * self.factor)
+
+
+def follow_execution(
+    store: Store,
+    execution_id: str,
+    *,
+    on_lines: Callable[[int, list[str]], None] | None = None,
+    on_status: Callable[[str], None] | None = None,
+    schedule: PollSchedule | None = None,
+    cancel: threading.Event | None = None,
+) -> Entity:
+    """Poll an execution until it is SUCCESS, FAILURE or ABORTED and return it.
+
+    ``on_lines(offset, lines)`` receives each batch of new log lines with the offset of the first;
+    ``on_status`` each new status. When ``cancel`` is set, the execution is aborted on the store
+    (once) and followed until it has really ended; the caller tells an interruption from
+    ``cancel.is_set()``.
+    """
+    plan = schedule or PollSchedule()
+    stop = cancel or threading.Event()
+    offset = 0
+    status: str | None = None
+    delay = plan.first
+    aborted = False
+
+    def read_logs() -> bool:
+        nonlocal offset
+        lines = store.processing_execution_logs(execution_id, start=offset)
+        if lines and on_lines is not None:
+            on_lines(offset, lines)
+        offset += len(lines)
+        return bool(lines)
+
+    while True:
+        if stop.is_set() and not aborted:
+            aborted = True
+            current = store.get_entity("processing_execution", execution_id)
+            if current.get("status") not in EXECUTION_TERMINAL:
+                with contextlib.suppress(ConflictError):  # it ended between the read and the abort
+                    store.abort_processing_execution(execution_id)
+        execution = store.get_entity("processing_execution", execution_id)
+        changed = execution.get("status") != status
+        status = execution.get("status")
+        if changed and on_status is not None:
+            on_status(str(status))
+        changed = read_logs() or changed
+        if status in EXECUTION_TERMINAL:
+            return execution
+        delay = plan.next(delay, changed)
+        if aborted:
+            threading.Event().wait(min(delay, 0.2))  # aborting: ignore the cancel flag, poll fast
+        else:
+            stop.wait(delay)
