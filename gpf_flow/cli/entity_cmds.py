@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 entities_app = typer.Typer(
     help="List, show and delete store entities (uploads, stored data, executions, offerings...).",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 # Columns of the list tables (dotted paths into the entity).

@@ -252,7 +252,7 @@ def _last_states(workflow: Workflow, home: str | None) -> dict[str, str]:
 catalog_app = typer.Typer(
     help="Reusable workflows shipped with gpf-flow: list, show, get a copy to edit.",
     no_args_is_help=True,
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,
 )
 
 
