@@ -28,6 +28,7 @@ from gpf_flow.serve.api_common import (
     validate,
 )
 from gpf_flow.serve.api_files import FileReceiver
+from gpf_flow.serve.api_local import LocalExtras, LocalRoutes
 from gpf_flow.store.base import TAGGABLE_TYPES, Store, endpoints_of
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -148,7 +149,10 @@ class RestApi:
         return handler
 
     def edit_route(self, entity_type: str, *, replace: bool, root: bool = False) -> Handler:
-        schema = schemas.CONFIGURATION if replace and entity_type == "configuration" else schemas.EDIT
+        if replace and entity_type == "configuration":
+            schema = schemas.CONFIGURATION
+        else:
+            schema = schemas.STATIC_EDIT if entity_type == "static" else schemas.EDIT
 
         async def handler(request: Request) -> Response:
             view = self.store if root else await self.view(request)
@@ -412,6 +416,8 @@ class RestApi:
         ]
         if hasattr(self.store, "static_file"):  # local-store extra
             routes.append(Route(f"{ds}/statics/{{id}}/file", self.static_file, methods=["GET"]))
+        if isinstance(self.store, LocalExtras):  # re-run checks, static re-upload, comment edit...
+            routes += LocalRoutes(self).routes()
         for collection, entity_type in COLLECTIONS:
             base = f"{ds}/{collection}"
             routes.append(Route(base, self.list_route(entity_type), methods=["GET"]))

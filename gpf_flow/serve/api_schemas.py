@@ -73,6 +73,13 @@ COMMENT: dict[str, Any] = {
     "properties": {"text": {"type": "string"}},
 }
 
+CHECK_IDS: dict[str, Any] = {"type": "array", "minItems": 1, "items": _STR}
+
+STATIC_EDIT: dict[str, Any] = {
+    "type": "object",
+    "properties": {"name": _STR, "description": {"type": "string"}},
+}
+
 PERMISSION_CREATE: dict[str, Any] = {"type": "object"}
 
 KEY_CREATE: dict[str, Any] = {

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from gpf_flow.errors import BadRequestError, ConflictError
+from gpf_flow.errors import BadRequestError, ConflictError, NotFoundError
 from gpf_flow.store.base import Entity
 from gpf_flow.store.local import catalog, files, layout
 from gpf_flow.store.local.core import (
@@ -21,6 +21,7 @@ from gpf_flow.store.local.core import (
 from gpf_flow.store.local.db import now_iso
 from gpf_flow.store.local.paths import confine
 from gpf_flow.store.local.records import (
+    add_event,
     get_row,
     insert_entity,
     remove_tree,
@@ -220,6 +221,28 @@ class PublishingMixin(StoreBase):
             insert_entity(conn, "static", sid, self.datastore_id, entity, None)
         return self.get_entity("static", sid)
 
+    def replace_static_file(self, static_id: str, local_path: Path) -> Entity:
+        """``PUT statics/{id}``: replace a static's file (its name may change); metadata are kept."""
+        local_path = Path(local_path)
+        self._row("static", static_id)
+        folder = layout.static_dir(self.home, static_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        target = confine(folder, local_path.name, what="static file name")
+        size = files.receive_file(local_path, target)
+        try:
+            with self._db.tx() as conn:
+                entity = row_entity(self._row("static", static_id, conn))
+                old_name = entity.get("file_name")
+                entity.update(file_name=local_path.name, size=size)
+                update_body(conn, static_id, entity)
+                add_event(conn, static_id, "static", "Modification")
+        except NotFoundError:  # deleted while the file was copied
+            remove_tree(folder)
+            raise
+        if isinstance(old_name, str) and old_name and old_name != local_path.name:
+            confine(folder, old_name, what="static file name").unlink(missing_ok=True)
+        return self.get_entity("static", static_id)
+
     def create_permissions(self, body: Mapping[str, Any]) -> list[Entity]:
         """``POST permissions``: one permission per beneficiary (a list, as the API answers)."""
         if not isinstance(body, Mapping):
@@ -273,6 +296,17 @@ class PublishingMixin(StoreBase):
             key.setdefault("accesses", []).append(
                 {"_id": new_id(), "permission": perm_id, "offerings": offerings}
             )
+            update_body(conn, key_id, key)
+
+    def delete_access(self, key_id: str, access_id: str) -> None:
+        """``DELETE /users/me/keys/{key}/accesses/{access}``: withdraw one access of a key."""
+        with self._db.tx() as conn:
+            key = row_entity(self._row("key", key_id, conn))
+            accesses = list(key.get("accesses") or [])
+            kept = [a for a in accesses if not (isinstance(a, Mapping) and a.get("_id") == access_id)]
+            if len(kept) == len(accesses):
+                raise NotFoundError(f"access {access_id} does not exist on key {key_id}")
+            key["accesses"] = kept
             update_body(conn, key_id, key)
 
     def _delete_configuration(self, entity_type: str, entity_id: str) -> None:

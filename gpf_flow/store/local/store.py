@@ -240,5 +240,19 @@ class LocalStore(UploadsMixin, ExecutionsMixin, PublishingMixin):
             if cur.rowcount == 0:
                 raise NotFoundError(f"comment {comment_id} does not exist on {entity_type} {entity_id}")
 
+    def edit_comment(self, entity_type: str, entity_id: str, comment_id: str, text: str) -> Entity:
+        """``PUT …/comments/{comment}``: replace a comment's text; returns the comment."""
+        self._taggable(entity_type)
+        if not isinstance(text, str) or not text:
+            raise BadRequestError("a comment needs a non-empty 'text'")
+        with self._db.tx() as conn:
+            self._row(entity_type, entity_id, conn)
+            cur = conn.execute(
+                "UPDATE comments SET text = ? WHERE id = ? AND entity_id = ?", (text, comment_id, entity_id)
+            )
+            if cur.rowcount == 0:
+                raise NotFoundError(f"comment {comment_id} does not exist on {entity_type} {entity_id}")
+        return self._comment(self._db.query("SELECT * FROM comments WHERE id = ?", (comment_id,))[0])
+
 
 __all__ = ["LocalStore"]
