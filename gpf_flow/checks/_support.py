@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path, PurePosixPath
 
 from gpf_flow.checks.base import CheckContext
@@ -21,6 +21,39 @@ def confined(ctx: CheckContext, relative: str) -> Path | None:
     if path != root and root not in path.parents:
         return None
     return path
+
+
+def locate(ctx: CheckContext, relative: str) -> Path | None:
+    """The path of a data file, or None after logging that it is missing or outside the upload."""
+    path = confined(ctx, relative)
+    if path is None or not path.is_file():
+        ctx.log(f"ERROR {relative}: file is missing or outside the upload")
+        return None
+    return path
+
+
+def stop_if_aborted(ctx: CheckContext) -> bool:
+    """True (and logged) when the check was asked to stop."""
+    if ctx.is_aborted():
+        ctx.log("WARNING check aborted")
+        return True
+    return False
+
+
+def check_each(
+    ctx: CheckContext, relatives: Iterable[str], check_file: Callable[[str, Path], bool]
+) -> bool | None:
+    """Run ``check_file(relative, path)`` on every file found in the upload, in order.
+
+    Returns whether every file was found and passed, or None when the check was aborted.
+    """
+    ok = True
+    for relative in relatives:
+        if stop_if_aborted(ctx):
+            return None
+        path = locate(ctx, relative)
+        ok = path is not None and check_file(relative, path) and ok
+    return None if stop_if_aborted(ctx) else ok
 
 
 def suffix_of(relative: str) -> str:
@@ -62,4 +95,5 @@ class ErrorBudget:
 
     @property
     def ok(self) -> bool:
+        """True while no problem was recorded."""
         return self.count == 0

@@ -8,7 +8,7 @@ import zipfile
 import zlib
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from gpf_flow.checks._support import ErrorBudget, confined, suffix_of
+from gpf_flow.checks._support import ErrorBudget, locate, stop_if_aborted, suffix_of
 from gpf_flow.checks.base import CheckContext
 
 ZIP_EXTENSIONS = (".zip",)
@@ -80,16 +80,14 @@ def run(ctx: CheckContext) -> bool:
     ok = True
     archives = 0
     for relative in sorted(ctx.files):
-        if ctx.is_aborted():
-            ctx.log("WARNING check aborted")
+        if stop_if_aborted(ctx):
             return False
         suffix = suffix_of(relative)
         if suffix not in ZIP_EXTENSIONS + TAR_EXTENSIONS:
             ctx.log(f"INFO {relative}: not an archive, delivered as is")
             continue
-        path = confined(ctx, relative)
-        if path is None or not path.is_file():
-            ctx.log(f"ERROR {relative}: file is missing or outside the upload")
+        path = locate(ctx, relative)
+        if path is None:
             ok = False
             continue
         archives += 1

@@ -44,12 +44,15 @@ class CheckSpec:
 
     @property
     def id(self) -> str:
+        """Stable across installs (derived from the name)."""
         return processing_id("check:" + self.name)
 
     def applies_to(self, upload_type: str) -> bool:
+        """True if this check runs when an upload of this type is closed."""
         return not self.upload_types or upload_type in self.upload_types
 
     def as_entity(self) -> dict[str, Any]:
+        """The check as ``GET /checks/{id}`` shows it."""
         return {"_id": self.id, "name": self.name, "description": self.description}
 
 

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
-from gpf_flow.checks._support import confined
+from gpf_flow.checks._support import confined, locate, stop_if_aborted
 from gpf_flow.checks.base import CheckContext
-from gpf_flow.delivery.md5 import md5_of
-
-_LINE = re.compile(r"^(?P<md5>[0-9a-fA-F]{32}) [ *](?P<path>.+)$")
+from gpf_flow.delivery.md5 import md5_lines, md5_of
 
 
 def _read_listing(ctx: CheckContext) -> tuple[dict[str, str], bool]:
@@ -22,21 +18,17 @@ def _read_listing(ctx: CheckContext) -> tuple[dict[str, str], bool]:
             clean = False
             continue
         text = path.read_text(encoding="utf-8", errors="replace")
-        for number, raw in enumerate(text.splitlines(), start=1):
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            match = _LINE.match(line)
-            if match is None:
+        for number, line, entry in md5_lines(text):
+            if entry is None:
                 ctx.log(f"ERROR {md5_file}: line {number} is not '<md5>  <path>': {line[:80]!r}")
                 clean = False
                 continue
-            listed_path = match.group("path").strip().removeprefix("./")
+            listed_path, md5 = entry
             previous = listed.get(listed_path)
-            if previous is not None and previous != match.group("md5").lower():
+            if previous is not None and previous != md5:
                 ctx.log(f"ERROR {md5_file}: line {number} lists {listed_path} again with another checksum")
                 clean = False
-            listed[listed_path] = match.group("md5").lower()
+            listed[listed_path] = md5
         ctx.log(f"INFO {md5_file}: {len(text.splitlines())} lines read")
     return listed, clean
 
@@ -49,17 +41,15 @@ def run(ctx: CheckContext) -> bool:
     listed, ok = _read_listing(ctx)
     data_files = set(ctx.files)
     for relative in sorted(data_files):
-        if ctx.is_aborted():
-            ctx.log("WARNING check aborted")
+        if stop_if_aborted(ctx):
             return False
         expected = listed.get(relative)
         if expected is None:
             ctx.log(f"ERROR {relative}: not listed in any md5 file")
             ok = False
             continue
-        path = confined(ctx, relative)
-        if path is None or not path.is_file():
-            ctx.log(f"ERROR {relative}: file is missing or outside the upload")
+        path = locate(ctx, relative)
+        if path is None:
             ok = False
             continue
         actual = md5_of(path)

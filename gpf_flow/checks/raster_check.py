@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from gpf_flow.checks._support import ErrorBudget, confined, select, suffix_of
+from gpf_flow.checks._support import ErrorBudget, check_each, select, suffix_of
 from gpf_flow.checks.base import CheckContext
 
 RASTER_EXTENSIONS = (".tif", ".tiff", ".jp2", ".png", ".jpg", ".jpeg", ".gtiff", ".bil", ".asc", ".vrt")
@@ -210,18 +210,9 @@ def run(ctx: CheckContext) -> bool:
         ctx.log("ERROR upload: no raster file (.tif, .jp2, .png, .jpg...) in this RASTER upload")
         return False
     with rasterio.Env(GDAL_CACHEMAX=32), _capture_gdal() as collector:
-        for relative in rasters:
-            if ctx.is_aborted():
-                ctx.log("WARNING check aborted")
-                return False
-            path = confined(ctx, relative)
-            if path is None or not path.is_file():
-                ctx.log(f"ERROR {relative}: file is missing or outside the upload")
-                ok = False
-                continue
-            ok = _check_file(ctx, relative, path, collector) and ok
-    if ctx.is_aborted():
-        ctx.log("WARNING check aborted")
+        passed = check_each(ctx, rasters, lambda relative, path: _check_file(ctx, relative, path, collector))
+    if passed is None:
         return False
+    ok = passed and ok
     ctx.log(f"INFO {len(rasters)} raster file(s) checked: {'all decode' if ok else 'problems found'}")
     return ok

@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from gpf_flow.checks._support import ErrorBudget, confined, select, suffix_of
+from gpf_flow.checks._support import ErrorBudget, check_each, select, suffix_of
 from gpf_flow.checks.base import CheckContext
 
 VECTOR_EXTENSIONS = (".shp", ".gpkg", ".geojson", ".json", ".csv", ".gml", ".kml", ".fgb", ".sqlite")
@@ -156,18 +156,9 @@ def run(ctx: CheckContext) -> bool:
     if not vectors:
         ctx.log("ERROR upload: no vector file (.shp, .gpkg, .geojson, .csv...) in this VECTOR upload")
         return False
-    for relative in vectors:
-        if ctx.is_aborted():
-            ctx.log("WARNING check aborted")
-            return False
-        path = confined(ctx, relative)
-        if path is None or not path.is_file():
-            ctx.log(f"ERROR {relative}: file is missing or outside the upload")
-            ok = False
-            continue
-        ok = _check_file(ctx, relative, path) and ok
-    if ctx.is_aborted():
-        ctx.log("WARNING check aborted")
+    passed = check_each(ctx, vectors, lambda relative, path: _check_file(ctx, relative, path))
+    if passed is None:
         return False
+    ok = passed and ok
     ctx.log(f"INFO {len(vectors)} vector file(s) checked: {'all readable' if ok else 'problems found'}")
     return ok

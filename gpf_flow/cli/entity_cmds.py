@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -9,7 +11,7 @@ import typer
 from gpf_flow.cli.common import ConfigOption, HomeOption, StoreOption
 
 if TYPE_CHECKING:
-    from gpf_flow.store.base import Entity
+    from gpf_flow.store.base import Entity, Store
 
 entities_app = typer.Typer(
     help="List, show and delete store entities (uploads, stored data, executions, offerings...).",
@@ -84,6 +86,24 @@ def parse_pairs(values: list[str] | None, option: str) -> dict[str, str]:
     return result
 
 
+@contextmanager
+def _opened_store(store: str | None, home: str | None, config: str | None) -> Iterator[Store]:
+    """The store the options name, closed when the command is done with it."""
+    from gpf_flow.cli.common import open_store_from_options
+
+    opened = open_store_from_options(store, home, config)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def _echo_json(value: Any) -> None:
+    import json
+
+    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
 def _dig(entity: Entity, path: str) -> Any:
     value: Any = entity
     for part in path.split("."):
@@ -118,29 +138,24 @@ def list_cmd(
     home: HomeOption = None,
 ) -> None:
     """List entities of a type, filtered by `--infos k=v` and `--tags k=v`."""
-    import json
-
     from rich.markup import escape
     from rich.table import Table
 
-    from gpf_flow.cli.common import console, open_store_from_options
+    from gpf_flow.cli.common import console
     from gpf_flow.store.base import TAGGABLE_TYPES, iter_entities
 
     kind = _check_type(entity_type)
     info_filters = parse_pairs(infos, "--infos")
     tag_filters = parse_pairs(tags, "--tags")
-    opened = open_store_from_options(store, home, config)
-    try:
+    with _opened_store(store, home, config) as opened:
         if page is not None:
             result = opened.list_entities(kind, info_filters, tag_filters, page=page, limit=limit)
             items, total = result.items, result.total
         else:
             items = list(iter_entities(opened, kind, info_filters, tag_filters, limit=max(limit, 50)))
             total = len(items)
-    finally:
-        opened.close()
     if json_output:
-        typer.echo(json.dumps(items, indent=2, ensure_ascii=False))
+        _echo_json(items)
         return
     columns = COLUMNS.get(kind, ("_id", "name"))
     table = Table(title=f"{kind} ({len(items)} of {total})" if page is not None else f"{kind} ({total})")
@@ -171,16 +186,13 @@ def get_cmd(
     from rich.markup import escape
     from rich.table import Table
 
-    from gpf_flow.cli.common import console, open_store_from_options
+    from gpf_flow.cli.common import console
 
     kind = _check_type(entity_type)
-    opened = open_store_from_options(store, home, config)
-    try:
+    with _opened_store(store, home, config) as opened:
         entity = opened.get_entity(kind, entity_id)
-    finally:
-        opened.close()
     if json_output:
-        typer.echo(json.dumps(entity, indent=2, ensure_ascii=False))
+        _echo_json(entity)
         return
     table = Table(title=f"{kind} {entity_id}", show_header=False)
     table.add_column("field", style="bold")
@@ -206,19 +218,16 @@ def delete_cmd(
     """Delete one entity (a PUBLISHED offering is unpublished first: delete it again to remove it)."""
     from rich.markup import escape
 
-    from gpf_flow.cli.common import console, open_store_from_options
+    from gpf_flow.cli.common import console
     from gpf_flow.errors import NotFoundError
 
     kind = _check_type(entity_type)
-    opened = open_store_from_options(store, home, config)
-    try:
+    with _opened_store(store, home, config) as opened:
         opened.delete_entity(kind, entity_id)
         try:
             left = opened.get_entity(kind, entity_id)
         except NotFoundError:
             left = None
-    finally:
-        opened.close()
     if left is None:
         console().print(f"deleted {kind} {escape(entity_id)}")
     else:

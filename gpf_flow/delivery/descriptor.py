@@ -49,10 +49,12 @@ class DatasetSpec:
 
     @property
     def name(self) -> str:
+        """The upload's name (``upload_infos.name``)."""
         return str(self.upload_infos["name"])
 
     @property
     def type(self) -> str:
+        """The upload's type (``upload_infos.type``: RASTER, VECTOR, ARCHIVE...)."""
         return str(self.upload_infos["type"])
 
     def data_paths(self) -> list[tuple[Path, str]]:

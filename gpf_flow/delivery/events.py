@@ -120,6 +120,7 @@ class StaticResult:
 
     @property
     def ok(self) -> bool:
+        """The static exists in the store (created or reused) without error."""
         return self.error is None and self.static_id is not None
 
 

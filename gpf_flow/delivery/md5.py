@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,20 +31,30 @@ def md5_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_md5_file(path: Path) -> dict[str, str]:
-    """``{path in the upload: md5}`` from an md5 file; a malformed line is an error naming it."""
-    entries: dict[str, str] = {}
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+def md5_lines(text: str) -> Iterator[tuple[int, str, tuple[str, str] | None]]:
+    """``(line number, line, (path, md5) or None if malformed)`` of each line that is not blank
+    or a ``#`` comment; paths lose a leading ``./``, checksums are lower-cased."""
+    for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         match = _LINE.match(line)
-        if match is None:
+        entry = None
+        if match is not None:
+            entry = (match.group("path").strip().removeprefix("./"), match.group("md5").lower())
+        yield number, line, entry
+
+
+def read_md5_file(path: Path) -> dict[str, str]:
+    """``{path in the upload: md5}`` from an md5 file; a malformed line is an error naming it."""
+    entries: dict[str, str] = {}
+    for number, line, entry in md5_lines(path.read_text(encoding="utf-8")):
+        if entry is None:
             raise Md5Error(
                 f"{path}: line {number} is not '<md5>  <path>': {line[:80]!r}",
                 hint="each line must be a 32-digit md5, two spaces, then the file's path",
             )
-        entries[match.group("path").strip().removeprefix("./")] = match.group("md5").lower()
+        entries[entry[0]] = entry[1]
     return entries
 
 
@@ -90,13 +100,3 @@ def verify_md5_file(md5_file: Path, files: Mapping[str, Path]) -> None:
             f"{md5_file} does not match the data: {details}{more}",
             hint=f"fix the data, or delete {md5_file.name} so that gpf-flow generates it again",
         )
-
-
-def remote_paths(files: Iterable[tuple[str, Path]]) -> dict[str, Path]:
-    """``{remote: local}`` from pairs, refusing two local files sent to the same remote path."""
-    result: dict[str, Path] = {}
-    for remote, local in files:
-        if remote in result and result[remote] != local:
-            raise Md5Error(f"{local} and {result[remote]} would both be sent as {remote}")
-        result[remote] = local
-    return result

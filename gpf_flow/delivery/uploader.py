@@ -24,8 +24,8 @@ from gpf_flow.delivery.descriptor import (
     StaticSpec,
     UploadDescriptor,
     collect_files,
+    md5_path_for,
 )
-from gpf_flow.delivery.descriptor import md5_path_for as _md5_path_for
 from gpf_flow.delivery.events import (
     CheckLog,
     ChecksChanged,
@@ -98,7 +98,7 @@ def prepare_dataset(spec: DatasetSpec, on_event: EventHandler | None = None) -> 
     for data_dir in spec.data_dirs:
         prefix = data_dir.replace("\\", "/").strip("/").removeprefix("./")
         own = {f.remote: f.local for f in files if f.remote == prefix or f.remote.startswith(prefix + "/")}
-        md5_path = _md5_path_for(spec, data_dir)
+        md5_path = md5_path_for(spec, data_dir)
         clash = next((m for m in md5_files if m.name == md5_path.name and m != md5_path), None)
         if clash is not None:  # md5 files all land at the upload's root, under their base name
             raise DescriptorError(

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from gpf_flow.checks.base import CHECKS, CheckSpec
-from gpf_flow.errors import BadRequestError, GpfFlowError, NotFoundError
+from gpf_flow.errors import BadRequestError, ConflictError, GpfFlowError, NotFoundError
 from gpf_flow.processings.base import PROCESSINGS, ProcessingSpec
 from gpf_flow.store.base import ENTITY_TYPES, Entity, Page
 from gpf_flow.store.local import catalog, jobs, layout
 from gpf_flow.store.local.db import Database, dumps, now_iso
-from gpf_flow.store.local.filters import matches
+from gpf_flow.store.local.filters import matches, used_stored_data
 from gpf_flow.store.local.records import (
     add_event,
     get_row,
@@ -221,10 +221,7 @@ class StoreBase:
     def _offering_stored_data(self, entity: Entity) -> list[str]:
         conf_id = (entity.get("configuration") or {}).get("_id")
         row = get_row(self._db.conn, conf_id) if conf_id else None
-        if row is None:
-            return []
-        used = (json.loads(row["body"]).get("type_infos") or {}).get("used_data") or []
-        return [str(u.get("stored_data")) for u in used if isinstance(u, Mapping)]
+        return [] if row is None else used_stored_data(json.loads(row["body"]))
 
     def list_entities(
         self,
@@ -353,8 +350,11 @@ class StoreBase:
                 found.append(r["id"])
         return found
 
-
-def matches_used(configuration_body: Mapping[str, Any]) -> list[str]:
-    """Ids of the stored data a configuration uses."""
-    used = (configuration_body.get("type_infos") or {}).get("used_data") or []
-    return [str(u.get("stored_data")) for u in used if isinstance(u, Mapping)]
+    def _refuse_if_in_use(self, conn: sqlite3.Connection, key: str, entity_id: str, what: str) -> None:
+        """``ConflictError`` when running executions use this upload or stored data."""
+        users = self._users_of(conn, key, entity_id)
+        if users:
+            raise ConflictError(
+                f"{what} {entity_id} is used by running processing executions {', '.join(users)}",
+                hint=f"abort them (or wait for them to end) before deleting the {what}",
+            )

@@ -16,11 +16,11 @@ from gpf_flow.store.local import jobs, layout
 from gpf_flow.store.local.core import (
     ACTIVE_EXECUTION,
     StoreBase,
-    matches_used,
     new_id,
     ref_id,
 )
 from gpf_flow.store.local.db import now_iso
+from gpf_flow.store.local.filters import used_stored_data
 from gpf_flow.store.local.records import (
     append_logs,
     end_job,
@@ -57,6 +57,7 @@ class ExecutionsMixin(StoreBase):
             if not isinstance(inputs_body, Mapping):
                 raise BadRequestError("field 'inputs' must be an object {upload: [...], stored_data: [...]}")
             inputs: dict[str, list[Entity]] = {"upload": [], "stored_data": []}
+            srs: str | None = None  # a new output stored data takes the first input's srs
             allowed = processing.get("input_types") or {}
             for kind in ("upload", "stored_data"):
                 items = inputs_body.get(kind) or []
@@ -74,6 +75,7 @@ class ExecutionsMixin(StoreBase):
                             f"inputs.{kind}[{i}]: {kind} {ref} is of type {ent.get('type')}; "
                             f"processing {processing['name']!r} takes {', '.join(kinds)}"
                         )
+                    srs = srs or ent.get("srs")
                     inputs[kind].append(
                         {
                             "_id": ent["_id"],
@@ -97,7 +99,7 @@ class ExecutionsMixin(StoreBase):
                 "inputs": inputs,
                 "parameters": parameters,
             }
-            output = self._execution_output(conn, body.get("output"), processing, inputs)
+            output = self._execution_output(conn, body.get("output"), processing, srs)
             if output is not None:
                 entity["output"] = output
             eid = new_id()
@@ -107,7 +109,7 @@ class ExecutionsMixin(StoreBase):
         return self.get_entity("processing_execution", eid)
 
     def _execution_output(
-        self, conn: sqlite3.Connection, output: Any, processing: Entity, inputs: dict[str, list[Entity]]
+        self, conn: sqlite3.Connection, output: Any, processing: Entity, srs: str | None
     ) -> Entity | None:
         if output is None or output == {}:
             return None
@@ -146,15 +148,6 @@ class ExecutionsMixin(StoreBase):
             sd.get("storage_type")
             or ((processing.get("output_type") or {}).get("storage") or ["FILESYSTEM"])[0]
         )
-        srs = next(
-            (
-                i.get("srs")
-                for kind in ("upload", "stored_data")
-                for i in self._input_rows(conn, inputs[kind])
-                if i.get("srs")
-            ),
-            None,
-        )
         body: Entity = {
             "name": sd["name"],
             "type": out_type,
@@ -169,14 +162,6 @@ class ExecutionsMixin(StoreBase):
         sd_id = new_id()
         insert_entity(conn, "stored_data", sd_id, self.datastore_id, body, "CREATED")
         return {"stored_data": {"_id": sd_id, "name": sd["name"], "type": out_type, "status": "CREATED"}}
-
-    def _input_rows(self, conn: sqlite3.Connection, refs: list[Entity]) -> list[Entity]:
-        result = []
-        for ref in refs:
-            r = get_row(conn, ref["_id"])
-            if r is not None:
-                result.append(row_entity(r))
-        return result
 
     def launch_processing_execution(self, execution_id: str) -> None:
         """CREATED → WAITING; this process's workers start it. A FAILURE/ABORTED one is relaunched."""
@@ -248,24 +233,20 @@ class ExecutionsMixin(StoreBase):
     def _delete_stored_data(self, entity_type: str, entity_id: str) -> None:
         with self._db.tx() as conn:
             self._row("stored_data", entity_id, conn)
-            users = self._users_of(conn, "stored_data", entity_id)
-            if users:
-                raise ConflictError(
-                    f"stored data {entity_id} is used by running processing executions {', '.join(users)}",
-                    hint="abort them (or wait for them to end) before deleting the stored data",
-                )
+            self._refuse_if_in_use(conn, "stored_data", entity_id, "stored data")
             confs = [
                 r["id"]
                 for r in conn.execute(
                     "SELECT id, body FROM entities WHERE type = 'configuration' AND datastore = ?",
                     (self.datastore_id,),
                 ).fetchall()
-                if entity_id in matches_used(json.loads(r["body"]))
+                if entity_id in used_stored_data(json.loads(r["body"]))
             ]
             if confs:
                 raise ConflictError(
                     f"stored data {entity_id} is used by configurations {', '.join(confs)}",
-                    hint="delete those configurations (and their offerings) first, or delete with cascade",
+                    hint="delete those configurations (and their offerings) first, "
+                    'or use a delete-entity action with "cascade": true',
                 )
             self._drop(conn, "stored_data", entity_id)
         remove_tree(layout.stored_data_dir(self.home, entity_id))

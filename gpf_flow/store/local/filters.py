@@ -8,12 +8,12 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
+from gpf_flow.store.base import TAGGABLE_TYPES
+
 Entity = dict[str, Any]
 
 # Query keys that are not filters.
 IGNORED_KEYS = frozenset({"fields", "page", "limit", "sort"})
-
-TAGGED_TYPES = frozenset({"upload", "stored_data", "configuration", "static"})
 
 
 @lru_cache(maxsize=256)
@@ -48,8 +48,9 @@ def _ids(items: Any) -> list[str]:
     return []
 
 
-def _used_stored_data(entity: Entity) -> list[str]:
-    used = (entity.get("type_infos") or {}).get("used_data") or []
+def used_stored_data(configuration: Mapping[str, Any]) -> list[str]:
+    """Ids of the stored data a configuration uses (``type_infos.used_data[].stored_data``)."""
+    used = (configuration.get("type_infos") or {}).get("used_data") or []
     return [str(u.get("stored_data")) for u in used if isinstance(u, Mapping)]
 
 
@@ -64,7 +65,7 @@ NESTED: dict[str, dict[str, Getter]] = {
         "output_stored_data": lambda e: _ids((e.get("output") or {}).get("stored_data")),
         "processing": lambda e: _ids(e.get("processing")),
     },
-    "configuration": {"stored_data": _used_stored_data},
+    "configuration": {"stored_data": used_stored_data},
     "offering": {
         "configuration": lambda e: _ids(e.get("configuration")),
         "endpoint": lambda e: _ids(e.get("endpoint")),
@@ -102,7 +103,7 @@ def matches(
                 return False
         elif not value_matches(value, wanted_s, wildcard=key in ("name", "layer_name", "technical_name")):
             return False
-    if tags and entity_type in TAGGED_TYPES:
+    if tags and entity_type in TAGGABLE_TYPES:
         entity_tags = entity.get("tags") or {}
         for key, wanted in tags.items():
             if key not in entity_tags or str(entity_tags[key]) != str(wanted):

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gpf_flow.store.local import layout
-from gpf_flow.store.local.db import Database
+from gpf_flow.store.local.db import Database, now_iso
 from gpf_flow.store.local.records import end_job, get_row, remove_tree, row_entity, set_status, update_body
 
 JOB_TYPES = ("processing_execution", "check_execution")
@@ -308,7 +308,6 @@ class Dispatcher:
             with self._lock:
                 if len(self._running) >= self.workers:
                     return
-            with self._lock:
                 self._claiming.add(job_id)
             try:
                 if not self._claim_one(job_id):
@@ -332,7 +331,7 @@ class Dispatcher:
             )
             if cur.rowcount != 1:
                 return False
-            set_status(conn, job_id, "PROGRESS", fields={"start": _now()})
+            set_status(conn, job_id, "PROGRESS", fields={"start": now_iso()})
             row = get_row(conn, job_id)
             if row is not None and row["type"] == "processing_execution":
                 _start_output(conn, row_entity(row))
@@ -383,12 +382,6 @@ def _tail(path: Path, lines: int = 20) -> list[str]:
     except OSError:
         return []
     return [line for line in text.splitlines() if line.strip()][-lines:]
-
-
-def _now() -> str:
-    from gpf_flow.store.local.db import now_iso
-
-    return now_iso()
 
 
 def _start_output(conn: sqlite3.Connection, execution: dict[str, Any]) -> None:

@@ -14,11 +14,11 @@ from gpf_flow.store.local import catalog, files, layout
 from gpf_flow.store.local.core import (
     SERVER_OWNED,
     StoreBase,
-    matches_used,
     new_id,
     ref_id,
 )
 from gpf_flow.store.local.db import now_iso
+from gpf_flow.store.local.filters import used_stored_data
 from gpf_flow.store.local.paths import confine
 from gpf_flow.store.local.records import (
     add_event,
@@ -63,7 +63,11 @@ class PublishingMixin(StoreBase):
                     f"type_infos.used_data[{i}].stored_data: stored data {sd!r} does not exist"
                 )
             if sd in seen:
-                raise BadRequestError("Une donnée stockée est référencée plusieurs fois")
+                # The API's own message (clients match it); the hint says where and what to fix.
+                raise BadRequestError(
+                    "Une donnée stockée est référencée plusieurs fois",
+                    hint=f"type_infos.used_data[{i}]: stored data {sd} is already listed; list each one once",
+                )
             seen.add(str(sd))
         for r in conn.execute(
             "SELECT id, body FROM entities WHERE type = 'configuration' AND datastore = ?",
@@ -166,7 +170,7 @@ class PublishingMixin(StoreBase):
             conf_row = get_row(conn, conf_id)
             ok = conf_row is not None
             if conf_row is not None:
-                for sd in matches_used(json.loads(conf_row["body"])):
+                for sd in used_stored_data(json.loads(conf_row["body"])):
                     r = get_row(conn, sd)
                     if r is None or r["status"] != "GENERATED":
                         ok = False
@@ -316,7 +320,8 @@ class PublishingMixin(StoreBase):
             if offerings:
                 raise ConflictError(
                     f"configuration {entity_id} still has offerings {', '.join(offerings)}",
-                    hint="delete its offerings first (twice for a published one), or delete with cascade",
+                    hint="delete its offerings first (twice for a published one), "
+                    'or use a delete-entity action with "cascade": true',
                 )
             self._drop(conn, "configuration", entity_id)
 

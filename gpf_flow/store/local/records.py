@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gpf_flow.store.local.db import Database, dumps, now_iso, now_log
+from gpf_flow.store.local.paths import is_reserved
 
 Entity = dict[str, Any]
 
@@ -126,14 +127,14 @@ def read_logs(db: Database, entity_id: str, start: int = 0) -> list[str]:
 
 
 def dir_size(path: Path) -> int:
-    """Total size in bytes of the files under a folder."""
+    """Total size in bytes of the files under a folder (the store's temporary files excluded)."""
     total = 0
     if not path.exists():
         return 0
     for root, dirs, files in os.walk(path):
-        dirs[:] = [d for d in dirs if not d.startswith(".gpf-")]
+        dirs[:] = [d for d in dirs if not is_reserved(d)]
         for name in files:
-            if name.startswith(".gpf-"):
+            if is_reserved(name):
                 continue
             with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(root, name)).st_size
@@ -175,6 +176,13 @@ def end_output(conn: sqlite3.Connection, execution: Entity, success: bool) -> No
     set_status(conn, sd_id, previous if previous == "GENERATED" else "UNSTABLE")
 
 
+def finish_job(conn: sqlite3.Connection, job_id: str, status: str, log_lines: list[str]) -> None:
+    """Write a job's last log lines and final status, and release it from its owner process."""
+    append_logs(conn, job_id, log_lines)
+    set_status(conn, job_id, status, fields={"finish": now_iso()})
+    conn.execute("UPDATE entities SET owner_pid = NULL, worker_pid = NULL WHERE id = ?", (job_id,))
+
+
 def end_job(
     conn: sqlite3.Connection,
     job_id: str,
@@ -189,11 +197,9 @@ def end_job(
     row = get_row(conn, job_id)
     if row is None or row["status"] not in only_if:
         return False
-    append_logs(conn, job_id, log_lines)
     if row["type"] == "check_execution":
         status = "FAILURE" if status != "SUCCESS" else status
-    set_status(conn, job_id, status, fields={"finish": now_iso()})
-    conn.execute("UPDATE entities SET owner_pid = NULL, worker_pid = NULL WHERE id = ?", (job_id,))
+    finish_job(conn, job_id, status, log_lines)
     if row["type"] == "check_execution":
         finalize_upload(conn, row["parent"])
     else:

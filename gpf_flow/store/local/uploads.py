@@ -227,12 +227,7 @@ class UploadsMixin(StoreBase):
     def _delete_upload(self, entity_type: str, entity_id: str) -> None:
         with self._db.tx() as conn:
             self._row("upload", entity_id, conn)
-            users = self._users_of(conn, "upload", entity_id)
-            if users:
-                raise ConflictError(
-                    f"upload {entity_id} is used by running processing executions {', '.join(users)}",
-                    hint="abort them (or wait for them to end) before deleting the upload",
-                )
+            self._refuse_if_in_use(conn, "upload", entity_id, "upload")
             for r in conn.execute(
                 "SELECT id FROM entities WHERE type = 'check_execution' AND parent = ?", (entity_id,)
             ).fetchall():

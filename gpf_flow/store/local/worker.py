@@ -22,12 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from gpf_flow.store.local import layout
-from gpf_flow.store.local.db import Database, now_iso
+from gpf_flow.store.local.db import Database
+from gpf_flow.store.local.paths import is_reserved
 from gpf_flow.store.local.records import (
     append_logs,
     dir_size,
     end_job,
     finalize_upload,
+    finish_job,
     get_row,
     remove_tree,
     row_entity,
@@ -112,37 +114,31 @@ def run_processing(home: Path, job: Job, workers: int) -> None:
         return
     execution = row_entity(row)
     inputs = execution.get("inputs") or {}
-    uploads, stored = [], []
-    for item in inputs.get("upload") or []:
-        r = get_row(db.conn, item["_id"])
-        if r is not None:
-            uploads.append(InputData(row_entity(r), layout.upload_dir(home, item["_id"])))
-    for item in inputs.get("stored_data") or []:
-        r = get_row(db.conn, item["_id"])
-        if r is not None:
-            stored.append(InputData(row_entity(r), layout.stored_data_dir(home, item["_id"])))
+    folders = {"upload": layout.upload_dir, "stored_data": layout.stored_data_dir}
+    given: dict[str, list[InputData]] = {"upload": [], "stored_data": []}
+    for kind, folder in folders.items():
+        for item in inputs.get(kind) or []:
+            r = get_row(db.conn, item["_id"])
+            if r is not None:
+                given[kind].append(InputData(row_entity(r), folder(home, item["_id"])))
     sd_id = ((execution.get("output") or {}).get("stored_data") or {}).get("_id")
-    output_entity = None
-    final = tmp = None
+    output_entity = final = None
     if sd_id:
         r = get_row(db.conn, sd_id)
         output_entity = row_entity(r) if r is not None else None
         final = layout.stored_data_dir(home, sd_id)
-        tmp = layout.work_dir(home, f"tmp-{job.job_id}")
-        remove_tree(tmp)
+    # The processing writes into a work copy; it replaces the output folder only on success.
+    tmp = layout.work_dir(home, f"tmp-{job.job_id}")
+    remove_tree(tmp)
+    if final is not None and final.is_dir():
         tmp.parent.mkdir(parents=True, exist_ok=True)
-        if final.is_dir():
-            shutil.copytree(final, tmp, symlinks=True)
-        else:
-            tmp.mkdir(parents=True)
+        shutil.copytree(final, tmp, symlinks=True)
     else:
-        tmp = layout.work_dir(home, f"tmp-{job.job_id}")
-        remove_tree(tmp)
         tmp.mkdir(parents=True)
     ctx = ProcessingContext(
         parameters=execution.get("parameters") or {},
-        uploads=uploads,
-        stored_data=stored,
+        uploads=given["upload"],
+        stored_data=given["stored_data"],
         output_dir=tmp,
         log=job.log,
         is_aborted=job.is_aborted,
@@ -173,13 +169,12 @@ def run_processing(home: Path, job: Job, workers: int) -> None:
             end_job(conn, job.job_id, "FAILURE", _error_lines(exc))
         remove_tree(tmp)
         return
-    _commit_success(home, job, execution, sd_id, tmp, final, result)
+    _commit_success(home, job, sd_id, tmp, final, result)
 
 
 def _commit_success(
     home: Path,
     job: Job,
-    execution: dict[str, Any],
     sd_id: str | None,
     tmp: Path,
     final: Path | None,
@@ -191,25 +186,22 @@ def _commit_success(
         if not job.still_mine(conn):
             remove_tree(tmp)
             return
-        if sd_id and final is not None and get_row(conn, sd_id) is not None:
+        r = get_row(conn, sd_id) if sd_id else None
+        if sd_id and final is not None and r is not None:
             if final.exists():
                 os.replace(final, old)
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, final)
-            r = get_row(conn, sd_id)
-            if r is not None:
-                body = row_entity(r)
-                body.pop("_previous_status", None)
-                update_body(conn, sd_id, body)
-                fields: dict[str, Any] = {"type_infos": result.type_infos, "size": size}
-                if result.srs:
-                    fields["srs"] = result.srs
-                if result.extent is not None:
-                    fields["extent"] = result.extent
-                set_status(conn, sd_id, "GENERATED", fields=fields)
-        append_logs(conn, job.job_id, ["INFO execution succeeded"])
-        set_status(conn, job.job_id, "SUCCESS", fields={"finish": now_iso()})
-        conn.execute("UPDATE entities SET owner_pid = NULL, worker_pid = NULL WHERE id = ?", (job.job_id,))
+            body = row_entity(r)
+            body.pop("_previous_status", None)
+            update_body(conn, sd_id, body)
+            fields: dict[str, Any] = {"type_infos": result.type_infos, "size": size}
+            if result.srs:
+                fields["srs"] = result.srs
+            if result.extent is not None:
+                fields["extent"] = result.extent
+            set_status(conn, sd_id, "GENERATED", fields=fields)
+        finish_job(conn, job.job_id, "SUCCESS", ["INFO execution succeeded"])
     remove_tree(old)
     remove_tree(tmp)  # still there when there was no output to move it to
 
@@ -251,16 +243,15 @@ def run_check(home: Path, job: Job) -> None:
     with db.tx() as conn:
         if not job.still_mine(conn):
             return
-        append_logs(conn, job.job_id, ["INFO check passed" if ok else "ERROR check failed"])
-        set_status(conn, job.job_id, "SUCCESS" if ok else "FAILURE", fields={"finish": now_iso()})
-        conn.execute("UPDATE entities SET owner_pid = NULL, worker_pid = NULL WHERE id = ?", (job.job_id,))
+        if ok:
+            finish_job(conn, job.job_id, "SUCCESS", ["INFO check passed"])
+        else:
+            finish_job(conn, job.job_id, "FAILURE", ["ERROR check failed"])
         finalize_upload(conn, upload_id)
 
 
 def list_upload_files(root: Path) -> tuple[list[str], list[str]]:
     """Data files and md5 files (``*.md5`` at the root) of an upload folder, as sorted POSIX paths."""
-    from gpf_flow.store.local.paths import is_reserved
-
     files: list[str] = []
     md5: list[str] = []
     if not root.is_dir():
