@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from gpf_flow.engine import events as ev
-from gpf_flow.errors import Interrupted, WorkflowError
+from gpf_flow.errors import Interrupted, NotFoundError, WorkflowError
 from gpf_flow.store.base import Entity, Store
 from gpf_flow.store.follow import PollSchedule
 
@@ -102,6 +101,18 @@ class ActionContext:
             return "RESUME"
         return DEFAULT_BEHAVIORS.get(self.action_type, "STOP")
 
+    def reuse_or_replace(self, label: str, kind: str) -> bool:
+        """For an entity that exists and cannot be resumed (configuration, offering): True to
+        replace it (DELETE), False to reuse it (CONTINUE); STOP and RESUME raise."""
+        behavior = self.effective_behavior()
+        if behavior in ("STOP", "RESUME"):
+            why = "" if behavior == "STOP" else f" (RESUME does not apply to {kind})"
+            raise WorkflowError(
+                f"{label} already exists{why}",
+                hint="use --behavior CONTINUE to reuse it or DELETE to replace it",
+            )
+        return behavior == "DELETE"
+
     def sleep(self, seconds: float) -> None:
         """Wait, but stop at once on Ctrl-C."""
         if self.cancel.wait(seconds):
@@ -121,6 +132,8 @@ def apply_tags_and_comments(ctx: ActionContext, entity_type: str, entity_id: str
     """Merge the action's tags into the entity and add its comments that are not there yet."""
     if ctx.tags:
         ctx.store.add_tags(entity_type, entity_id, ctx.tags)
+    if not ctx.comments:  # no need to read the entity's comments
+        return
     existing = {c.get("text") for c in ctx.store.list_comments(entity_type, entity_id) if c}
     for text in ctx.comments:
         if text not in existing:
@@ -138,8 +151,6 @@ def wait_status(
     gone_ok: bool = False,
 ) -> Entity | None:
     """Poll an entity until its status is one of ``targets`` (or it is gone, with ``gone_ok``)."""
-    from gpf_flow.errors import NotFoundError
-
     schedule = PollSchedule(maximum=min(cap, ctx.poll_cap))
     delay = schedule.first
     last = None
@@ -185,8 +196,3 @@ def exact_one(ctx: ActionContext, entity_type: str, infos: Mapping[str, str]) ->
         if all(str(item[k]) == str(v) for k, v in infos.items() if k in item):
             return ctx.store.get_entity(entity_type, item["_id"])
     return None
-
-
-def now() -> float:
-    """Monotonic seconds (durations)."""
-    return time.monotonic()

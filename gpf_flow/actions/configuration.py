@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from gpf_flow.actions.base import ActionContext, apply_tags_and_comments, delete_offering, exact_one
-from gpf_flow.errors import WorkflowError
 from gpf_flow.store.base import Entity
 
 
@@ -24,15 +23,8 @@ def create_configuration(ctx: ActionContext, body: Mapping[str, Any]) -> Entity:
     existing = exact_one(ctx, "configuration", keys)
     configuration: Entity | None = None
     if existing is not None:
-        behavior = ctx.effective_behavior()
         label = f"configuration {name!r} (layer {keys.get('layer_name')!r}, {existing['_id']})"
-        if behavior in ("STOP", "RESUME"):
-            why = "" if behavior == "STOP" else " (RESUME does not apply to configurations)"
-            raise WorkflowError(
-                f"{label} already exists{why}",
-                hint="use --behavior CONTINUE to reuse it or DELETE to replace it",
-            )
-        if behavior == "DELETE":
+        if ctx.reuse_or_replace(label, "configurations"):
             for offering in ctx.store.list_configuration_offerings(existing["_id"]):
                 delete_offering(ctx, ctx.store.get_entity("offering", offering["_id"]))
             ctx.store.delete_entity("configuration", existing["_id"])

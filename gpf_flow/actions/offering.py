@@ -30,15 +30,8 @@ def _existing(ctx: ActionContext, configuration_id: str, endpoint: str) -> Entit
         offering = ctx.store.get_entity("offering", item["_id"])
         if _endpoint_id(offering) != endpoint:
             continue
-        behavior = ctx.effective_behavior()
         label = f"offering {offering['_id']} of configuration {configuration_id} on endpoint {endpoint}"
-        if behavior in ("STOP", "RESUME"):
-            why = "" if behavior == "STOP" else " (RESUME does not apply to offerings)"
-            raise WorkflowError(
-                f"{label} already exists{why}",
-                hint="use --behavior CONTINUE to reuse it or DELETE to replace it",
-            )
-        if behavior == "DELETE":
+        if ctx.reuse_or_replace(label, "offerings"):
             delete_offering(ctx, offering)
             return None
         ctx.created("offering", offering, reused=True)

@@ -24,19 +24,20 @@ def run(ctx: ActionContext) -> None:
     body: dict[str, Any] = dict(ctx.require("body_parameters"))
     output = body.get("output") or {}
     out_sd = output.get("stored_data") if isinstance(output, dict) else None
+    out_sd = out_sd if isinstance(out_sd, dict) else {}
     execution: Entity | None = None
-    if isinstance(out_sd, dict) and out_sd.get("name"):
+    if out_sd.get("name"):
         execution = _existing_output(ctx, str(out_sd["name"]))
-    elif isinstance(out_sd, dict) and out_sd.get("_id"):
+    elif out_sd.get("_id"):
         execution = _existing_update(ctx, body, str(out_sd["_id"]))
+    created = execution is None
     if execution is None:
         execution = ctx.store.create_processing_execution(body)
         ctx.created("processing_execution", execution)
-        out_type, out_entity = _output_of(execution)
-        if out_type and out_entity and not (isinstance(out_sd, dict) and out_sd.get("_id")):
-            ctx.created(out_type, out_entity)
     out_type, out_entity = _output_of(execution)
     if out_type and out_entity:
+        if created and not out_sd.get("_id"):  # a new output (an updated one already existed)
+            ctx.created(out_type, out_entity)
         apply_tags_and_comments(ctx, out_type, out_entity["_id"])
     if execution.get("status") == "CREATED":
         ctx.store.launch_processing_execution(execution["_id"])
@@ -53,6 +54,7 @@ def run(ctx: ActionContext) -> None:
 
 
 def _output_of(execution: Entity) -> tuple[str | None, Entity | None]:
+    """The execution's output: its type (``stored_data`` or ``upload``) and entity, if any."""
     output = execution.get("output") or {}
     for key in ("stored_data", "upload"):
         value = output.get(key)

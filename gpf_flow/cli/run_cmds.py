@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -102,7 +101,7 @@ def run_command(
     import threading
 
     from gpf_flow.engine.result import RunInterrupted
-    from gpf_flow.engine.runner import run
+    from gpf_flow.engine.runner import default_state_path, run
     from gpf_flow.errors import EXIT_INTERRUPTED, UsageError
     from gpf_flow.render.console import ConsoleRenderer, JsonLinesRenderer
     from gpf_flow.workflow.load import load_workflow
@@ -142,7 +141,7 @@ def run_command(
             dry_run=dry_run,
             force=force,
             on_event=renderer,
-            state_path=_state_path(the_store, home),
+            state_path=default_state_path(the_store, home),
             yes=yes,
             datastore=datastore,
             cancel=cancel,
@@ -175,13 +174,6 @@ def _summary(renderer: object, result: RunResult) -> None:
         render_summary(result, common.console())
 
 
-def _state_path(store: object, home: str | None) -> Path:
-    from gpf_flow.config import resolve_home
-
-    base = getattr(store, "home", None)
-    return Path(base if base is not None else resolve_home(home)) / "runs.sqlite"
-
-
 def status_command(
     file: Annotated[str, typer.Argument(help="Workflow file, or the name of a catalog workflow.")],
     param: ParamOption = None,
@@ -189,21 +181,32 @@ def status_command(
         str | None, typer.Option("--params-file", help="JSON object of parameter values.", show_default=False)
     ] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="rich (table) or json.")] = "rich",
+    store: common.StoreOption = None,
+    config: common.ConfigOption = None,
     home: common.HomeOption = None,
 ) -> None:
-    """Show each step's last recorded state (done, failed, interrupted, never run)."""
+    """Show each step's last recorded state (done, failed, interrupted, never run).
+
+    With `--store` (or GPF_FLOW_STORE, or the configuration's `store` key), only the runs on that
+    store count; otherwise every run recorded in the home's runs.sqlite.
+    """
     import json
     import time
 
     from rich.table import Table
 
-    from gpf_flow.config import resolve_home
+    from gpf_flow.engine.runner import default_state_path
     from gpf_flow.engine.state import step_records
     from gpf_flow.render.console import STATUS_STYLES
+    from gpf_flow.store import resolve_store
     from gpf_flow.workflow.load import load_workflow
 
+    kind, source = resolve_store(store, config)
     workflow = load_workflow(file, pairs(param), params_file=params_file, on_warning=lambda _m: None)
-    records = step_records(workflow, resolve_home(home) / "runs.sqlite")
+    # the run state of a run on any store lives in the home (the local store's folder)
+    records = step_records(
+        workflow, default_state_path(None, home), store=kind if source != "default" else None
+    )
     if output == "json":
         rows = []
         for name in workflow.steps:

@@ -27,6 +27,7 @@ class StepResult:
 
     @property
     def duration(self) -> float | None:
+        """Seconds from start to end (None if the step did not start or end)."""
         if self.started is None or self.finished is None:
             return None
         return self.finished - self.started
@@ -47,6 +48,7 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
+        """The run succeeded (or, in a dry run, was planned)."""
         return self.status in ("success", "planned")
 
     @property
@@ -61,6 +63,7 @@ class RunResult:
 
     @property
     def duration(self) -> float:
+        """Seconds from start to end of the run."""
         return self.finished - self.started
 
 

@@ -28,14 +28,15 @@ from gpf_flow.workflow.model import Action, Step, Workflow
 __all__ = ["run", "default_state_path", "RunResult", "StepResult", "RunInterrupted"]
 
 
-def default_state_path(store: Store | None = None) -> Path:
-    """``<home>/runs.sqlite``: next to the local store's files, else in the default home."""
-    home = getattr(store, "home", None)
-    if home is None:
-        from gpf_flow.config import default_home
+def default_state_path(store: Store | None = None, home: str | Path | None = None) -> Path:
+    """``<home>/runs.sqlite``: next to the local store's files, else in ``home`` (``--home``) or
+    the default home."""
+    folder = getattr(store, "home", None)
+    if folder is None:
+        from gpf_flow.config import resolve_home
 
-        home = default_home()
-    return Path(home) / "runs.sqlite"
+        folder = resolve_home(home)
+    return Path(folder) / "runs.sqlite"
 
 
 def run(
@@ -397,21 +398,12 @@ class _Runner:
                 entities=previous["entities"],
                 links=previous["links"],
             )
-        self.emit(
-            ev.ActionFinished(
-                step=name,
-                index=action.index,
-                action_type=action.type,
-                status="skipped",
-                duration=0.0,
-                error="done in an earlier run",
-            )
-        )
+        self._action_finished(name, action, "skipped", 0.0, "done in an earlier run")
 
     def _run_action(self, step: Step, action: Action, result: StepResult, *, resuming: bool) -> None:
         started = time.monotonic()
         recording = self.state is not None and self.run_id is not None and not self.dry_run
-        if recording:
+        if recording:  # the unresolved body first: kept if resolution fails, replaced once resolved
             assert self.state is not None and self.run_id is not None
             self.state.start_action(self.run_id, step.name, action.index, action.type, dict(action.data))
         context: ActionContext | None = None
@@ -437,15 +429,7 @@ class _Runner:
                 )
             )
             if self.dry_run:
-                self.emit(
-                    ev.ActionFinished(
-                        step=step.name,
-                        index=action.index,
-                        action_type=action.type,
-                        status="planned",
-                        duration=0.0,
-                    )
-                )
+                self._action_finished(step.name, action, "planned", 0.0, None)
                 return
             context = ActionContext(
                 store=store,
@@ -490,13 +474,18 @@ class _Runner:
             self.state.finish_action(
                 self.run_id, step.name, action.index, status, entities=entities, links=links, error=error
             )
+        self._action_finished(step.name, action, status, time.monotonic() - started, error)
+
+    def _action_finished(
+        self, step: str, action: Action, status: str, duration: float, error: str | None
+    ) -> None:
         self.emit(
             ev.ActionFinished(
-                step=step.name,
+                step=step,
                 index=action.index,
                 action_type=action.type,
                 status=status,
-                duration=time.monotonic() - started,
+                duration=duration,
                 error=error,
             )
         )

@@ -182,8 +182,11 @@ class RunState:
         )
 
     # -- queries ------------------------------------------------------------------------------
-    def last_steps(self, key: str, datastore: str | None = None) -> dict[str, StepRecord]:
-        """Each step's last meaningful record for a workflow (``done``, ``failed``, ...)."""
+    def last_steps(
+        self, key: str, datastore: str | None = None, store: str | None = None
+    ) -> dict[str, StepRecord]:
+        """Each step's last meaningful record for a workflow (``done``, ``failed``, ...), optionally
+        only in runs on one datastore and one store kind (``local``, ``geoplateforme``)."""
         marks = ",".join("?" for _ in _MEANINGFUL)
         sql = (
             "SELECT s.step, s.status, s.run_id, s.started, s.finished, s.error FROM steps s"
@@ -193,6 +196,9 @@ class RunState:
         if datastore is not None:
             sql += " AND r.datastore = ?"
             args.append(datastore)
+        if store is not None:
+            sql += " AND r.store = ?"
+            args.append(store)
         sql += " ORDER BY s.run_id, s.started"
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
@@ -242,14 +248,17 @@ class RunState:
         ]
 
 
-def step_records(workflow: Workflow, state_path: Path | str) -> dict[str, StepRecord]:
-    """Each step's last meaningful record (empty when the workflow never ran)."""
+def step_records(
+    workflow: Workflow, state_path: Path | str, store: str | None = None
+) -> dict[str, StepRecord]:
+    """Each step's last meaningful record (empty when the workflow never ran); ``store``: only
+    runs on that store kind."""
     path = Path(state_path)
     if not path.exists():
         return {}
     state = RunState(path)
     try:
-        return state.last_steps(workflow_key(workflow))
+        return state.last_steps(workflow_key(workflow), store=store)
     finally:
         state.close()
 

@@ -118,6 +118,9 @@ class ConsoleRenderer:
         with self._lock:
             self._handle(event)
 
+    def _view(self, step: str) -> _StepView:
+        return self.steps.setdefault(step, _StepView(step))
+
     def _handle(self, event: ev.Event) -> None:  # noqa: C901 - one branch per event kind
         if isinstance(event, ev.RunStarted):
             for generation in event.generations:
@@ -133,19 +136,19 @@ class ConsoleRenderer:
                     self._print(f"  plan {number}: {escape(', '.join(generation))}")
             self._start_live()
         elif isinstance(event, ev.StepStarted):
-            view = self.steps.setdefault(event.step, _StepView(event.step))
+            view = self._view(event.step)
             view.status, view.started = "running", event.at
             if self._live is None:
                 self._print(f"[blue]▶[/blue] {escape(event.step)}")
         elif isinstance(event, ev.StepSkipped):
-            view = self.steps.setdefault(event.step, _StepView(event.step))
+            view = self._view(event.step)
             view.status, view.detail = event.status, event.reason
             self._print(
                 f"[{STATUS_STYLES[event.status]}]{STATUS_ICONS[event.status]} {escape(event.step)}: "
                 f"{event.status} ({escape(event.reason)})[/]"
             )
         elif isinstance(event, ev.StepFinished):
-            view = self.steps.setdefault(event.step, _StepView(event.step))
+            view = self._view(event.step)
             view.status, view.finished = event.status, event.at
             view.detail = (event.error or "").splitlines()[0] if event.error else ""
             style = STATUS_STYLES.get(event.status, "")
@@ -157,7 +160,7 @@ class ConsoleRenderer:
             if event.error:
                 self._print(Text("    " + event.error.replace("\n", "\n    "), style="red"))
         elif isinstance(event, ev.ActionStarted):
-            view = self.steps.setdefault(event.step, _StepView(event.step))
+            view = self._view(event.step)
             view.action = f"#{event.index + 1} {event.action_type}"
             if self.show_bodies:
                 self._print(f"  [cyan]{escape(event.step)} #{event.index + 1} {event.action_type}[/cyan]")
@@ -165,11 +168,11 @@ class ConsoleRenderer:
                 for template in event.pending:
                     self._print(f"    [yellow]pending (entity not created yet):[/yellow] {escape(template)}")
         elif isinstance(event, ev.LogLine):
-            view = self.steps.setdefault(event.step, _StepView(event.step))
+            view = self._view(event.step)
             view.logs = [*view.logs, event.line][-self.log_tail :]
             self._print(Text(f"  {event.step} │ {event.line}", style="dim"))
         elif isinstance(event, ev.StatusChanged):
-            view = self.steps.setdefault(event.step, _StepView(event.step))
+            view = self._view(event.step)
             view.detail = f"{event.entity_type} {event.status}"
         elif isinstance(event, ev.EntityCreated):
             verb = "reusing" if event.reused else "created"
@@ -187,8 +190,8 @@ class ConsoleRenderer:
                 f"  [bold green]🔗[/bold green] {escape(event.step)}: {event.offering_type or 'offering'} "
                 f"{escape(event.layer_name or '')} published"
             )
-            for url in _urls(event.urls):
-                self._print(f"      {escape(url)}")
+            for url in event.urls:
+                self._print(f"      {escape(_url(url))}")
         elif isinstance(event, ev.Warning):
             where = f"{escape(event.step)}: " if event.step else ""
             self._print(f"[yellow]warning:[/yellow] {where}{escape(event.message)}")
@@ -221,8 +224,9 @@ class ConsoleRenderer:
         return Group(table)
 
 
-def _urls(urls: list[Any]) -> list[str]:
-    return [u.get("url", "") if isinstance(u, dict) else str(u) for u in urls]
+def _url(url: Any) -> str:
+    """The address of one ``urls`` item (``{"type", "url"}`` objects, or plain strings)."""
+    return str(url.get("url", "")) if isinstance(url, dict) else str(url)
 
 
 def render_summary(result: RunResult, console: Console | None = None) -> None:
@@ -255,8 +259,7 @@ def render_summary(result: RunResult, console: Console | None = None) -> None:
             out.print(f"  [bold]{layer}[/bold] ({link.get('type')}, step {link['step']})")
             for url in link.get("urls") or []:
                 kind = url.get("type", "") if isinstance(url, dict) else ""
-                text = url.get("url", "") if isinstance(url, dict) else str(url)
-                out.print(f"    {kind:9} {escape(text)}", soft_wrap=True)
+                out.print(f"    {kind:9} {escape(_url(url))}", soft_wrap=True)
     for name, error in result.failed.items():
         out.print(f"[bold red]✘ {escape(name)}[/bold red]: {escape(error)}")
 

@@ -45,6 +45,7 @@ class ResolveContext:
         return replace(self, store=store or self.store, pending=[], queries=[])
 
     def require_store(self, source: str) -> Store:
+        """The store, or an error naming the template ``source`` that needs one."""
         if self.store is None:
             raise WorkflowError(f"{source} needs a store to be resolved")
         return self.store

@@ -37,10 +37,12 @@ class Interpolated:
 
     @property
     def templates(self) -> tuple[Template, ...]:
+        """The templates among the parts."""
         return tuple(p for p in self.parts if isinstance(p, Template))
 
     @property
     def is_literal(self) -> bool:
+        """No template: the string is kept as it is."""
         return not self.templates
 
     @property

@@ -206,8 +206,8 @@ def _store_entity(ref: StoreEntityRef, ctx: ResolveContext) -> Any:
             hint=f"check the filters, or create the {ref.entity_type} first (did an earlier step run?)",
         )
     chosen = items if ref.select == "ALL" else items[:1]
-    if ref.entity_type in ("endpoint", "datastore"):
-        entities = chosen
+    if ref.entity_type in ("endpoint", "datastore") or (ref.kind == "infos" and ref.path == ("_id",)):
+        entities = chosen  # the listed items already hold what is asked: no GET per entity
     else:
         store = ctx.require_store(ref.source)
         entities = [store.get_entity(ref.entity_type, e["_id"]) for e in chosen]

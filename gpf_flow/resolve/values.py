@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from gpf_flow.resolve.context import ResolveContext
-from gpf_flow.resolve.nodes import Template, Text
+from gpf_flow.resolve.nodes import Template
 from gpf_flow.resolve.parser import is_resolver_name, parse, parse_template
-from gpf_flow.resolve.resolvers import as_text, resolve_template
+from gpf_flow.resolve.resolvers import as_text, render, resolve_template
 
 
 def insertion_form(value: Any, extra: tuple[str, ...] = ()) -> Template | None:
@@ -51,9 +51,7 @@ def resolve_string(text: str, ctx: ResolveContext) -> Any:
     whole = parsed.whole
     if whole is not None:
         return resolve_template(whole, ctx)
-    return "".join(
-        p.value if isinstance(p, Text) else as_text(resolve_template(p, ctx)) for p in parsed.parts
-    )
+    return render(parsed, ctx)
 
 
 def resolve_value(value: Any, ctx: ResolveContext) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -80,6 +81,6 @@ def follow_execution(
             return execution
         delay = plan.next(delay, changed)
         if aborted:
-            threading.Event().wait(min(delay, 0.2))  # aborting: ignore the cancel flag, poll fast
+            time.sleep(min(delay, 0.2))  # aborting: the cancel flag is set, poll fast until the end
         else:
             stop.wait(delay)

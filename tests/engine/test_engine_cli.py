@@ -78,6 +78,11 @@ def test_json_output_parses_line_by_line_and_status(tmp_path: Path, home: Path, 
         ("cfg", "done"),
         ("pub", "done"),
     ]
+    # --store counts only the runs on that store
+    for kind, expected in (("local", "done"), ("geoplateforme", "never run")):
+        chosen = cli(home, "status", str(wf.path), "-p", "suffix", "b", "--output", "json", "--store", kind)
+        assert chosen.returncode == 0, chosen.stderr
+        assert {r["status"] for r in json.loads(chosen.stdout)} == {expected}
 
 
 def test_rich_output_dry_run_and_failure_exit_code(tmp_path: Path, home: Path, store: LocalStore) -> None:

@@ -99,34 +99,42 @@ class GpfSettings:
 
     @property
     def root_url(self) -> str:
+        """The Entrepôt API root (``[store_api] root_url``), without a trailing slash."""
         return self.get("root_url").rstrip("/")
 
     @property
     def token_url(self) -> str:
+        """The KeyCloak token endpoint (``[store_authentification] token_url``)."""
         return self.get("token_url")
 
     @property
     def datastore(self) -> str:
+        """The datastore id or name to work in (empty: none configured)."""
         return self.get("datastore")
 
     @property
     def page_limit(self) -> int:
+        """Items per list page (``nb_limit``)."""
         return self._int("nb_limit", minimum=1)
 
     @property
     def attempts(self) -> int:
+        """Retries after a first failed attempt (``nb_attempts``)."""
         return self._int("nb_attempts", minimum=1)
 
     @property
     def timeout(self) -> float:
+        """HTTP read timeout in seconds."""
         return self._float("timeout")
 
     @property
     def connect_timeout(self) -> float:
+        """HTTP connect timeout in seconds."""
         return self._float("connect_timeout")
 
     @property
     def upload_timeout(self) -> float:
+        """HTTP timeout in seconds for file pushes."""
         return self._float("upload_timeout")
 
     def secrets(self) -> list[str]:
@@ -357,6 +365,7 @@ class RedactingFilter(logging.Filter):
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Redact the record's message in place; every record is kept."""
         message = record.getMessage()
         cleaned = self.redact(message)
         if cleaned != message or record.args:

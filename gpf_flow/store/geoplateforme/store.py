@@ -239,16 +239,19 @@ class GeoplateformeStore:
             return created[0] if created else {}
         url = self._list_url(entity_type)
         infos = {"name": str(body["name"])} if isinstance(body.get("name"), str) else None
-        known = self._ids(entity_type, infos)
+        new = self._new_since(entity_type, infos)
 
         def find() -> Entity | None:
-            fresh = [e for e in self._all(entity_type, infos) if e.get("_id") not in known]
+            fresh = new()
             return fresh[0] if fresh else None
 
         return self.client.create(url, json=dict(body), find=find, parse=_entity)
 
-    def _ids(self, entity_type: str, infos: Mapping[str, str] | None) -> set[str]:
-        return {str(e.get("_id")) for e in self._all(entity_type, infos)}
+    def _new_since(self, entity_type: str, infos: Mapping[str, str] | None) -> Callable[[], list[Entity]]:
+        """Lists the entities (matching ``infos``) now, and returns a function that lists those
+        that appeared since: how a create whose answer was lost is found again."""
+        known = {str(e.get("_id")) for e in self._all(entity_type, infos)}
+        return lambda: [e for e in self._all(entity_type, infos) if e.get("_id") not in known]
 
     def edit_entity(
         self, entity_type: str, entity_id: str, body: Mapping[str, Any], *, replace: bool = False
@@ -436,10 +439,10 @@ class GeoplateformeStore:
             if first:
                 infos[f"input_{kind}"] = str(first.get("_id") if isinstance(first, dict) else first)
                 break
-        known = self._ids("processing_execution", infos)
+        new = self._new_since("processing_execution", infos)
 
         def find() -> Entity | None:
-            fresh = [e for e in self._all("processing_execution", infos) if e.get("_id") not in known]
+            fresh = new()
             return self.get_entity("processing_execution", fresh[0]["_id"]) if fresh else None
 
         url = self._list_url("processing_execution")
@@ -519,11 +522,10 @@ class GeoplateformeStore:
     ) -> Entity:
         """``POST statics?name=…&type=…&description=…`` with the file as the single multipart part."""
         body = MultipartFile(Path(local_path))
-        infos = {"name": name}
-        known = self._ids("static", infos)
+        new = self._new_since("static", {"name": name})
 
         def find() -> Entity | None:
-            fresh = [e for e in self._all("static", infos) if e.get("_id") not in known]
+            fresh = new()
             return fresh[0] if fresh else None
 
         params = {"name": name, "type": static_type, "description": description}
@@ -538,11 +540,10 @@ class GeoplateformeStore:
 
     def create_permissions(self, body: Mapping[str, Any]) -> list[Entity]:
         """``POST permissions`` (the API answers with a list); never duplicated by a retry."""
-        known = self._ids("permission", None)
+        new = self._new_since("permission", None)
 
         def find() -> list[Entity] | None:
-            fresh = [e for e in self._all("permission") if e.get("_id") not in known]
-            return fresh or None
+            return new() or None
 
         def parse(response: httpx.Response) -> list[Entity]:
             data = _maybe_json(response)
