@@ -46,7 +46,7 @@ from gpf_flow.delivery.events import (
 )
 from gpf_flow.delivery.md5 import verify_md5_file, write_md5_file
 from gpf_flow.errors import GpfFlowError, UsageError
-from gpf_flow.store.base import Entity, Store, UploadChecks, iter_entities
+from gpf_flow.store.base import Entity, Store, UploadChecks, flatten_tree, iter_entities
 
 BEHAVIORS = ("STOP", "DELETE", "CONTINUE", "RESUME")
 DEFAULT_BEHAVIOR = "STOP"
@@ -114,18 +114,6 @@ def prepare_dataset(spec: DatasetSpec, on_event: EventHandler | None = None) -> 
                 on_event(Info(spec.name, f"md5 file {md5_path.name} generated ({len(own)} files)"))
         md5_files.append(md5_path)
     return PreparedDataset(spec, files, md5_files)
-
-
-def flatten_tree(nodes: list[Entity], prefix: str = "") -> dict[str, int]:
-    """``{"dir/sub/file": size}`` from an upload tree."""
-    flat: dict[str, int] = {}
-    for node in nodes:
-        path = f"{prefix}{node.get('name', '')}"
-        if str(node.get("type", "")).upper() == "DIRECTORY":
-            flat.update(flatten_tree(list(node.get("children") or []), path + "/"))
-        else:
-            flat[path] = int(node.get("size") or 0)
-    return flat
 
 
 def _check_names(items: list[Entity]) -> tuple[str, ...]:

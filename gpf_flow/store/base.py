@@ -268,3 +268,16 @@ def iter_entities(
 def endpoints_of(datastore: Entity) -> list[Entity]:
     """The inner ``endpoint`` objects of a datastore document."""
     return [item["endpoint"] for item in datastore.get("endpoints", []) if item.get("endpoint")]
+
+
+def flatten_tree(nodes: Sequence[Mapping[str, Any]], prefix: str = "") -> dict[str, int]:
+    """``{"dir/sub/file": size}`` for every file of an upload tree (``GET uploads/{id}/tree``):
+    the paths files were pushed with, as resuming an upload compares them."""
+    files: dict[str, int] = {}
+    for node in nodes:
+        path = f"{prefix}{node.get('name', '')}"
+        if str(node.get("type", "")).upper() == "DIRECTORY":
+            files.update(flatten_tree(node.get("children") or [], f"{path}/"))
+        else:
+            files[path] = int(node.get("size") or 0)
+    return files

@@ -7,8 +7,7 @@ import signal
 from pathlib import Path
 
 from gpf_flow.datasets import write_dataset
-from gpf_flow.delivery.uploader import flatten_tree
-from gpf_flow.store.base import iter_entities
+from gpf_flow.store.base import flatten_tree, iter_entities
 from gpf_flow.store.local import LocalStore
 
 

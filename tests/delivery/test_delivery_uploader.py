@@ -13,8 +13,8 @@ import pytest
 from gpf_flow.datasets import write_dataset
 from gpf_flow.delivery import PollPolicy, Uploader, load_descriptor
 from gpf_flow.delivery import events as ev
-from gpf_flow.delivery.uploader import flatten_tree
 from gpf_flow.errors import UsageError
+from gpf_flow.store.base import flatten_tree
 from gpf_flow.store.local import LocalStore
 
 FAST = PollPolicy(first=0.01, factor=1.5, maximum=0.2, timeout=120)

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gpf_flow.store.base import flatten_tree
 from gpf_flow.store.geoplateforme.paging import content_range_total, log_window
 from gpf_flow.store.geoplateforme.retry import Backoff, retry_after_seconds
-from gpf_flow.store.geoplateforme.store import flatten_tree
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ from gpf_flow.store.base import (
     Store,
     UploadChecks,
     endpoints_of,
+    flatten_tree,
 )
 from gpf_flow.store.geoplateforme.client import AmbiguousRequestError, ApiClient
 from gpf_flow.store.geoplateforme.multipart import MultipartFile
@@ -583,18 +584,6 @@ class GeoplateformeStore:
         except ConflictError:
             if find() is None:
                 raise
-
-
-def flatten_tree(nodes: Sequence[Mapping[str, Any]], prefix: str = "") -> dict[str, int]:
-    """``{"dir/sub/file": size}`` for every file of an upload tree (what resuming compares)."""
-    files: dict[str, int] = {}
-    for node in nodes:
-        path = f"{prefix}{node.get('name')}"
-        if str(node.get("type", "")).upper() == "DIRECTORY":
-            files.update(flatten_tree(node.get("children") or [], f"{path}/"))
-        else:
-            files[path] = int(node.get("size") or 0)
-    return files
 
 
 def _maybe_json(response: httpx.Response) -> Any:
