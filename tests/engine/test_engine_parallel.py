@@ -36,7 +36,7 @@ def span(events: Events, step: str) -> tuple[float, float]:
 def test_branches_overlap_and_the_join_waits_for_both(
     tmp_path: Path, store: LocalStore, events: Events
 ) -> None:
-    wf = write_workflow(tmp_path, diamond(1.0))
+    wf = write_workflow(tmp_path, diamond(2.0))  # long enough to overlap on a loaded machine
     result = run(wf, store, jobs=4, on_event=events)
     assert result.status == "success", result.failed
     left, right, root, join = (span(events, s) for s in ("left", "right", "root", "join"))
