@@ -31,10 +31,15 @@ def catalog_dir() -> Path:
     return Path(str(resources.files("gpf_flow").joinpath("workflows")))
 
 
+def _files() -> list[Path]:
+    """The catalog's workflow files, sorted by name."""
+    folder = catalog_dir()
+    return sorted(folder.glob(f"*{SUFFIX}"), key=lambda file: file.stem) if folder.is_dir() else []
+
+
 def names() -> list[str]:
     """Names of the catalog workflows, sorted."""
-    folder = catalog_dir()
-    return sorted(file.stem for file in folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []
+    return [file.stem for file in _files()]
 
 
 def _entry(path: Path) -> CatalogEntry:
@@ -53,11 +58,22 @@ def _entry(path: Path) -> CatalogEntry:
     )
 
 
+def find_path(name: str) -> Path | None:
+    """The file of the catalog workflow ``name`` (with or without ``.jsonc``), or None.
+
+    A name holding a path separator is never a catalog name (it could point outside the catalog).
+    """
+    stem = name[: -len(SUFFIX)] if name.endswith(SUFFIX) else name
+    if not stem or "/" in stem or "\\" in stem:
+        return None
+    path = catalog_dir() / f"{stem}{SUFFIX}"
+    return path if path.is_file() else None
+
+
 def find(name: str) -> CatalogEntry | None:
     """The entry called ``name`` (with or without ``.jsonc``), or None."""
-    stem = name[: -len(SUFFIX)] if name.endswith(SUFFIX) else name
-    path = catalog_dir() / f"{stem}{SUFFIX}"
-    return _entry(path) if stem and path.is_file() else None
+    path = find_path(name)
+    return _entry(path) if path is not None else None
 
 
 def get(name: str) -> CatalogEntry:
@@ -76,7 +92,7 @@ def get(name: str) -> CatalogEntry:
 
 def entries() -> list[CatalogEntry]:
     """Every catalog workflow, sorted by name."""
-    return [_entry(catalog_dir() / f"{name}{SUFFIX}") for name in names()]
+    return [_entry(file) for file in _files()]
 
 
 def copy_to(name: str, destination: str | Path | None = None, *, overwrite: bool = False) -> Path:

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from typer.core import TyperCommand
 
 from gpf_flow.cli import common
+from gpf_flow.cli.run_cmds import PairParamCommand, pairs
 
 if TYPE_CHECKING:
     from gpf_flow.workflow.model import Workflow
@@ -24,7 +25,7 @@ FILE_HELP = (
 
 FileArgument = Annotated[str, typer.Argument(help=FILE_HELP, show_default=False, metavar="FILE")]
 # Typer cannot declare a repeatable two-value option (list of tuples); the option is declared as a
-# list and turned into `nargs=2` by _TwoValueParamCommand when the click command is built.
+# list and turned into `nargs=2` by PairParamCommand when the click command is built.
 ParamOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -43,18 +44,6 @@ ParamsFileOption = Annotated[
 StrictOption = Annotated[bool, typer.Option("--strict", help="Treat warnings (duplicate keys) as errors.")]
 
 SUMMARY_STEPS = 15  # step names listed by `validate` (the summary must fit on one screen)
-_TEMPLATE = re.compile(r"\{(store_entity|user|params|datetime|files)\.([A-Za-z_]+)")
-_LIST_TEMPLATE = re.compile(r"^_(store_entity|user|params|datetime|files)_$")
-
-
-class _TwoValueParamCommand(TyperCommand):
-    """A typer command whose ``-p/--param`` option takes two values (``-p NAME VALUE``), repeatable."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        for option in self.params:
-            if option.name == "param":
-                option.nargs = 2
 
 
 def _warn(message: str) -> None:
@@ -63,32 +52,37 @@ def _warn(message: str) -> None:
     common.err_console().print(f"[yellow]warning:[/yellow] {escape(message)}")
 
 
-def _pairs(params: list[Any] | None) -> dict[str, str]:
-    """``-p`` values (pairs) as a dict; the last value of a name wins."""
-    return {str(name): str(value) for name, value in params or []}
-
-
 def _load(file: str, params: list[Any] | None, params_file: Path | None, strict: bool) -> Workflow:
     from gpf_flow.workflow.load import load_workflow
 
-    return load_workflow(file, _pairs(params), params_file=params_file, strict=strict, on_warning=_warn)
+    return load_workflow(file, pairs(params), params_file=params_file, strict=strict, on_warning=_warn)
+
+
+@cache
+def _template_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """(``{resolver.name``, ``_resolver_`` insertion marker) for the resolvers the runner knows."""
+    from gpf_flow.resolve.parser import DEFAULT_RESOLVERS
+
+    names = "|".join(map(re.escape, DEFAULT_RESOLVERS))
+    return re.compile(rf"\{{({names})\.([A-Za-z_]+)"), re.compile(rf"^_({names})_$")
 
 
 def templates_used(workflow: Workflow) -> Counter[str]:
     """Official run-time templates found in the actions, e.g. ``store_entity.stored_data`` → 2."""
+    template, marker = _template_patterns()
     found: Counter[str] = Counter()
 
     def walk(value: Any) -> None:
         if isinstance(value, str):
-            found.update(f"{m.group(1)}.{m.group(2)}" for m in _TEMPLATE.finditer(value))
+            found.update(f"{m.group(1)}.{m.group(2)}" for m in template.finditer(value))
         elif isinstance(value, dict):
             for key, item in value.items():
-                match = _LIST_TEMPLATE.match(key)
+                match = marker.match(key)
                 if match and len(value) == 1:
                     found[f"{match.group(1)} (dict form)"] += 1
                 walk(item)
         elif isinstance(value, list):
-            if value and isinstance(value[0], str) and _LIST_TEMPLATE.match(value[0]):
+            if value and isinstance(value[0], str) and marker.match(value[0]):
                 found[f"{value[0].strip('_')} (list form)"] += 1
             for item in value:
                 walk(item)
@@ -153,7 +147,7 @@ def validate(
         f"  [bold]actions[/bold]: {sum(actions.values())} — "
         + escape(", ".join(f"{kind} ×{count}" for kind, count in actions.most_common()))
     )
-    rows = _parameter_rows(workflow, _pairs(param), params_file)
+    rows = _parameter_rows(workflow, pairs(param), params_file)
     if rows:
         out.print("  [bold]parameters[/bold]:")
         for name, value, origin in rows:
@@ -296,7 +290,7 @@ def catalog_show(
         table.add_column("default")
         table.add_column("description", style="dim")
         for spec in workflow.parameters.values():
-            default = "(required)" if spec.required and not spec.has_default else str(spec.default or "")
+            default = str(spec.default) if spec.has_default else ("(required)" if spec.required else "")
             table.add_row(spec.name, default, spec.description)
         out.print(table)
     out.print(to_tree(workflow))
@@ -321,7 +315,7 @@ def catalog_get(
 
 def register(app: typer.Typer) -> None:
     """Add ``validate``, ``plan``, ``graph`` and ``catalog`` to the app."""
-    app.command("validate", cls=_TwoValueParamCommand)(validate)
-    app.command("plan", cls=_TwoValueParamCommand)(plan_command)
-    app.command("graph", cls=_TwoValueParamCommand)(graph)
+    app.command("validate", cls=PairParamCommand)(validate)
+    app.command("plan", cls=PairParamCommand)(plan_command)
+    app.command("graph", cls=PairParamCommand)(graph)
     app.add_typer(catalog_app, name="catalog")

@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     from gpf_flow.workflow.model import Step, Workflow
 
 FORMATS = ("tree", "mermaid", "dot")
-STATUSES = ("done", "failed", "running", "interrupted", "pending")
 
 # (fill, stroke) per status
 _COLOURS: dict[str, tuple[str, str]] = {
@@ -25,6 +24,8 @@ _COLOURS: dict[str, tuple[str, str]] = {
     "interrupted": ("#e2d9f3", "#6f42c1"),
     "pending": ("#f1f3f5", "#adb5bd"),
 }
+STATUSES = tuple(_COLOURS)
+"""The step states the graphs colour, in the order their Mermaid classes are written."""
 
 
 def action_summary(step: Step) -> str:
@@ -36,7 +37,8 @@ def action_summary(step: Step) -> str:
 
 def _mermaid_text(text: str) -> str:
     # Mermaid labels are HTML-ish: entity codes are the documented way to write these characters.
-    for char, code in (("&", "#amp;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;")):
+    # `#` goes first: Mermaid reads `#name;` in a label as an entity code, so a literal one is #35;.
+    for char, code in (("#", "#35;"), ("&", "#amp;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;")):
         text = text.replace(char, code)
     return text
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from gpf_flow.errors import UsageError
@@ -28,12 +29,15 @@ class Plan:
 
     generations: list[list[str]]
     """Step names by generation; a generation only depends on earlier ones."""
-    steps: list[str]
-    """All selected steps, flattened in topological order."""
     graph: nx.DiGraph
     """The whole workflow's graph (parent → child), not only the selection."""
     selection: str = "all steps"
     """How the steps were chosen, for messages (``--until X``...)."""
+
+    @cached_property
+    def steps(self) -> list[str]:
+        """All selected steps, flattened in topological order."""
+        return [name for generation in self.generations for name in generation]
 
 
 def graph_from_parents(parents: Mapping[str, Sequence[str]]) -> nx.DiGraph:
@@ -136,9 +140,4 @@ def _plan(workflow: Workflow, step: str | None, until: str | None, from_: str | 
     generations = [
         sorted(generation, key=order.__getitem__) for generation in nx.topological_generations(subgraph)
     ]
-    return Plan(
-        generations=generations,
-        steps=[name for generation in generations for name in generation],
-        graph=graph,
-        selection=selection,
-    )
+    return Plan(generations=generations, graph=graph, selection=selection)

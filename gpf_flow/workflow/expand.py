@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from gpf_flow.workflow.jsonc import JsonPath
@@ -50,7 +50,7 @@ def _transform(value: Any, on_string: Callable[[str], Any], on_container: Callab
     return value
 
 
-def expand_actions(step: dict[str, Any], path: JsonPath, source: Source) -> list[dict[str, Any]]:
+def expand_actions(step: Mapping[str, Any], path: JsonPath, source: Source) -> list[dict[str, Any]]:
     """The step's actions with ``iter_vals`` applied (the same list when the step does not iterate)."""
     actions: list[dict[str, Any]] = step["actions"]
     if "iter_key" not in step:

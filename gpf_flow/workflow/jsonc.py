@@ -64,15 +64,27 @@ class JsoncSyntaxError(ValueError):
         self.position = position
 
 
-def _blank(match: re.Match[str]) -> str:
-    return match.group("keep") + _NOT_NEWLINE.sub(" ", match.group("drop"))
-
-
 def strip_jsonc(text: str) -> str:
-    """Return ``text`` with comments and trailing commas replaced by spaces (positions unchanged)."""
+    """Return ``text`` with comments and trailing commas replaced by spaces (positions unchanged).
+
+    A comma right after ``[``, ``{`` or another comma (``[,]``) follows no value, so it is not a
+    trailing comma: it is kept, and the JSON parser rejects it as ``json5`` does.
+    """
     if "/" not in text and not re.search(r",\s*[}\]]", text):
         return text
-    return _STRIP.sub(_blank, text)
+    last = ""  # the last character kept that is not blank (comments are blank)
+
+    def blank(match: re.Match[str]) -> str:
+        nonlocal last
+        keep, drop = match.group("keep"), match.group("drop")
+        kept = keep.rstrip()
+        if kept:
+            last = kept[-1]
+        if drop == "," and (not last or last in "[{,"):
+            return keep + drop
+        return keep + _NOT_NEWLINE.sub(" ", drop)
+
+    return _STRIP.sub(blank, text)
 
 
 class _PairsHook:

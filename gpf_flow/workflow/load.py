@@ -40,10 +40,9 @@ def resolve_workflow_path(path: str | Path) -> Path:
     from gpf_flow import catalog
 
     text = str(path)
-    if "/" not in text and "\\" not in text:
-        entry = catalog.find(text)
-        if entry is not None:
-            return entry.path
+    found = catalog.find_path(text)  # without parsing it: the caller reads and checks the file
+    if found is not None:
+        return found
     names = catalog.names()
     raise UsageError(
         f"no workflow file {text} (and no catalog workflow of that name){did_you_mean(text, names)}",
@@ -172,7 +171,7 @@ def _check_dag(steps: Mapping[str, Mapping[str, Any]], source: Source) -> None:
 
 def _build_step(name: str, step: Mapping[str, Any], source: Source) -> Step:
     path = ("workflow", "steps", name)
-    actions = expand_actions(dict(step), path, source)
+    actions = expand_actions(step, path, source)
     return Step(
         name=name,
         actions=tuple(Action(type=action["type"], data=action, index=i) for i, action in enumerate(actions)),

@@ -26,14 +26,17 @@ class Action:
 
     @property
     def comments(self) -> tuple[str, ...]:
+        """The action's own ``comments`` (see :meth:`Workflow.merged_comments` for inherited ones)."""
         return tuple(self.data.get("comments") or ())
 
     @property
     def tags(self) -> Mapping[str, str]:
+        """The action's own ``tags`` (see :meth:`Workflow.merged_tags` for inherited ones)."""
         return dict(self.data.get("tags") or {})
 
     @property
     def datastore(self) -> str | None:
+        """The action's own ``datastore`` id, or None (see :meth:`Workflow.datastore_for`)."""
         value = self.data.get("datastore")
         return str(value) if value else None
 
@@ -61,6 +64,7 @@ class ParameterSpec:
 
     @property
     def has_default(self) -> bool:
+        """Whether a default is declared (a JSON ``null`` default counts as none)."""
         return self.default is not None
 
 
@@ -82,9 +86,11 @@ class Workflow:
 
     @property
     def name(self) -> str:
+        """Short name for messages and run records: the file stem, else the title, else ``workflow``."""
         return self.path.stem if self.path else (self.title or "workflow")
 
     def step(self, name: str) -> Step:
+        """The step called ``name`` (``KeyError`` when there is none)."""
         return self.steps[name]
 
     def merged_comments(self, step: Step, action: Action) -> list[str]:

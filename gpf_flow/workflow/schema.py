@@ -86,11 +86,6 @@ def _validators() -> tuple[Validator, Validator]:
     return Draft202012Validator(top), Draft202012Validator(step)
 
 
-def action_types() -> list[str]:
-    """The action types the schema accepts."""
-    return list(workflow_schema()["$defs"]["action"]["properties"]["type"]["enum"])
-
-
 def validate_document(document: Any, source: Source) -> None:
     """Raise a located :class:`~gpf_flow.errors.WorkflowError` listing every schema violation."""
     top, step_validator = _validators()

@@ -93,6 +93,14 @@ def test_catalog_cli_list_show_get(tmp_path: Path) -> None:
     assert unknown.code == 2 and "did you mean `wms-generic`?" in unknown.err
 
 
+def test_a_catalog_name_cannot_point_outside_the_catalog() -> None:
+    # `../workflows/wms-generic` would reach the catalog file itself through the parent folder
+    assert catalog.find_path("wms-generic") == catalog.catalog_dir() / "wms-generic.jsonc"
+    assert catalog.find_path("../workflows/wms-generic") is None
+    shown = run_cli("catalog", "show", "../workflows/wms-generic")
+    assert shown.code == 2 and "no catalog workflow named `../workflows/wms-generic`" in shown.err
+
+
 def test_validate_accepts_a_catalog_name(tmp_path: Path) -> None:
     result = run_cli("validate", "wms-generic", cwd=tmp_path)
     assert result.code == 0, result.err

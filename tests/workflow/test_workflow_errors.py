@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from workflow_helpers import run_cli, run_cli_subprocess
+from workflow_helpers import run_cli, run_cli_subprocess, templated_doc
 
 DUPLICATE = """{
   "workflow": {
@@ -154,12 +154,7 @@ def test_missing_workflow_key(write: Callable[..., Path]) -> None:
 
 
 def test_missing_required_parameter_is_usage_error(write: Callable[..., Path]) -> None:
-    document = {
-        "parameters": {"layer": {"description": "layer name", "required": True}},
-        "workflow": {
-            "steps": {"a": {"actions": [{"type": "configuration", "body_parameters": {"n": "{{ layer }}"}}]}}
-        },
-    }
+    document = templated_doc("{{ layer }}", {"layer": {"description": "layer name", "required": True}})
     result = run_cli("validate", str(write(document)))
     assert result.code == 2
     assert "missing value for required parameter `layer`" in result.err
@@ -167,12 +162,7 @@ def test_missing_required_parameter_is_usage_error(write: Callable[..., Path]) -
 
 
 def test_undeclared_parameter_is_named(write: Callable[..., Path]) -> None:
-    document = {
-        "parameters": {"layer": {"default": "x"}},
-        "workflow": {
-            "steps": {"a": {"actions": [{"type": "configuration", "body_parameters": {"n": "{{ layr }}"}}]}}
-        },
-    }
+    document = templated_doc("{{ layr }}", {"layer": {"default": "x"}})
     result = run_cli("validate", str(write(document)))
     assert result.code == 1
     assert "steps.a.actions[0].body_parameters.n" in result.err

@@ -79,6 +79,12 @@ def test_mermaid_is_a_flowchart_with_safe_ids_and_escaped_labels() -> None:
     assert "classDef running" in text and re.search(r"class s4 running", text)
 
 
+def test_mermaid_escapes_a_hash_that_would_read_as_an_entity_code() -> None:
+    steps = {"n°#1; #quot;": {"actions": [{"type": "offering"}]}}
+    text = to_mermaid(load_workflow_text(json.dumps({"workflow": {"steps": steps}})))
+    assert 's0["n°#35;1; #35;quot;<br/>offering"]' in text
+
+
 def test_tree_shows_each_step_and_marks_repeats() -> None:
     text = tree_text(awkward(), status={"mise en base": "done"})
     assert "✓ mise en base" in text

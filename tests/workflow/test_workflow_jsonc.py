@@ -27,6 +27,32 @@ def test_fast_path_equals_json5() -> None:
     assert duplicates is False
 
 
+def test_a_comma_after_no_value_is_an_error_as_in_json5() -> None:
+    for text in ("[,]", '{"a": {,}}', "[1, /* c */ ,]"):
+        with pytest.raises(ValueError):
+            json5.loads(text)
+        with pytest.raises(JsoncSyntaxError):
+            parse_jsonc(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["[", "]", "{", "}", ",", ":", "1", '"a"', '"/*,]"', " ", "\n", "// c\n", "/* c */"]),
+        max_size=12,
+    )
+)
+def test_fast_path_accepts_and_rejects_like_json5(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    try:
+        expected = json5.loads(text)
+    except ValueError:
+        with pytest.raises(JsoncSyntaxError):
+            parse_jsonc(text)
+        return
+    assert parse_jsonc(text)[0] == expected
+
+
 def test_strip_keeps_every_position() -> None:
     stripped = strip_jsonc(TEXT)
     assert len(stripped) == len(TEXT)

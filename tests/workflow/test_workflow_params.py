@@ -9,7 +9,7 @@ import json5
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from workflow_helpers import run_cli
+from workflow_helpers import run_cli, templated_doc
 
 from gpf_flow.errors import UsageError, WorkflowError
 from gpf_flow.workflow.load import load_workflow, load_workflow_text
@@ -75,12 +75,7 @@ def test_missing_required_parameter_names_it() -> None:
 
 
 def test_declared_without_value_and_used_is_named() -> None:
-    doc = {
-        "parameters": {"x": {"description": "no default"}},
-        "workflow": {
-            "steps": {"a": {"actions": [{"type": "configuration", "body_parameters": {"n": "{{ x }}"}}]}}
-        },
-    }
+    doc = templated_doc("{{ x }}", {"x": {"description": "no default"}})
     with pytest.raises(UsageError) as caught:
         load_workflow_text(json.dumps(doc))
     assert "parameter `x` has no value" in str(caught.value)
@@ -88,12 +83,7 @@ def test_declared_without_value_and_used_is_named() -> None:
 
 
 def test_attribute_of_parameter_is_an_error_not_silence() -> None:
-    doc = {
-        "parameters": {"x": {"default": "v"}},
-        "workflow": {
-            "steps": {"a": {"actions": [{"type": "configuration", "body_parameters": {"n": "{{ x.nope }}"}}]}}
-        },
-    }
+    doc = templated_doc("{{ x.nope }}", {"x": {"default": "v"}})
     with pytest.raises(WorkflowError) as caught:
         load_workflow_text(json.dumps(doc))
     assert "steps.a.actions[0].body_parameters.n" in str(caught.value)
@@ -145,7 +135,10 @@ def test_cli_params_file(write) -> None:  # type: ignore[no-untyped-def]
 @settings(max_examples=100, deadline=None)
 @given(
     st.lists(
-        st.sampled_from(["{{ a }}", "{{b}}", "{{  a  }}", "x", "{", "}", " ", "{user.last_name}", "é"]),
+        st.sampled_from(
+            ["{{ a }}", "{{b}}", "{{  a  }}", "x", "{", "}", " ", "{user.last_name}", "é", "\r\n", "\r", "\n"]
+            + ["{{ not }}"]
+        ),
         max_size=8,
     ),
     st.one_of(st.text(max_size=10), st.integers(), st.booleans(), st.floats(allow_nan=False)),
@@ -155,14 +148,15 @@ def test_plain_substitution_renders_like_jinja2(pieces: list[str], a: object, b:
     import jinja2
 
     text = "".join(pieces)
-    doc = {
-        "parameters": {"a": {"default": a}, "b": {"default": b}},
-        "workflow": {
-            "steps": {"s": {"actions": [{"type": "configuration", "body_parameters": {"n": text}}]}}
-        },
-    }
+    doc = templated_doc(text, {"a": {"default": a}, "b": {"default": b}, "not": {"default": "n"}})
+    if not any(marker in text for marker in ("{{", "{%", "{#")):
+        # without Jinja2 syntax a string is not rendered at all (Jinja2 would turn \r\n into \n)
+        assert body(load_workflow_text(json.dumps(doc)))["n"] == text
+        return
+    # the loader's environment keeps a trailing newline (the string's value is kept whole)
+    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     try:
-        expected = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(text).render(a=a, b=b)
+        expected = environment.from_string(text).render({"a": a, "b": b, "not": "n"})
     except jinja2.TemplateError:
         with pytest.raises(WorkflowError):
             load_workflow_text(json.dumps(doc))
@@ -171,15 +165,22 @@ def test_plain_substitution_renders_like_jinja2(pieces: list[str], a: object, b:
 
 
 def test_jinja_constants_are_not_parameters() -> None:
-    doc = {
-        "workflow": {
-            "steps": {"s": {"actions": [{"type": "configuration", "body_parameters": {"n": "{{ true }}"}}]}}
-        }
-    }
-    assert body(load_workflow_text(json.dumps(doc)))["n"] == "True"
+    assert body(load_workflow_text(json.dumps(templated_doc("{{ true }}"))))["n"] == "True"
 
 
 def test_cli_p_with_one_value_is_usage_error(write) -> None:  # type: ignore[no-untyped-def]
     result = run_cli("validate", str(write(DOC)), "-p", "upload")
     assert result.code == 2
     assert "requires 2 arguments" in result.err
+
+
+def test_two_keys_rendered_to_one_name_are_an_error() -> None:
+    doc = {
+        "parameters": {"a": {"default": "x"}, "b": {"default": "x"}},
+        "workflow": {"steps": {"conf-{{ a }}": {"actions": []}, "conf-{{ b }}": {"actions": []}}},
+    }
+    with pytest.raises(WorkflowError) as caught:
+        load_workflow_text(json.dumps(doc))
+    # the path is the second key as written in the file
+    assert 'steps["conf-{{ b }}"]: after rendering, two keys are both `conf-x`' in str(caught.value)
+    assert "different names" in str(caught.value)

@@ -83,3 +83,12 @@ def steps_doc(parents: Mapping[str, Sequence[str]], **extra: Any) -> dict[str, A
         for name, names in parents.items()
     }
     return {**extra, "workflow": {"steps": steps}}
+
+
+def templated_doc(value: str, parameters: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """A workflow document whose one step ``a`` has one action with ``body_parameters.n = value``."""
+    action = {"type": "configuration", "body_parameters": {"n": value}}
+    document: dict[str, Any] = {"workflow": {"steps": {"a": {"actions": [action]}}}}
+    if parameters is not None:
+        document = {"parameters": parameters, **document}
+    return document
