@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from gpf_flow.errors import GpfFlowError
 
@@ -23,6 +24,9 @@ __all__ = [
     "err_console",
     "print_error",
     "open_store_from_options",
+    "PairParamCommand",
+    "ParamOption",
+    "pairs",
 ]
 
 HomeOption = Annotated[
@@ -81,3 +85,31 @@ def open_store_from_options(store: str | None, home: str | None, config: str | N
     from gpf_flow.store import open_store
 
     return open_store(store, home=home, config=config)
+
+
+class PairParamCommand(TyperCommand):
+    """A command whose ``-p/--param`` takes two values (``-p NAME VALUE``), repeatable."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for option in self.params:
+            if option.name == "param":
+                option.nargs = 2
+
+
+ParamOption = Annotated[
+    list[Any] | None,
+    typer.Option(
+        "-p",
+        "--param",
+        help="Parameter `-p NAME VALUE` (repeatable): feeds {{ name }} and {params.name}.",
+        metavar="NAME VALUE",
+        show_default=False,
+        parser=lambda value: value,  # keep the (name, value) pair as click gives it
+    ),
+]
+
+
+def pairs(values: list[Any] | None) -> dict[str, str]:
+    """``-p`` pairs as a dict; the last value of a name wins."""
+    return {str(name): str(value) for name, value in values or []}

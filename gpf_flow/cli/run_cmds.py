@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from typer.core import TyperCommand
 
 from gpf_flow.cli import common
+from gpf_flow.cli.common import PairParamCommand, ParamOption, pairs
 
 if TYPE_CHECKING:
     from gpf_flow.engine.result import RunResult
@@ -19,34 +19,6 @@ def register(app: typer.Typer) -> None:
     """Add the ``run`` and ``status`` commands."""
     app.command("run", cls=PairParamCommand)(run_command)
     app.command("status", cls=PairParamCommand)(status_command)
-
-
-class PairParamCommand(TyperCommand):
-    """A command whose ``-p/--param`` takes two values (``-p NAME VALUE``), repeatable."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        for option in self.params:
-            if option.name == "param":
-                option.nargs = 2
-
-
-ParamOption = Annotated[
-    list[Any] | None,
-    typer.Option(
-        "-p",
-        "--param",
-        help="Parameter `-p NAME VALUE` (repeatable): feeds {{ name }} and {params.name}.",
-        metavar="NAME VALUE",
-        show_default=False,
-        parser=lambda value: value,  # keep the (name, value) pair as click gives it
-    ),
-]
-
-
-def pairs(values: list[Any] | None) -> dict[str, str]:
-    """``-p`` pairs as a dict; the last value of a name wins."""
-    return {str(name): str(value) for name, value in values or []}
 
 
 def run_command(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from gpf_flow.cli import common
-from gpf_flow.cli.run_cmds import PairParamCommand, pairs
+from gpf_flow.cli.common import PairParamCommand, pairs
 
 if TYPE_CHECKING:
     from gpf_flow.workflow.model import Workflow
