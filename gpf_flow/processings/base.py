@@ -94,6 +94,7 @@ class ProcessingSpec:
 
     @property
     def id(self) -> str:
+        """The stable id (:func:`processing_id` of the official name)."""
         return processing_id(self.name)
 
     def as_entity(self) -> dict[str, Any]:

@@ -93,9 +93,7 @@ class MBTilesWriter:
     def close(self, *, index: bool = True) -> None:
         """Commit, build the indexes (unless ``index`` is false) and close."""
         if index:
-            self._db.execute(
-                "CREATE UNIQUE INDEX IF NOT EXISTS tile_index ON tiles (zoom_level, tile_column, tile_row)"
-            )
+            self.index()
             self._db.execute("CREATE UNIQUE INDEX IF NOT EXISTS metadata_index ON metadata (name)")
         self._db.execute("COMMIT")
         self._db.close()

@@ -117,8 +117,8 @@ def _detected_type(src: SourceLayer) -> str:
     return "Unknown"
 
 
-def _attribute_types(path: Path, table: str) -> dict[str, str]:
-    info = read_info(path, layer=table)
+def _attribute_types(info: Mapping[str, Any]) -> dict[str, str]:
+    """SQL type names of a layer's fields, from pyogrio's ``read_info``."""
     return {
         str(name): SQL_TYPES.get(np.dtype(dtype).kind, "character varying")
         for name, dtype in zip(info["fields"], info["dtypes"], strict=True)
@@ -189,7 +189,7 @@ def integrate_layer(
     return {
         "name": table,
         "type": "TABLE",
-        "attributes": _attribute_types(target, table),
+        "attributes": _attribute_types(out),
         "geometry_type": out["geometry_type"],
         "srs": _srs_name(crs) if crs else None,
         "count": int(out["features"]),

@@ -79,17 +79,21 @@ class RestApi:
 
     # -- user, keys, datastore ----------------------------------------------------------------
     async def users_me(self, request: Request) -> Response:
+        """``GET /users/me``."""
         return JSONResponse(await call(self.store.user_me))
 
     async def keys_list(self, request: Request) -> Response:
+        """``GET /users/me/keys``."""
         return await self._list(self.store, "key", request)
 
     async def keys_create(self, request: Request) -> Response:
+        """``POST /users/me/keys`` → 201."""
         body = await read_json(request)
         validate(body, schemas.KEY_CREATE, "key")
         return JSONResponse(await call(self.store.create_entity, "key", body), status_code=201)
 
     async def access_create(self, request: Request) -> Response:
+        """``POST /users/me/keys/{id}/accesses`` → 204."""
         body = await read_json(request)
         validate(body, schemas.ACCESS_CREATE, "access")
         await call(self.store.get_entity, "key", request.path_params["id"])
@@ -97,15 +101,18 @@ class RestApi:
         return no_content()
 
     async def access_list(self, request: Request) -> Response:
+        """``GET /users/me/keys/{id}/accesses``."""
         key = await call(self.store.get_entity, "key", request.path_params["id"])
         accesses = list(key.get("accesses") or [])
         return paged_response(accesses, 1, max(len(accesses), 1), len(accesses))
 
     async def datastore_get(self, request: Request) -> Response:
+        """``GET /datastores/{ds}``."""
         view = await self.view(request)
         return JSONResponse(await call(view.get_datastore))
 
     async def endpoints_list(self, request: Request) -> Response:
+        """``GET /datastores/{ds}/endpoints``: the datastore's endpoints, filtered and paged."""
         view = await self.view(request)
         endpoints = endpoints_of(await call(view.get_datastore))
         infos, _tags = list_filters(request)
@@ -128,12 +135,16 @@ class RestApi:
         return paged_response(result.items, page, limit, result.total)
 
     def list_route(self, entity_type: str) -> Handler:
+        """``GET {collection}``: filtered (infos, tags) and paged, with ``Content-Range``."""
+
         async def handler(request: Request) -> Response:
             return await self._list(await self.view(request), entity_type, request)
 
         return handler
 
     def get_route(self, entity_type: str, *, root: bool = False) -> Handler:
+        """``GET {collection}/{id}`` (``root``: not under a datastore)."""
+
         async def handler(request: Request) -> Response:
             view = self.store if root else await self.view(request)
             return JSONResponse(await call(view.get_entity, entity_type, request.path_params["id"]))
@@ -141,6 +152,8 @@ class RestApi:
         return handler
 
     def delete_route(self, entity_type: str, *, root: bool = False) -> Handler:
+        """``DELETE {collection}/{id}`` → 204."""
+
         async def handler(request: Request) -> Response:
             view = self.store if root else await self.view(request)
             await call(view.delete_entity, entity_type, request.path_params["id"])
@@ -149,6 +162,7 @@ class RestApi:
         return handler
 
     def edit_route(self, entity_type: str, *, replace: bool, root: bool = False) -> Handler:
+        """``PATCH`` (or ``PUT`` when ``replace``) ``{collection}/{id}``: the body validated first."""
         if replace and entity_type == "configuration":
             schema = schemas.CONFIGURATION
         else:
@@ -166,6 +180,8 @@ class RestApi:
         return handler
 
     def create_route(self, entity_type: str, schema: dict[str, Any]) -> Handler:
+        """``POST {collection}`` → 201, the body validated against ``schema``."""
+
         async def handler(request: Request) -> Response:
             view = await self.view(request)
             body = await read_json(request)
@@ -174,8 +190,33 @@ class RestApi:
 
         return handler
 
+    def action_route(self, operation: Callable[[Store], Callable[[str], object]]) -> Handler:
+        """``POST .../{id}/<action>`` → 204: ``operation(view)`` called with the id."""
+
+        async def handler(request: Request) -> Response:
+            view = await self.view(request)
+            await call(operation(view), request.path_params["id"])
+            return no_content()
+
+        return handler
+
+    def logs_route(
+        self, entity_type: str, logs: Callable[[Store], Callable[[str, int], list[str]]]
+    ) -> Handler:
+        """``GET .../{id}/logs``: the execution's log lines, paged (404 for an unknown id)."""
+
+        async def handler(request: Request) -> Response:
+            view = await self.view(request)
+            execution_id = request.path_params["id"]
+            await call(view.get_entity, entity_type, execution_id)
+            return _paged_logs(request, await call(logs(view), execution_id, 0))
+
+        return handler
+
     # -- tags and comments --------------------------------------------------------------------
     def tags_add_route(self, entity_type: str) -> Handler:
+        """``POST {collection}/{id}/tags``: the entity's tags after the addition."""
+
         async def handler(request: Request) -> Response:
             view = await self.view(request)
             body = await read_json(request)
@@ -188,6 +229,8 @@ class RestApi:
         return handler
 
     def tags_remove_route(self, entity_type: str) -> Handler:
+        """``DELETE {collection}/{id}/tags?tags[]=k`` → 204."""
+
         async def handler(request: Request) -> Response:
             view = await self.view(request)
             keys = request.query_params.getlist("tags[]") or request.query_params.getlist("tags")
@@ -199,6 +242,8 @@ class RestApi:
         return handler
 
     def comments_list_route(self, entity_type: str) -> Handler:
+        """``GET {collection}/{id}/comments``."""
+
         async def handler(request: Request) -> Response:
             view = await self.view(request)
             comments = await call(view.list_comments, entity_type, request.path_params["id"])
@@ -207,6 +252,8 @@ class RestApi:
         return handler
 
     def comments_add_route(self, entity_type: str) -> Handler:
+        """``POST {collection}/{id}/comments`` → 201."""
+
         async def handler(request: Request) -> Response:
             view = await self.view(request)
             body = await read_json(request)
@@ -217,6 +264,8 @@ class RestApi:
         return handler
 
     def comments_remove_route(self, entity_type: str) -> Handler:
+        """``DELETE {collection}/{id}/comments/{comment}`` → 204."""
+
         async def handler(request: Request) -> Response:
             view = await self.view(request)
             params = request.path_params
@@ -227,6 +276,7 @@ class RestApi:
 
     # -- uploads ------------------------------------------------------------------------------
     async def upload_push_data(self, request: Request) -> Response:
+        """``POST uploads/{id}/data?path=...``: one multipart file into the upload."""
         view = await self.view(request)
         upload_id = request.path_params["id"]
         path = _remote_path(request.query_params.get("path"))
@@ -236,6 +286,7 @@ class RestApi:
         return JSONResponse({"path": path, "size": received.size}, status_code=200)
 
     async def upload_push_md5(self, request: Request) -> Response:
+        """``POST uploads/{id}/md5``: one multipart md5 file."""
         view = await self.view(request)
         upload_id = request.path_params["id"]
         await call(view.get_entity, "upload", upload_id)
@@ -244,32 +295,27 @@ class RestApi:
         return JSONResponse({"path": received.path.name, "size": received.size}, status_code=200)
 
     async def upload_delete_file(self, request: Request) -> Response:
+        """``DELETE uploads/{id}/data|md5?path=...`` → 204."""
         # Both .../data and .../md5 delete any path (spec §10.18: the SDK CLI inverts them).
         view = await self.view(request)
         path = _remote_path(request.query_params.get("path"))
         await call(view.upload_delete_file, request.path_params["id"], path)
         return no_content()
 
-    async def upload_close(self, request: Request) -> Response:
-        view = await self.view(request)
-        await call(view.upload_close, request.path_params["id"])
-        return no_content()
-
-    async def upload_open(self, request: Request) -> Response:
-        view = await self.view(request)
-        await call(view.upload_open, request.path_params["id"])
-        return no_content()
-
     async def upload_tree(self, request: Request) -> Response:
+        """``GET uploads/{id}/tree``."""
         view = await self.view(request)
         return JSONResponse(await call(view.upload_tree, request.path_params["id"]))
 
     async def upload_checks(self, request: Request) -> Response:
+        """``GET uploads/{id}/checks``: check executions by status."""
         view = await self.view(request)
         checks = await call(view.upload_checks, request.path_params["id"])
         return JSONResponse(checks.as_dict())
 
     def events_route(self, entity_type: str) -> Handler:
+        """``GET {collection}/{id}/events``: the entity's history (local-store extra)."""
+
         async def handler(request: Request) -> Response:
             view = await self.view(request)
             entity_id = request.path_params["id"]
@@ -279,45 +325,23 @@ class RestApi:
 
         return handler
 
-    # -- check executions ---------------------------------------------------------------------
-    async def check_execution_logs(self, request: Request) -> Response:
-        view = await self.view(request)
-        execution_id = request.path_params["id"]
-        await call(view.get_entity, "check_execution", execution_id)
-        lines = await call(view.check_execution_logs, execution_id, 0)
-        return _paged_logs(request, lines)
-
     # -- processing executions ----------------------------------------------------------------
     async def execution_create(self, request: Request) -> Response:
+        """``POST processings/executions`` → 201."""
         view = await self.view(request)
         body = await read_json(request)
         validate(body, schemas.EXECUTION_CREATE, "processing execution")
         return JSONResponse(await call(view.create_processing_execution, body), status_code=201)
 
-    async def execution_launch(self, request: Request) -> Response:
-        view = await self.view(request)
-        await call(view.launch_processing_execution, request.path_params["id"])
-        return no_content()
-
-    async def execution_abort(self, request: Request) -> Response:
-        view = await self.view(request)
-        await call(view.abort_processing_execution, request.path_params["id"])
-        return no_content()
-
-    async def execution_logs(self, request: Request) -> Response:
-        view = await self.view(request)
-        execution_id = request.path_params["id"]
-        await call(view.get_entity, "processing_execution", execution_id)
-        lines = await call(view.processing_execution_logs, execution_id, 0)
-        return _paged_logs(request, lines)
-
     # -- configurations and offerings ---------------------------------------------------------
     async def configuration_offerings(self, request: Request) -> Response:
+        """``GET configurations/{id}/offerings``."""
         view = await self.view(request)
         offerings = await call(view.list_configuration_offerings, request.path_params["id"])
         return paged_response(offerings, 1, max(len(offerings), 1), len(offerings))
 
     async def offering_create(self, request: Request) -> Response:
+        """``POST configurations/{id}/offerings`` → 201."""
         view = await self.view(request)
         body = await read_json(request)
         validate(body, schemas.OFFERING_CREATE, "offering")
@@ -326,11 +350,13 @@ class RestApi:
         )
 
     async def offering_synchronize(self, request: Request) -> Response:
+        """``PUT offerings/{id}``: synchronise the offering."""
         view = await self.view(request)
         return JSONResponse(await call(view.synchronize_offering, request.path_params["id"]))
 
     # -- statics and permissions --------------------------------------------------------------
     async def static_create(self, request: Request) -> Response:
+        """``POST statics?name=...&type=...``: one multipart file → 201."""
         view = await self.view(request)
         query = request.query_params
         for name in ("name", "type"):
@@ -343,6 +369,7 @@ class RestApi:
         return JSONResponse(entity, status_code=201)
 
     async def static_file(self, request: Request) -> Response:
+        """``GET statics/{id}/file``: the static's file (local-store extra)."""
         from starlette.responses import FileResponse
 
         view = await self.view(request)
@@ -350,6 +377,7 @@ class RestApi:
         return FileResponse(path, filename=Path(path).name)
 
     async def permissions_create(self, request: Request) -> Response:
+        """``POST permissions`` → 201."""
         view = await self.view(request)
         body = await read_json(request)
         validate(body, schemas.PERMISSION_CREATE, "permission")
@@ -357,12 +385,14 @@ class RestApi:
 
     # -- TMS ----------------------------------------------------------------------------------
     async def tms_list(self, request: Request) -> Response:
+        """``GET /statics/tms``: the tile matrix set ids."""
         from gpf_flow.serve.api_tms import tms_names
 
         names = tms_names()
         return paged_response(names, 1, max(len(names), 1), len(names))
 
     async def tms_get(self, request: Request) -> Response:
+        """``GET /statics/tms/{id}``: one tile matrix set (404 if unknown)."""
         from gpf_flow.serve.api_tms import tms_document
 
         return JSONResponse(tms_document(request.path_params["id"]))
@@ -390,17 +420,35 @@ class RestApi:
             Route(f"{ds}/uploads/{{id}}/data", self.upload_delete_file, methods=["DELETE"]),
             Route(f"{ds}/uploads/{{id}}/md5", self.upload_push_md5, methods=["POST"]),
             Route(f"{ds}/uploads/{{id}}/md5", self.upload_delete_file, methods=["DELETE"]),
-            Route(f"{ds}/uploads/{{id}}/close", self.upload_close, methods=["POST"]),
-            Route(f"{ds}/uploads/{{id}}/open", self.upload_open, methods=["POST"]),
+            Route(
+                f"{ds}/uploads/{{id}}/close", self.action_route(lambda v: v.upload_close), methods=["POST"]
+            ),
+            Route(f"{ds}/uploads/{{id}}/open", self.action_route(lambda v: v.upload_open), methods=["POST"]),
             Route(f"{ds}/uploads/{{id}}/tree", self.upload_tree, methods=["GET"]),
             Route(f"{ds}/uploads/{{id}}/checks", self.upload_checks, methods=["GET"]),
             # check executions
-            Route(f"{ds}/checks/executions/{{id}}/logs", self.check_execution_logs, methods=["GET"]),
+            Route(
+                f"{ds}/checks/executions/{{id}}/logs",
+                self.logs_route("check_execution", lambda v: v.check_execution_logs),
+                methods=["GET"],
+            ),
             # processing executions
             Route(f"{ds}/processings/executions", self.execution_create, methods=["POST"]),
-            Route(f"{ds}/processings/executions/{{id}}/launch", self.execution_launch, methods=["POST"]),
-            Route(f"{ds}/processings/executions/{{id}}/abort", self.execution_abort, methods=["POST"]),
-            Route(f"{ds}/processings/executions/{{id}}/logs", self.execution_logs, methods=["GET"]),
+            Route(
+                f"{ds}/processings/executions/{{id}}/launch",
+                self.action_route(lambda v: v.launch_processing_execution),
+                methods=["POST"],
+            ),
+            Route(
+                f"{ds}/processings/executions/{{id}}/abort",
+                self.action_route(lambda v: v.abort_processing_execution),
+                methods=["POST"],
+            ),
+            Route(
+                f"{ds}/processings/executions/{{id}}/logs",
+                self.logs_route("processing_execution", lambda v: v.processing_execution_logs),
+                methods=["GET"],
+            ),
             # configurations and offerings
             Route(
                 f"{ds}/configurations",

@@ -73,6 +73,8 @@ class LocalRoutes:
         return JSONResponse(entity)
 
     def comment_edit_route(self, entity_type: str) -> Handler:
+        """``PUT {collection}/{id}/comments/{comment}``: the edited comment."""
+
         async def handler(request: Request) -> Response:
             view = _local(await self.api.view(request))
             body = await read_json(request)

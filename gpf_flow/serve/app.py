@@ -3,7 +3,7 @@
 ``build_app(store, home=...)`` wires:
 - ``POST /realms/geoplateforme/protocol/openid-connect/token`` (KeyCloak-shaped, local accounts);
 - ``/api/...``: the Entrepôt REST API (:mod:`gpf_flow.serve.api`), every route behind a Bearer token;
-- the OGC services and preview pages of :mod:`gpf_flow.serve.ogc` (when built), without auth.
+- the OGC services and preview pages of :mod:`gpf_flow.serve.ogc`, without auth.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from gpf_flow.serve.auth import (
     check_password,
     load_secret,
 )
+from gpf_flow.serve.ogc import build_ogc_routes
 from gpf_flow.store.base import Store
 
 log = logging.getLogger("gpf_flow.serve")
@@ -138,19 +139,6 @@ def _keycloak_error(status: int, error: str, description: str) -> JSONResponse:
     return JSONResponse({"error": error, "error_description": description}, status_code=status)
 
 
-def _ogc_routes(store: Store) -> list[BaseRoute]:
-    """The OGC/preview routes of the services helper, when its module exists."""
-    try:
-        from gpf_flow.serve import ogc
-    except ModuleNotFoundError as exc:
-        if exc.name == "gpf_flow.serve.ogc":
-            log.warning("gpf_flow.serve.ogc is not available: OGC services are not served")
-            return []
-        raise
-    routes: list[BaseRoute] = ogc.build_ogc_routes(store)
-    return routes
-
-
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     return error_response(exc.status, exc.message, exc.error)
@@ -211,7 +199,7 @@ def build_app(store: Store, *, home: Path, token_lifetime: int | None = None) ->
     routes: list[BaseRoute] = [
         Route(TOKEN_PATH, TokenEndpoint(settings, issuer).__call__, methods=["POST"]),
         Mount("/api", routes=api.routes(), middleware=[Middleware(BearerAuth, issuer=issuer)]),
-        *_ogc_routes(store),
+        *build_ogc_routes(store),
     ]
     app = Starlette(
         routes=routes,

@@ -47,6 +47,23 @@ def files_of(layer: PublishedLayer) -> list[DownloadFile]:
     return out
 
 
+def find_file(layer: PublishedLayer, wanted: str) -> DownloadFile | None:
+    """The file listed by :func:`files_of` as ``{sub_name}/{path}``, found without walking the archives."""
+    for i, used in enumerate(layer.used_data):
+        sub = _sub_name(used.spec.get("sub_name"), used.stored_data.get("name"), i)
+        if not wanted.startswith(sub + "/"):
+            continue
+        rel = wanted[len(sub) + 1 :]
+        # Only the exact relative paths the listing shows: no "..", "." or empty parts.
+        parts = rel.split("/")
+        if any(part in ("", ".", "..") for part in parts):
+            continue
+        local = used.path.joinpath("files", *parts)
+        if local.is_file():
+            return DownloadFile(sub, rel, local.stat().st_size, local)
+    return None
+
+
 class DownloadService:
     """Listing and file routes."""
 
@@ -87,7 +104,7 @@ class DownloadService:
         layer = await run_in_threadpool(self._layer, name)
         if layer is None:
             return PlainTextResponse(f"no published download named {name!r}", status_code=404)
-        for f in await run_in_threadpool(files_of, layer):
-            if f"{f.sub_name}/{f.path}" == wanted:
-                return FileResponse(f.local, filename=Path(f.path).name)
+        found = await run_in_threadpool(find_file, layer, wanted)
+        if found is not None:
+            return FileResponse(found.local, filename=Path(found.path).name)
         return PlainTextResponse(f"no file {wanted!r} in download {name!r}", status_code=404)

@@ -8,6 +8,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from gpf_flow.serve.published import PublishedLayer
+
 FORMATS = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "pbf": "application/x-protobuf"}
 EXTENSIONS = {"image/jpeg": "jpeg", "image/png": "png", "application/x-protobuf": "pbf"}
 
@@ -83,11 +85,10 @@ class MBTiles:
 
     @functools.cached_property
     def ranges(self) -> dict[int, tuple[int, int, int, int]]:
-        """:meth:`tile_ranges`, computed once (a pyramid file is replaced, never edited, once written)."""
-        return self.tile_ranges()
+        """Per level, the XYZ ``(min col, max col, min row, max row)`` of the stored tiles.
 
-    def tile_ranges(self) -> dict[int, tuple[int, int, int, int]]:
-        """Per level, the XYZ ``(min col, max col, min row, max row)`` of the stored tiles."""
+        Computed once: a pyramid file is replaced, never edited, once written.
+        """
         ranges = {}
         query = (
             "SELECT zoom_level, MIN(tile_column), MAX(tile_column), MIN(tile_row), MAX(tile_row) "
@@ -97,6 +98,16 @@ class MBTiles:
             top = (1 << z) - 1
             ranges[int(z)] = (int(c0), int(c1), top - int(r1), top - int(r0))
         return ranges
+
+
+def pyramid_path(layer: PublishedLayer) -> Path | None:
+    """The MBTiles file of the layer's first pyramid stored data."""
+    for used in layer.used_data:
+        name = (used.stored_data.get("type_infos") or {}).get("file") or "pyramid.mbtiles"
+        path = used.path / str(name)
+        if path.is_file():
+            return path
+    return None
 
 
 class PyramidCache:
@@ -117,3 +128,8 @@ class PyramidCache:
         with self._lock:
             self._items[path] = (mtime, pyramid)
         return pyramid
+
+    def of(self, layer: PublishedLayer) -> MBTiles | None:
+        """The opened pyramid of a published layer, or None when its stored data holds none."""
+        path = pyramid_path(layer)
+        return self.get(path) if path is not None else None

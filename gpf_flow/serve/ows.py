@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jinja2
 from pyproj import CRS
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -58,6 +59,26 @@ def require(params: Mapping[str, str], name: str) -> str:
     if not value:
         raise OgcError("MissingParameterValue", f"parameter {name} is missing", locator=name.lower())
     return value
+
+
+def check_service(params: Mapping[str, str], service: str) -> None:
+    """``InvalidParameterValue`` unless ``SERVICE`` is absent or ``service`` (any case)."""
+    asked = params.get("SERVICE", service).upper()
+    if asked != service:
+        raise OgcError("InvalidParameterValue", f"SERVICE must be {service}, not {asked}", "service")
+
+
+async def answer_kvp(
+    request: Request,
+    dispatch: Callable[[Request, Mapping[str, str]], Response],
+    report: Callable[[OgcError], Response],
+) -> Response:
+    """Run a KVP service's (blocking) ``dispatch`` in the thread pool; an ``OgcError`` → ``report``."""
+    params = kvp(request)
+    try:
+        return await run_in_threadpool(dispatch, request, params)
+    except OgcError as error:
+        return report(error)
 
 
 def wms_exception(error: OgcError) -> Response:

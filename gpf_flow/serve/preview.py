@@ -26,8 +26,7 @@ from gpf_flow.serve.published import (
     PublishedIndex,
     PublishedLayer,
 )
-from gpf_flow.serve.tiles import pyramid_path
-from gpf_flow.serve.vector_data import VectorSources
+from gpf_flow.serve.vector_data import VectorSources, union_bounds
 from gpf_flow.serve.wfs import prefix_of
 
 WORLD = (-180.0, -85.0, 180.0, 85.0)
@@ -61,8 +60,8 @@ class PreviewService:
     def _config(self, layer: PublishedLayer) -> dict[str, Any]:
         name = layer.layer_name
         if layer.type in (WMS_RASTER, WMTS_TMS):
-            path = pyramid_path(layer)
-            info = self.pyramids.get(path).info if path is not None else None
+            pyramid = self.pyramids.of(layer)
+            info = pyramid.info if pyramid is not None else None
             bounds = info.bounds if info is not None else WORLD
             if layer.type == WMS_RASTER:
                 return {"kind": "wms", "url": "/wms-r/service", "layer": name, "bounds": bounds}
@@ -75,17 +74,7 @@ class PreviewService:
                 "bounds": bounds,
             }
         rels = self.sources.relations(layer) if layer.type in (WMS_VECTOR, WFS) else []
-        boxes = [r.wgs84_bounds for r in rels]
-        bounds = (
-            (
-                min(b[0] for b in boxes),
-                min(b[1] for b in boxes),
-                max(b[2] for b in boxes),
-                max(b[3] for b in boxes),
-            )
-            if boxes
-            else WORLD
-        )
+        bounds = union_bounds([r.wgs84_bounds for r in rels], WORLD)
         if layer.type == WMS_VECTOR:
             return {"kind": "wms", "url": "/wms-v", "layer": name, "bounds": bounds}
         if layer.type == WFS:

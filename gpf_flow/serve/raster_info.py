@@ -7,6 +7,7 @@ reading the pyramid's most detailed level, as ROK4 does for raster layers.
 
 from __future__ import annotations
 
+import html
 import io
 import json
 from collections.abc import Mapping
@@ -56,7 +57,11 @@ def pixel_info(layers: list[tuple[PublishedLayer, MBTiles]], params: Mapping[str
         raise OgcError("InvalidPoint", f"point ({i}, {j}) is outside the {width}x{height} map")
     info_format = params.get("INFO_FORMAT", "text/plain").lower()
     if info_format not in INFO_FORMATS:
-        raise OgcError("InvalidFormat", f"INFO_FORMAT {info_format} is not offered", "info_format")
+        raise OgcError(
+            "InvalidFormat",
+            f"INFO_FORMAT {info_format} is not offered (use one of {', '.join(INFO_FORMATS)})",
+            "info_format",
+        )
     x = bbox[0] + (i + 0.5) * (bbox[2] - bbox[0]) / width
     y = bbox[3] - (j + 0.5) * (bbox[3] - bbox[1]) / height
     src = "EPSG:4326" if code == "CRS:84" else code
@@ -97,6 +102,6 @@ def _format(found: list[dict[str, Any]], info_format: str) -> tuple[bytes, str]:
         return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8")), "text/xml"
     lines = [f"{f['layer']}: {' '.join(map(str, f['values'])) if f['values'] else 'no data'}" for f in found]
     if info_format == "text/html":
-        items = "".join(f"<li>{line}</li>" for line in lines)
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
         return f"<!DOCTYPE html><html><body><ul>{items}</ul></body></html>".encode(), "text/html"
     return ("\n".join(lines) + "\n").encode(), "text/plain"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import morecantile
 from starlette.concurrency import run_in_threadpool
@@ -44,16 +43,6 @@ def pm_matrices() -> tuple[TileMatrix, ...]:
     return tuple(out)
 
 
-def pyramid_path(layer: PublishedLayer) -> Path | None:
-    """The MBTiles file of the layer's first pyramid stored data."""
-    for used in layer.used_data:
-        name = (used.stored_data.get("type_infos") or {}).get("file") or "pyramid.mbtiles"
-        path = used.path / str(name)
-        if path.is_file():
-            return path
-    return None
-
-
 class TileService:
     """WMTS and TMS routes over the published WMTS-TMS offerings."""
 
@@ -66,8 +55,7 @@ class TileService:
 
     def _pyramid(self, name: str) -> MBTiles | None:
         layer = self._layers().get(name)
-        path = pyramid_path(layer) if layer is not None else None
-        pyramid = self.pyramids.get(path) if path is not None else None
+        pyramid = self.pyramids.of(layer) if layer is not None else None
         return pyramid if pyramid is not None and pyramid.info.is_pm else None
 
     # -- TMS (XYZ rows) ------------------------------------------------------------------------
@@ -142,11 +130,8 @@ class TileService:
         base = str(request.base_url).rstrip("/")
         layers = []
         for _name, layer in sorted(self._layers().items()):
-            path = pyramid_path(layer)
-            if path is None:
-                continue
-            pyramid = self.pyramids.get(path)
-            if not pyramid.info.is_pm:
+            pyramid = self.pyramids.of(layer)
+            if pyramid is None or not pyramid.info.is_pm:
                 continue
             layers.append({"layer": layer, "info": pyramid.info, "limits": sorted(pyramid.ranges.items())})
         return render(

@@ -41,9 +41,9 @@ class Relation:
     """Id of the static SLD style (WMS-VECTOR)."""
     keywords: tuple[str, ...] = field(default=())
 
-    @property
+    @functools.cached_property
     def wgs84_bounds(self) -> tuple[float, float, float, float]:
-        """Bounds in lon/lat."""
+        """Bounds in lon/lat (computed once: relations are cached per file version)."""
         return transform_bounds(self.bounds, self.crs, "EPSG:4326")
 
 
@@ -57,6 +57,12 @@ class Features:
 
     def __len__(self) -> int:
         return len(self.fids)
+
+    def subset(self, index: slice | np.ndarray) -> Features:
+        """The features selected by a slice or a boolean mask."""
+        return Features(
+            self.fids[index], self.geometries[index], {k: v[index] for k, v in self.columns.items()}
+        )
 
     def properties(self, i: int) -> dict[str, Any]:
         """Attributes of feature ``i`` as JSON-ready values."""
@@ -85,6 +91,20 @@ def transform_bounds(
     bx0, by0, bx1, by1 = (float(v) for v in bounds)
     x0, y0, x1, y1 = transformer(src, dst).transform_bounds(bx0, by0, bx1, by1, densify_pts=densify)
     return float(x0), float(y0), float(x1), float(y1)
+
+
+def union_bounds(
+    boxes: Sequence[Sequence[float]], empty: tuple[float, float, float, float]
+) -> tuple[float, float, float, float]:
+    """The box covering every ``(minx, miny, maxx, maxy)`` of ``boxes``; ``empty`` when there is none."""
+    if not boxes:
+        return empty
+    return (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
 
 
 def _srs(info: Mapping[str, Any]) -> str:
@@ -172,15 +192,6 @@ class VectorSources:
                     )
                 )
         return out
-
-    def count(self, rel: Relation, bbox: tuple[float, float, float, float] | None = None) -> int:
-        """How many features intersect ``bbox`` (in the relation's CRS), or all of them."""
-        if bbox is None:
-            return rel.count
-        _, fids, _, _ = raw.read(
-            rel.path, layer=rel.table, bbox=bbox, read_geometry=False, columns=[], return_fids=True
-        )
-        return len(fids)
 
     def read(
         self,

@@ -18,23 +18,23 @@ import numpy as np
 import shapely
 from lxml import etree
 from pyogrio import raw
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gpf_flow.serve.ows import (
     XML,
     OgcError,
+    answer_kvp,
+    check_service,
     crs_code,
     is_north_east,
-    kvp,
     ows_exception,
     parse_bbox,
     render,
     require,
 )
 from gpf_flow.serve.published import WFS, PublishedIndex, PublishedLayer
-from gpf_flow.serve.vector_data import Features, Relation, VectorSources, transformer
+from gpf_flow.serve.vector_data import Features, Relation, VectorSources, transform_bounds, transformer
 
 OUTPUT_CRS = ("EPSG:4326", "EPSG:3857", "EPSG:2154")
 GML32 = "application/gml+xml; version=3.2"
@@ -84,16 +84,10 @@ class WfsService:
 
     async def handle(self, request: Request) -> Response:
         """``/wfs``: KVP requests; errors as OWS exception reports."""
-        params = kvp(request)
-        try:
-            return await run_in_threadpool(self._dispatch, request, params)
-        except OgcError as error:
-            return ows_exception(error)
+        return await answer_kvp(request, self._dispatch, ows_exception)
 
     def _dispatch(self, request: Request, params: Mapping[str, str]) -> Response:
-        service = params.get("SERVICE", "WFS").upper()
-        if service != "WFS":
-            raise OgcError("InvalidParameterValue", f"SERVICE must be WFS, not {service}", "service")
+        check_service(params, "WFS")
         req = require(params, "REQUEST").lower()
         if req == "getcapabilities":
             return self._capabilities(request)
@@ -124,7 +118,14 @@ class WfsService:
             # An unprefixed name is accepted when it is unique.
             local = [q for q in types if q.split(":", 1)[1] == raw_name] if ":" not in raw_name else []
             if len(local) != 1:
-                raise OgcError("InvalidParameterValue", f"unknown feature type {raw_name!r}", "typeNames")
+                hint = (
+                    f"it is ambiguous: use one of {', '.join(sorted(local))}"
+                    if local
+                    else "GetCapabilities lists the published ones"
+                )
+                raise OgcError(
+                    "InvalidParameterValue", f"unknown feature type {raw_name!r} ({hint})", "typeNames"
+                )
             found.append(local[0])
         return found
 
@@ -192,11 +193,19 @@ class WfsService:
         hits = params.get("RESULTTYPE", "results").lower() == "hits"
         out_crs = crs_code(params["SRSNAME"]) if params.get("SRSNAME") else None
         if out_crs is not None and out_crs not in OUTPUT_CRS and out_crs != "CRS:84":
-            raise OgcError("InvalidParameterValue", f"srsName {out_crs} is not offered", "srsName")
+            raise OgcError(
+                "InvalidParameterValue",
+                f"srsName {out_crs} is not offered (use one of {', '.join(OUTPUT_CRS)})",
+                "srsName",
+            )
         fmt = params.get("OUTPUTFORMAT", GML32).strip()
         as_json = fmt.lower() in JSON_FORMATS
         if not as_json and fmt not in GML_FORMATS and not fmt.lower().startswith("application/gml+xml"):
-            raise OgcError("InvalidParameterValue", f"outputFormat {fmt!r} is not offered", "outputFormat")
+            raise OgcError(
+                "InvalidParameterValue",
+                f"outputFormat {fmt!r} is not offered (use application/json or {GML32})",
+                "outputFormat",
+            )
 
         selected: list[tuple[str, Relation, Features]] = []
         matched = 0
@@ -211,7 +220,7 @@ class WfsService:
             remaining_skip -= lo
             hi = min(len(feats), lo + remaining)
             remaining -= hi - lo
-            selected.append((name, rel, _slice(feats, lo, hi)))
+            selected.append((name, rel, feats.subset(slice(lo, hi))))
         if hits:
             return _hits(matched)
         if as_json:
@@ -232,7 +241,7 @@ class WfsService:
                     coords = (coords[1], coords[0], coords[3], coords[2])
                 if crs == "CRS:84":
                     crs = "EPSG:4326"
-            bbox = coords if crs == rel.crs else _to_crs(coords, crs, rel.crs)
+            bbox = transform_bounds(coords, crs, rel.crs)
         feats = self.sources.read(rel, bbox)
         keep = np.ones(len(feats), dtype=bool)
         if bbox is not None and len(feats):
@@ -244,7 +253,7 @@ class WfsService:
                 if r.rsplit(".", 1)[0] in (qname, rel.public_name)
             }
             keep &= np.isin(feats.fids, list(wanted))
-        return _mask(feats, keep)
+        return feats.subset(keep)
 
 
 def _int(params: Mapping[str, str], name: str, default: str) -> int:
@@ -258,21 +267,6 @@ def _int(params: Mapping[str, str], name: str, default: str) -> int:
     if value < 0:
         raise OgcError("InvalidParameterValue", f"{name} must not be negative", name.lower())
     return value
-
-
-def _to_crs(bbox: tuple[float, float, float, float], src: str, dst: str) -> tuple[float, float, float, float]:
-    x0, y0, x1, y1 = transformer(src, dst).transform_bounds(*bbox, densify_pts=21)
-    return float(x0), float(y0), float(x1), float(y1)
-
-
-def _mask(feats: Features, keep: np.ndarray) -> Features:
-    return Features(feats.fids[keep], feats.geometries[keep], {k: v[keep] for k, v in feats.columns.items()})
-
-
-def _slice(feats: Features, lo: int, hi: int) -> Features:
-    return Features(
-        feats.fids[lo:hi], feats.geometries[lo:hi], {k: v[lo:hi] for k, v in feats.columns.items()}
-    )
 
 
 def _reproject(geoms: np.ndarray, src: str, dst: str | None) -> np.ndarray:

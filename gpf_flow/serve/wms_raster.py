@@ -22,7 +22,6 @@ from gpf_flow.serve import raster_info
 from gpf_flow.serve.mbtiles import PyramidCache, PyramidInfo
 from gpf_flow.serve.ows import SUPPORTED_CRS, OgcError, parse_bbox, require, templates
 from gpf_flow.serve.published import WMS_RASTER, PublishedIndex, PublishedLayer
-from gpf_flow.serve.tiles import pyramid_path
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 MAX_SIZE = 4096
@@ -109,12 +108,9 @@ class RasterWms:
                 return self._app
         items = []
         for _name, layer in sorted(snapshot.layers(WMS_RASTER).items()):
-            path = pyramid_path(layer)
-            if path is None:
-                continue
-            info = self.pyramids.get(path).info
-            if info.is_pm:  # the MapProxy grid below is PM's
-                items.append((layer, path, info))
+            pyramid = self.pyramids.of(layer)
+            if pyramid is not None and pyramid.info.is_pm:  # the MapProxy grid below is PM's
+                items.append((layer, pyramid.path, pyramid.info))
         key = tuple((lay.layer_name, lay.title, str(p), info, p.stat().st_mtime) for lay, p, info in items)
         with self._lock:
             if key != self._key:
@@ -138,14 +134,14 @@ class RasterWms:
         chosen = []
         for name in (n for n in require(params, "QUERY_LAYERS").split(",") if n):
             layer = published.get(name)
-            path = pyramid_path(layer) if layer is not None else None
-            if layer is None or path is None:
+            pyramid = self.pyramids.of(layer) if layer is not None else None
+            if layer is None or pyramid is None:
                 raise OgcError(
                     "LayerNotDefined", f"no published WMS-RASTER layer named {name!r}", "query_layers"
                 )
             if not raster_info.queryable(layer):
                 raise OgcError("LayerNotQueryable", f"layer {name!r} is not queryable", "query_layers")
-            chosen.append((layer, self.pyramids.get(path)))
+            chosen.append((layer, pyramid))
         return raster_info.pixel_info(chosen, params)
 
     def _queryable_names(self) -> set[str]:

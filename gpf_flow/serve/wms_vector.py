@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import math
 import threading
 from collections.abc import Mapping
@@ -19,7 +20,6 @@ from typing import Any
 import numpy as np
 import shapely
 from PIL import Image
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -27,9 +27,10 @@ from gpf_flow.errors import NotFoundError
 from gpf_flow.serve.ows import (
     SUPPORTED_CRS,
     OgcError,
+    answer_kvp,
+    check_service,
     crs_code,
     is_north_east,
-    kvp,
     parse_bbox,
     render,
     require,
@@ -38,9 +39,11 @@ from gpf_flow.serve.ows import (
 )
 from gpf_flow.serve.published import WMS_VECTOR, PublishedIndex, PublishedLayer
 from gpf_flow.serve.sld import Style, default_style, parse_sld
-from gpf_flow.serve.vector_data import Relation, VectorSources, transform_bounds, transformer
+from gpf_flow.serve.vector_data import Relation, VectorSources, transform_bounds, transformer, union_bounds
 from gpf_flow.serve.vector_render import StyledFeatures, scale_denominator
 from gpf_flow.serve.vector_render import render as render_map
+
+log = logging.getLogger("gpf_flow.serve")
 
 MAX_SIZE = 4096
 FORMATS = ("image/png", "image/jpeg")
@@ -48,18 +51,15 @@ INFO_FORMATS = ("application/json", "text/plain", "text/html")
 
 
 def static_file(store: Any, static_id: str) -> Path | None:
-    """The file of a static (an SLD), from the local store's folders."""
+    """The file of a static (an SLD) through the local store's ``static_file``; None if it has none."""
     finder = getattr(store, "static_file", None)
-    if callable(finder):
-        try:
-            found = finder(static_id)
-        except NotFoundError:
-            return None
-        return Path(found) if found else None
-    folder_of = getattr(store, "static_dir", None)
-    folder = Path(folder_of(static_id)) if callable(folder_of) else Path(store.home) / "statics" / static_id
-    files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
-    return files[0] if files else None
+    if not callable(finder):
+        return None
+    try:
+        found = finder(static_id)
+    except NotFoundError:
+        return None
+    return Path(found) if found else None
 
 
 def queryable(layer: PublishedLayer) -> bool:
@@ -80,16 +80,10 @@ class VectorWms:
 
     async def handle(self, request: Request) -> Response:
         """``/wms-v``: KVP requests; errors as WMS exception reports."""
-        params = kvp(request)
-        try:
-            return await run_in_threadpool(self._dispatch, request, params)
-        except OgcError as error:
-            return wms_exception(error)
+        return await answer_kvp(request, self._dispatch, wms_exception)
 
     def _dispatch(self, request: Request, params: Mapping[str, str]) -> Response:
-        service = params.get("SERVICE", "WMS").upper()
-        if service != "WMS":
-            raise OgcError("InvalidParameterValue", f"SERVICE must be WMS, not {service}", "service")
+        check_service(params, "WMS")
         req = require(params, "REQUEST").lower()
         if req == "getcapabilities":
             return self._capabilities(request)
@@ -115,7 +109,10 @@ class VectorWms:
         if style is None:
             try:
                 style = parse_sld(path.read_bytes(), name=rel.style)
-            except ValueError:
+            except ValueError as exc:
+                log.warning(
+                    "%s: drawing %s with the default style; fix the static's SLD", exc, rel.public_name
+                )
                 style = default_style(rel.geometry_type)
             with self._lock:
                 self._styles[key] = style
@@ -174,13 +171,7 @@ class VectorWms:
             rels = self.sources.relations(layer)
             if not rels:
                 continue
-            boxes = [r.wgs84_bounds for r in rels]
-            ll = (
-                min(b[0] for b in boxes),
-                min(b[1] for b in boxes),
-                max(b[2] for b in boxes),
-                max(b[3] for b in boxes),
-            )
+            ll = union_bounds([r.wgs84_bounds for r in rels], (-180.0, -90.0, 180.0, 90.0))
             bboxes = []
             for code in SUPPORTED_CRS:
                 if code == "CRS:84":
@@ -216,7 +207,8 @@ class VectorWms:
             if s and s.lower() not in ("default", ""):
                 known = {self._style(r).name for lay in req["layers"] for r in self.sources.relations(lay)}
                 if s not in known:
-                    raise OgcError("StyleNotDefined", f"unknown style {s!r}", "styles")
+                    offered = ", ".join(sorted(known | {"default"}))
+                    raise OgcError("StyleNotDefined", f"unknown style {s!r} (use one of {offered})", "styles")
         crs, bbox, (width, height) = req["crs"], req["bbox"], req["size"]
         meters = 111319.49 if crs == "EPSG:4326" else 1.0
         scale = scale_denominator(bbox, width, meters)
@@ -245,7 +237,11 @@ class VectorWms:
             raise OgcError("InvalidPoint", "I and J must be numbers") from exc
         info_format = params.get("INFO_FORMAT", "text/plain").lower()
         if info_format not in INFO_FORMATS:
-            raise OgcError("InvalidFormat", f"INFO_FORMAT {info_format} is not offered", "info_format")
+            raise OgcError(
+                "InvalidFormat",
+                f"INFO_FORMAT {info_format} is not offered (use one of {', '.join(INFO_FORMATS)})",
+                "info_format",
+            )
         max_count = int(params.get("FEATURE_COUNT", "1") or 1)
         crs, (x0, y0, x1, y1), (width, height) = req["crs"], req["bbox"], req["size"]
         if not (0 <= i < width and 0 <= j < height):

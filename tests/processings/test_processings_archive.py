@@ -65,3 +65,24 @@ def test_path_traversal_is_rejected(make_ctx, tmp_path, name) -> None:
     with pytest.raises(ProcessingFailed, match="path traversal"):
         archive.run(h.ctx)
     assert list(h.ctx.output_dir.iterdir()) == []
+
+
+def test_abort_during_the_copy_leaves_no_files(make_ctx, tmp_path) -> None:
+    from gpf_flow.processings.base import ProcessingAborted
+
+    up = tmp_path / "upload"
+    for i in range(3):
+        (up / f"part-{i}.bin").parent.mkdir(parents=True, exist_ok=True)
+        (up / f"part-{i}.bin").write_bytes(bytes([i]) * 1000)
+    h = make_ctx(uploads=[(ARCHIVE, up)])
+
+    def log(line: str) -> None:
+        h.logs.append(line)
+        if line.startswith("copied part-0.bin"):
+            h.abort.set()  # asked while the copy is under way: the next file is not copied
+
+    h.ctx.log = log
+    with pytest.raises(ProcessingAborted):
+        archive.run(h.ctx)
+    assert any(line.startswith("copied part-0.bin") for line in h.logs)
+    assert list(h.ctx.output_dir.iterdir()) == []

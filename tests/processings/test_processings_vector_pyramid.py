@@ -101,3 +101,24 @@ def test_bad_parameters_fail_clearly(make_ctx, vector_db_dir, params, message) -
     with pytest.raises(ProcessingFailed, match=message):
         vector_pyramid.run(h.ctx)
     assert not (h.ctx.output_dir / "pyramid.mbtiles").exists()
+
+
+def test_abort_between_levels_leaves_no_pyramid(make_ctx, vector_db_dir) -> None:
+    from gpf_flow.processings.base import ProcessingAborted
+
+    h = make_ctx(
+        stored_data=[({"type": "VECTOR-DB"}, vector_db_dir)],
+        parameters={"bottom_level": "15", "top_level": "10"},
+    )
+
+    def log(line: str) -> None:
+        h.logs.append(line)
+        if line.startswith("level 10:"):
+            h.abort.set()  # asked after the first level was written
+
+    h.ctx.log = log
+    with pytest.raises(ProcessingAborted):
+        vector_pyramid.run(h.ctx)
+    assert any(line.startswith("level 10:") for line in h.logs)
+    assert not any(line.startswith("level 11:") for line in h.logs)
+    assert list(h.ctx.output_dir.iterdir()) == []
