@@ -92,9 +92,9 @@ def build(home: Path, tmp: Path) -> tuple[Path, tuple[float, float, float, float
         return store.stored_data_dir(stored["_id"]) / "pyramid.mbtiles", extent
 
 
-def start_server(home: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(home: Path, log: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    cmd = [sys.executable, "-m", "gpf_flow", "serve", "--port", str(port), "--home", str(home)]
+    cmd = [sys.executable, "-m", "gpf_flow", "serve", "--port", str(port), "--home", str(home), *extra]
     proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -271,20 +271,28 @@ def main() -> None:
                             f"{label:<22}{sm:>11.1f} ms{sp:>6.1f} ms{fm:>11.1f} ms{fp:>6.1f} ms{ratio:>7.2f}×"
                         )
             cores = os.cpu_count() or 1
-            for size, crs in ((256, "EPSG:3857"), (256, "EPSG:2154")):
-                work = [params(crs, b, size) for b in boxes(extent, crs, size, args.requests, seed=7)]
-                rps = throughput(base, work, args.clients)
-                floor_times = []
-                for bbox in boxes(extent, crs, size, 50, seed=8):
-                    t = time.perf_counter()
-                    floor.getmap(crs, bbox, size)
-                    floor_times.append(time.perf_counter() - t)
-                # The floor's throughput if every core ran it without any overhead.
-                floor_rps = cores / statistics.median(floor_times)
-                print(
-                    f"throughput {size}² {crs}, {args.clients} clients: {rps:.1f} req/s; "
-                    f"floor on {cores} cores: {floor_rps:.1f} req/s; ratio {floor_rps / rps:.2f}×"
-                )
+            # the same server with one process per core (`gpf-flow serve --workers N`)
+            multi, multi_base = start_server(home, tmp / "server-multi.log", "--workers", str(cores))
+            try:
+                for size, crs in ((256, "EPSG:3857"), (256, "EPSG:2154")):
+                    work = [params(crs, b, size) for b in boxes(extent, crs, size, args.requests, seed=7)]
+                    floor_times = []
+                    for bbox in boxes(extent, crs, size, 50, seed=8):
+                        t = time.perf_counter()
+                        floor.getmap(crs, bbox, size)
+                        floor_times.append(time.perf_counter() - t)
+                    # The floor's throughput if every core ran it without any overhead.
+                    floor_rps = cores / statistics.median(floor_times)
+                    for label, url in (("1 process", base), (f"--workers {cores}", multi_base)):
+                        throughput(url, work[:8], args.clients)  # warm-up of every process
+                        rps = throughput(url, work, args.clients)
+                        print(
+                            f"throughput {size}² {crs}, {args.clients} clients, {label}: {rps:.1f} req/s; "
+                            f"floor on {cores} cores: {floor_rps:.1f} req/s; ratio {floor_rps / rps:.2f}×"
+                        )
+            finally:
+                multi.send_signal(signal.SIGTERM)
+                multi.wait(timeout=30)
             print(f"worst latency ratio: {max(ratios):.2f}× (target ≤ 3×)")
         finally:
             proc.send_signal(signal.SIGTERM)

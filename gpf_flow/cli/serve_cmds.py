@@ -77,6 +77,15 @@ def serve(
             "--token-lifetime", help="Lifetime of issued tokens, in seconds (default: settings, 3600).", min=1
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            help="Server processes. One serves everything; 2 or more share the load of many clients "
+            "(map rendering is CPU-bound: use up to one per core).",
+            min=1,
+        ),
+    ] = 1,
 ) -> None:
     """Serve the local store: the Entrepôt REST API under /api, its token endpoint, and the OGC services
     of published offerings. Stops cleanly on Ctrl-C / SIGTERM."""
@@ -110,7 +119,6 @@ def serve(
     try:
         settings: dict[str, Any] = store.config
         accounts = accounts_from_config(settings)
-        app = build_app(store, home=home_dir, token_lifetime=token_lifetime)
         token_url, api_root = url + TOKEN_PATH, url + "/api"
         typer.echo(f"gpf-flow serve: local Entrepôt in {home_dir}")
         typer.echo(f"  API root:     {api_root}")
@@ -135,12 +143,45 @@ def serve(
             write_sdk_config(write_sdk_config_path, text)
             typer.echo(f"  SDK config:   {write_sdk_config_path}")
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if workers > 1:
+            _run_processes(home_dir, url, token_lifetime, host, port, workers, store)
+            return
+        app = build_app(store, home=home_dir, token_lifetime=token_lifetime)
         config = uvicorn.Config(
             app, host=host, port=port, access_log=False, log_level="info", lifespan="on", log_config=None
         )
         uvicorn.Server(config).run()
     finally:
         store.close()
+
+
+def _run_processes(
+    home: Path, url: str, token_lifetime: int | None, host: str, port: int, workers: int, store: Any
+) -> None:
+    """``--workers N``: uvicorn's supervisor shares the socket with N processes, each building its
+    own store and app (:func:`gpf_flow.serve.app.app_from_environment`)."""
+    import json
+    import os
+
+    import uvicorn
+
+    from gpf_flow.serve.app import SERVE_SETTINGS_ENV
+
+    store.close()  # this process only supervises; each server process opens its own store
+    os.environ[SERVE_SETTINGS_ENV] = json.dumps(
+        {"home": str(home), "public_url": url, "token_lifetime": token_lifetime}
+    )
+    uvicorn.run(
+        "gpf_flow.serve.app:app_from_environment",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        access_log=False,
+        log_level="info",
+        lifespan="on",
+        log_config=None,
+    )
 
 
 def _check_port_free(host: str, port: int) -> None:

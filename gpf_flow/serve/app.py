@@ -215,3 +215,28 @@ def build_app(store: Store, *, home: Path, token_lifetime: int | None = None) ->
     app.state.issuer = issuer
     app.state.api = api
     return app
+
+
+SERVE_SETTINGS_ENV = "GPF_FLOW_SERVE_SETTINGS"
+"""Environment variable through which ``gpf-flow serve --workers N`` hands its settings to each
+server process (JSON: ``home``, ``public_url``, ``token_lifetime``)."""
+
+
+def app_from_environment() -> Starlette:
+    """App factory of each server process of ``gpf-flow serve --workers N``.
+
+    Every process opens its own LocalStore on the same home (SQLite in WAL mode and the job claims
+    make that safe), so each one runs the jobs its HTTP clients launch.
+    """
+    import json
+    import logging
+    import os
+
+    from gpf_flow.store.local import LocalStore
+
+    # a spawned process starts with no logging set up: keep the one-line request log
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = json.loads(os.environ[SERVE_SETTINGS_ENV])
+    home = Path(settings["home"])
+    store = LocalStore(home, public_url=settings["public_url"])
+    return build_app(store, home=home, token_lifetime=settings.get("token_lifetime"))
