@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from functools import cache
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 from typer.core import TyperCommand
@@ -55,12 +57,55 @@ ConfigOption = Annotated[
 ]
 
 
+class ClosedPipeSafeStream:
+    """stdout that survives its reader going away (`gpf-flow run ... | head`).
+
+    On the first broken pipe, the file descriptor is pointed at /dev/null: later writes (live view,
+    summary, interpreter shutdown flush) go nowhere instead of raising, so the command finishes its
+    work and exits with the code of that work.
+    """
+
+    @property
+    def _stream(self) -> TextIO:
+        return sys.stdout  # looked up at each use, as rich does (tests swap sys.stdout)
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._discard()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._discard()
+
+    def _discard(self) -> None:
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(devnull, self._stream.fileno())
+        os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding... as the real stream
+        return getattr(self._stream, name)
+
+
+@cache
+def stdout() -> ClosedPipeSafeStream:
+    """The process's stdout, safe against a reader that goes away."""
+    return ClosedPipeSafeStream()
+
+
 @cache
 def console() -> Console:
     """The stdout console."""
     from rich.console import Console
 
-    return Console()
+    return Console(file=stdout())  # type: ignore[arg-type]
 
 
 @cache

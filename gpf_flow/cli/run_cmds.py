@@ -69,7 +69,6 @@ def run_command(
     A re-run skips the steps recorded as done (`--force` re-runs them) and resumes the failed ones.
     """
     import signal
-    import sys
     import threading
 
     from gpf_flow.engine.result import RunInterrupted
@@ -85,7 +84,7 @@ def run_command(
     workflow = load_workflow(file, params, params_file=params_file, on_warning=warnings.append)
     renderer: ConsoleRenderer | JsonLinesRenderer
     if output == "json":
-        renderer = JsonLinesRenderer(sys.stdout)
+        renderer = JsonLinesRenderer(common.stdout())  # type: ignore[arg-type]
     else:
         renderer = ConsoleRenderer(common.console(), show_bodies=dry_run)
     for message in warnings:

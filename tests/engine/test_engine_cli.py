@@ -106,3 +106,27 @@ def test_rich_output_dry_run_and_failure_exit_code(tmp_path: Path, home: Path, s
 
     missing = cli(home, "run", str(wf.path))
     assert missing.returncode == 1 and "-p extra VALUE" in missing.stdout + missing.stderr
+
+
+def test_a_reader_that_goes_away_does_not_fail_the_run(tmp_path: Path, home: Path, store: LocalStore) -> None:
+    """`gpf-flow run ... | head -1`: the output pipe closes early; the steps still end done."""
+    wf = workflow(tmp_path)
+    store.close()
+    for output in ("rich", "json"):
+        proc = subprocess.Popen(
+            [*gpf_flow_cmd(), "run", str(wf.path), "--home", str(home), "-p", "extra", output, "-o", output],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=cli_env(home),
+        )
+        assert proc.stdout is not None
+        assert proc.stdout.readline()  # the first line, then the reader goes away
+        proc.stdout.close()
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err.decode()
+        status = cli(home, "status", str(wf.path), "-p", "extra", output, "--output", "json")
+        assert {row["step"]: row["status"] for row in json.loads(status.stdout)} == {
+            "make": "done",
+            "cfg": "done",
+            "pub": "done",
+        }
