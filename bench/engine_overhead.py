@@ -106,8 +106,8 @@ def plain_loop(store: Any, pid: str, name: str) -> None:
 
 
 def main() -> None:
+    from gpf_flow import events as ev
     from gpf_flow import run
-    from gpf_flow.engine import events as ev
     from gpf_flow.store.local import LocalStore
 
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 10

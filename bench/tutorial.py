@@ -19,12 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from gpf_flow import events as ev
 from gpf_flow import load_workflow, run
 from gpf_flow.datasets import write_dataset
 from gpf_flow.delivery import events as dev
 from gpf_flow.delivery.descriptor import load_descriptor
 from gpf_flow.delivery.uploader import deliver
-from gpf_flow.engine import events as ev
 from gpf_flow.store.local import LocalStore
 
 PREFIX = "gpf-bench-tuto-"

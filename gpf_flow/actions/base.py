@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gpf_flow.engine import events as ev
+from gpf_flow import events as ev
 from gpf_flow.errors import Interrupted, NotFoundError, WorkflowError
 from gpf_flow.store.base import Entity, Store
 from gpf_flow.store.follow import PollSchedule

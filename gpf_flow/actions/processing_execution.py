@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+from gpf_flow import events as ev
 from gpf_flow.actions.base import ActionContext, apply_tags_and_comments, exact_one
-from gpf_flow.engine import events as ev
 from gpf_flow.errors import Interrupted, WorkflowError
 from gpf_flow.store.base import Entity
 from gpf_flow.store.follow import PollSchedule, follow_execution

@@ -10,144 +10,16 @@ import typer
 from gpf_flow.cli.common import ConfigOption, HomeOption, StoreOption
 
 if TYPE_CHECKING:
-    from rich.console import Console
-    from rich.progress import Progress, TaskID
+    from gpf_flow.delivery.descriptor import UploadDescriptor
+    from gpf_flow.delivery.events import DeliveryReport
+    from gpf_flow.store.base import Store
 
-    from gpf_flow.delivery.events import DeliveryEvent, DeliveryReport
-
+OUTPUTS = ("rich", "json")
 BEHAVIOR_HELP = (
     "When an upload with the same name exists: STOP (error, default), DELETE (replace it), "
     "CONTINUE (send what is missing, or just follow its checks), RESUME (like CONTINUE, and "
     "re-open it when its checks failed)."
 )
-
-
-class ConsoleRenderer:
-    """Draws delivery events: a progress bar per file (bytes, rate, ETA), then the checks."""
-
-    def __init__(self, console: Console) -> None:
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
-
-        self.console = console
-        self.progress: Progress = Progress(
-            TextColumn("[bold blue]{task.description}", justify="left"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
-        )
-        self.tasks: dict[tuple[str, str], TaskID] = {}
-        self.shown: set[tuple[str, str, str]] = set()
-        """(dataset, check, line) already printed while following the checks."""
-
-    def __enter__(self) -> ConsoleRenderer:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def __call__(self, event: DeliveryEvent) -> None:
-        from rich.markup import escape
-
-        from gpf_flow.delivery import events as ev
-
-        out = self.progress.console
-        if isinstance(event, ev.DatasetStarted):
-            head = f"[bold]{escape(event.dataset)}[/bold]: upload {event.upload_id}"
-            out.print(f"{head} {event.action} ({event.status})")
-        elif isinstance(event, ev.Info):
-            out.print(f"  {escape(event.dataset)}: {escape(event.message)}")
-        elif isinstance(event, ev.FileStarted):
-            self.tasks[(event.dataset, event.path)] = self.progress.add_task(event.path, total=event.size)
-        elif isinstance(event, ev.FileProgress):
-            task = self.tasks.get((event.dataset, event.path))
-            if task is not None:
-                self.progress.advance(task, event.sent)
-        elif isinstance(event, ev.FileFinished):
-            task = self.tasks.pop((event.dataset, event.path), None)
-            if task is not None:
-                self.progress.remove_task(task)
-            state = "[dim]already sent, skipped[/dim]" if event.skipped else "[green]sent[/green]"
-            out.print(f"  {escape(event.path)} ({_size(event.size)}) {state}")
-        elif isinstance(event, ev.UploadClosed):
-            out.print(f"  upload {event.upload_id} closed, checks running")
-        elif isinstance(event, ev.ChecksChanged):
-            parts = [
-                f"{label} {', '.join(names)}"
-                for label, names in (
-                    ("waiting:", event.asked),
-                    ("running:", event.in_progress),
-                    ("[green]passed:[/green]", event.passed),
-                    ("[red]failed:[/red]", event.failed),
-                )
-                if names
-            ]
-            out.print(f"  checks of {escape(event.dataset)}: {' | '.join(parts) or 'none'}")
-        elif isinstance(event, ev.CheckLog):
-            style = "red" if "ERROR" in event.line else ("yellow" if "WARNING" in event.line else "dim")
-            self.shown.add((event.dataset, event.check, event.line))
-            out.print(f"    [{style}]{escape(event.check)}: {escape(event.line)}[/{style}]", highlight=False)
-        elif isinstance(event, ev.DatasetFinished):
-            result = event.result
-            if result.error:
-                out.print(f"[red]{escape(result.name)}: {escape(result.error)}[/red]")
-            for check in result.failed_checks:
-                what = f"check {escape(check.name)} failed, {len(check.errors)} ERROR line(s)"
-                out.print(f"[red]{escape(result.name)}: {what}[/red]")
-                for line in check.errors:
-                    if (result.name, check.name, line) not in self.shown:
-                        out.print(f"    [red]{escape(line)}[/red]")
-        elif isinstance(event, ev.StaticDelivered):
-            result_s = event.result
-            if result_s.error:
-                out.print(f"[red]static {escape(result_s.name)}: {escape(result_s.error)}[/red]")
-            else:
-                out.print(
-                    f"static [bold]{escape(result_s.name)}[/bold]: {result_s.action} ({result_s.static_id})"
-                )
-
-
-def _size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{size} B"
-
-
-def _summary(console: Console, report: DeliveryReport) -> None:
-    from rich.table import Table
-
-    table = Table(title="Delivery summary")
-    for column in ("dataset", "upload", "status", "sent", "skipped", "failed checks"):
-        table.add_column(column)
-    for result in report.datasets:
-        status = result.status or "-"
-        style = "green" if result.ok else "red"
-        failed = ", ".join(c.name for c in result.failed_checks) or ("error" if result.error else "")
-        table.add_row(
-            result.name,
-            result.upload_id or "-",
-            f"[{style}]{status}[/{style}]",
-            f"{result.files_sent} ({_size(result.bytes_sent)})",
-            str(result.files_skipped),
-            failed,
-        )
-    for static in report.statics:
-        state = "[green]OK[/green]" if static.ok else "[red]FAILED[/red]"
-        table.add_row(f"static {static.name}", static.static_id or "-", state, static.action, "", "")
-    console.print(table)
 
 
 def upload(
@@ -161,26 +33,55 @@ def upload(
     home: HomeOption = None,
     store: StoreOption = None,
     config: ConfigOption = None,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="rich (progress bars) or json (one event per line).")
+    ] = "rich",
 ) -> None:
     """Deliver the datasets of an upload descriptor: send the files, close, follow the checks to the end.
 
     Exit code 0 only when every upload ends CLOSED (all its checks passed) and every static is sent.
     """
-    from gpf_flow.cli.common import console, open_store_from_options
-    from gpf_flow.delivery import Uploader, load_descriptor
+    from gpf_flow.cli.common import open_store_from_options
+    from gpf_flow.delivery import load_descriptor
     from gpf_flow.delivery.uploader import normalize_behavior
+    from gpf_flow.errors import UsageError
 
+    if output not in OUTPUTS:
+        raise UsageError(f"unknown output {output!r}", hint="use --output rich or --output json")
     chosen = normalize_behavior(behavior)
     descriptor = load_descriptor(file)
     opened = open_store_from_options(store, home, config)
     try:
-        with ConsoleRenderer(console()) as renderer:
-            report = Uploader(opened, behavior=chosen, on_event=renderer).deliver(descriptor)
+        if output == "json":
+            report = _deliver_json(opened, chosen, descriptor)
+        else:
+            report = _deliver_rich(opened, chosen, descriptor)
     finally:
         opened.close()
-    _summary(console(), report)
     if not report.ok:
         raise typer.Exit(code=1)
+
+
+def _deliver_rich(store: Store, behavior: str, descriptor: UploadDescriptor) -> DeliveryReport:
+    from gpf_flow.cli.common import console
+    from gpf_flow.delivery import Uploader
+    from gpf_flow.render.delivery import DeliveryRenderer, render_delivery_summary
+
+    with DeliveryRenderer(console()) as renderer:
+        report = Uploader(store, behavior=behavior, on_event=renderer).deliver(descriptor)
+    render_delivery_summary(report, console())
+    return report
+
+
+def _deliver_json(store: Store, behavior: str, descriptor: UploadDescriptor) -> DeliveryReport:
+    from gpf_flow.cli.common import stdout
+    from gpf_flow.delivery import Uploader
+    from gpf_flow.render.jsonlines import JsonLinesRenderer, delivery_summary
+
+    renderer = JsonLinesRenderer(stdout())
+    report = Uploader(store, behavior=behavior, on_event=renderer).deliver(descriptor)
+    renderer.summary(delivery_summary(report))
+    return report
 
 
 def dataset_list(

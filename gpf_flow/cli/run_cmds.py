@@ -74,7 +74,8 @@ def run_command(
     from gpf_flow.engine.result import RunInterrupted
     from gpf_flow.engine.runner import default_state_path, run
     from gpf_flow.errors import EXIT_INTERRUPTED, UsageError
-    from gpf_flow.render.console import ConsoleRenderer, JsonLinesRenderer
+    from gpf_flow.render.console import ConsoleRenderer
+    from gpf_flow.render.jsonlines import JsonLinesRenderer
     from gpf_flow.workflow.load import load_workflow
 
     if output not in OUTPUTS:
@@ -84,7 +85,7 @@ def run_command(
     workflow = load_workflow(file, params, params_file=params_file, on_warning=warnings.append)
     renderer: ConsoleRenderer | JsonLinesRenderer
     if output == "json":
-        renderer = JsonLinesRenderer(common.stdout())  # type: ignore[arg-type]
+        renderer = JsonLinesRenderer(common.stdout())
     else:
         renderer = ConsoleRenderer(common.console(), show_bodies=dry_run)
     for message in warnings:
@@ -137,10 +138,11 @@ def _close(renderer: object) -> None:
 
 
 def _summary(renderer: object, result: RunResult) -> None:
-    from gpf_flow.render.console import JsonLinesRenderer, render_summary
+    from gpf_flow.render.console import render_summary
+    from gpf_flow.render.jsonlines import JsonLinesRenderer, run_summary
 
     if isinstance(renderer, JsonLinesRenderer):
-        renderer.summary(result)
+        renderer.summary(run_summary(result))
     else:
         render_summary(result, common.console())
 
@@ -161,14 +163,9 @@ def status_command(
     With `--store` (or GPF_FLOW_STORE, or the configuration's `store` key), only the runs on that
     store count; otherwise every run recorded in the home's runs.sqlite.
     """
-    import json
-    import time
-
-    from rich.table import Table
-
     from gpf_flow.engine.runner import default_state_path
     from gpf_flow.engine.state import step_records
-    from gpf_flow.render.console import STATUS_STYLES
+    from gpf_flow.render.tables import status_rows, status_table
     from gpf_flow.store import resolve_store
     from gpf_flow.workflow.load import load_workflow
 
@@ -179,32 +176,6 @@ def status_command(
         workflow, default_state_path(None, home), store=kind if source != "default" else None
     )
     if output == "json":
-        rows = []
-        for name in workflow.steps:
-            rec = records.get(name)
-            rows.append(
-                {
-                    "step": name,
-                    "status": rec.status if rec else "never run",
-                    "run_id": rec.run_id if rec else None,
-                    "started": rec.started if rec else None,
-                    "finished": rec.finished if rec else None,
-                    "error": rec.error if rec else None,
-                }
-            )
-        common.console().print_json(json.dumps(rows))
+        common.console().print_json(data=status_rows(workflow, records))
         return
-    table = Table(title=f"{workflow.name}: last state of each step")
-    for column in ("step", "status", "run", "finished", "duration", "error"):
-        table.add_column(column)
-    for name in workflow.steps:
-        rec = records.get(name)
-        if rec is None:
-            table.add_row(name, "[dim]never run[/dim]", "", "", "", "")
-            continue
-        finished = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(rec.finished)) if rec.finished else ""
-        duration = f"{rec.finished - rec.started:.1f}s" if rec.finished else ""
-        error = (rec.error or "").splitlines()[0] if rec.error else ""
-        style = STATUS_STYLES.get(rec.status, "")
-        table.add_row(name, f"[{style}]{rec.status}[/]", str(rec.run_id), finished, duration, error)
-    common.console().print(table)
+    common.console().print(status_table(workflow, records))

@@ -1,14 +1,24 @@
-"""Typed events a delivery emits; renderers (rich console, tests) consume them, the uploader never prints."""
+"""Typed events a delivery emits, and its results; the uploader never prints.
+
+The events derive from :class:`gpf_flow.events.Event` (``kind``, ``at``, ``to_dict``), like the
+runner's, with the same conventions: ``gpf-flow upload --output json`` prints one
+:meth:`~gpf_flow.events.Event.to_dict` per line.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+from gpf_flow.events import Event
 
 
 @dataclass(frozen=True)
-class DatasetStarted:
+class DatasetStarted(Event):
     """An upload is ready to receive files: ``action`` is created, recreated, reused or reopened."""
+
+    kind: ClassVar[str] = "dataset_started"
 
     dataset: str
     upload_id: str
@@ -17,16 +27,20 @@ class DatasetStarted:
 
 
 @dataclass(frozen=True)
-class Info:
+class Info(Event):
     """A message about one dataset (md5 generated, upload already closed...)."""
+
+    kind: ClassVar[str] = "dataset_info"
 
     dataset: str
     message: str
 
 
 @dataclass(frozen=True)
-class FileStarted:
+class FileStarted(Event):
     """A file starts being sent."""
+
+    kind: ClassVar[str] = "file_started"
 
     dataset: str
     path: str
@@ -34,8 +48,10 @@ class FileStarted:
 
 
 @dataclass(frozen=True)
-class FileProgress:
+class FileProgress(Event):
     """``sent`` more bytes of a file went out."""
+
+    kind: ClassVar[str] = "file_progress"
 
     dataset: str
     path: str
@@ -43,8 +59,10 @@ class FileProgress:
 
 
 @dataclass(frozen=True)
-class FileFinished:
+class FileFinished(Event):
     """A file is in the upload; ``skipped`` when it was already there with the same size."""
+
+    kind: ClassVar[str] = "file_finished"
 
     dataset: str
     path: str
@@ -53,16 +71,20 @@ class FileFinished:
 
 
 @dataclass(frozen=True)
-class UploadClosed:
+class UploadClosed(Event):
     """The upload was closed: its checks are running."""
+
+    kind: ClassVar[str] = "upload_closed"
 
     dataset: str
     upload_id: str
 
 
 @dataclass(frozen=True)
-class ChecksChanged:
+class ChecksChanged(Event):
     """The checks document changed: check names by state."""
+
+    kind: ClassVar[str] = "checks_changed"
 
     dataset: str
     upload_id: str
@@ -73,8 +95,10 @@ class ChecksChanged:
 
 
 @dataclass(frozen=True)
-class CheckLog:
+class CheckLog(Event):
     """One new log line of a check execution."""
+
+    kind: ClassVar[str] = "check_log"
 
     dataset: str
     check: str
@@ -125,15 +149,19 @@ class StaticResult:
 
 
 @dataclass(frozen=True)
-class DatasetFinished:
+class DatasetFinished(Event):
     """A dataset's delivery is over (checks included)."""
+
+    kind: ClassVar[str] = "dataset_finished"
 
     result: DatasetResult
 
 
 @dataclass(frozen=True)
-class StaticDelivered:
+class StaticDelivered(Event):
     """A static file was created (or found, or failed)."""
+
+    kind: ClassVar[str] = "static_delivered"
 
     result: StaticResult
 
@@ -151,6 +179,7 @@ DeliveryEvent = (
     | StaticDelivered
 )
 EventHandler = Callable[[DeliveryEvent], None]
+"""What ``Uploader(on_event=...)`` receives."""
 
 
 @dataclass
@@ -164,3 +193,11 @@ class DeliveryReport:
     def ok(self) -> bool:
         """Every upload ended CLOSED and every static was delivered."""
         return all(d.ok for d in self.datasets) and all(s.ok for s in self.statics)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON: every dataset and static, with its ``ok`` verdict."""
+        return {
+            "ok": self.ok,
+            "datasets": [{**asdict(d), "ok": d.ok} for d in self.datasets],
+            "statics": [{**asdict(s), "ok": s.ok} for s in self.statics],
+        }

@@ -15,9 +15,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
+from gpf_flow import events as ev
 from gpf_flow.actions import get_action
 from gpf_flow.actions.base import BEHAVIORS, ActionContext
-from gpf_flow.engine import events as ev
 from gpf_flow.engine.result import RunInterrupted, RunResult, StepResult
 from gpf_flow.engine.state import RunState, StepRecord, workflow_key
 from gpf_flow.errors import GpfFlowError, Interrupted, UsageError, WorkflowError

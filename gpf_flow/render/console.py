@@ -1,8 +1,9 @@
-"""Rendering run events for people (a ``rich`` live view + a final summary) and for CI (JSON lines).
+"""Rendering run events for people: a ``rich`` live view and a final summary.
 
-Both renderers are plain callables taking an :class:`~gpf_flow.engine.events.Event`, so they plug
-into ``run(on_event=...)``. On a terminal the live view shows every step with a spinner and its
-elapsed time, log lines scroll above it; elsewhere each event is printed as one line.
+The renderer is a plain callable taking an :class:`~gpf_flow.events.Event`, so it plugs into
+``run(on_event=...)``; the JSON-lines form is :mod:`gpf_flow.render.jsonlines`. On a terminal
+the live view shows every step with a spinner and its elapsed time, log lines scroll above it;
+elsewhere each event is printed as one line.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group, RenderableType
 from rich.markup import escape
@@ -19,7 +20,7 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from gpf_flow.engine import events as ev
+from gpf_flow import events as ev
 
 if TYPE_CHECKING:
     from rich.live import Live
@@ -262,42 +263,3 @@ def render_summary(result: RunResult, console: Console | None = None) -> None:
                 out.print(f"    {kind:9} {escape(_url(url))}", soft_wrap=True)
     for name, error in result.failed.items():
         out.print(f"[bold red]✘ {escape(name)}[/bold red]: {escape(error)}")
-
-
-class JsonLinesRenderer:
-    """``--output json``: one JSON object per event, one per line, flushed at once."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self.stream = stream
-        self._lock = threading.Lock()
-
-    def __call__(self, event: ev.Event) -> None:
-        line = json.dumps(event.to_dict(), ensure_ascii=False, default=str)
-        with self._lock:
-            self.stream.write(line + "\n")
-            self.stream.flush()
-
-    def summary(self, result: RunResult) -> None:
-        """A last ``summary`` object with every step and link."""
-        data = {
-            "event": "summary",
-            "status": result.status,
-            "run_id": result.run_id,
-            "duration": result.duration,
-            "steps": [
-                {
-                    "name": s.name,
-                    "status": s.status,
-                    "duration": s.duration,
-                    "error": s.error,
-                    "reason": s.reason,
-                    "entities": s.entities,
-                    "links": s.links,
-                }
-                for s in result.steps.values()
-            ],
-            "links": result.links,
-        }
-        with self._lock:
-            self.stream.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
-            self.stream.flush()

@@ -168,3 +168,30 @@ def test_delivery_e2e_dataset_commands(tmp_path: Path, run_cli) -> None:
     assert forced.returncode == 0
     unknown = run_cli("dataset", "get", "vectr-sample")
     assert unknown.returncode == 2 and "vector-sample" in unknown.stderr
+
+
+def test_delivery_e2e_upload_output_json_lines(tmp_path: Path, home: Path, run_cli) -> None:
+    import json
+
+    folder = write_dataset("archive-sample", tmp_path / "data")
+    done = run_cli("upload", "-f", str(folder / "upload_descriptor.jsonc"), "--output", "json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    # the run's conventions: every line an object with "event" and "at", a summary last
+    assert all(isinstance(line["event"], str) and isinstance(line["at"], float) for line in lines)
+    kinds = [line["event"] for line in lines]
+    assert kinds[0] == "dataset_started" and kinds[-1] == "summary"
+    expected = {"file_started", "file_finished", "upload_closed", "checks_changed", "dataset_finished"}
+    assert expected <= set(kinds)
+    summary = lines[-1]
+    assert summary["ok"] is True
+    (dataset,) = summary["datasets"]
+    assert dataset["status"] == "CLOSED" and dataset["ok"] is True and dataset["upload_id"]
+
+
+def test_delivery_e2e_upload_rejects_an_unknown_output(tmp_path: Path, home: Path, run_cli) -> None:
+    folder = write_dataset("archive-sample", tmp_path / "data")
+    done = run_cli("upload", "-f", str(folder / "upload_descriptor.jsonc"), "--output", "xml")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--output json" in done.stdout + done.stderr
+    assert _upload_count(home) == 0

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gpf_flow.engine import events as ev
+from gpf_flow import events as ev
 from gpf_flow.workflow.load import load_workflow
 from gpf_flow.workflow.model import Workflow
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from engine_helpers import Events, configuration_action, offering_action, work_action, write_workflow
 
+from gpf_flow import events as ev
 from gpf_flow import run
-from gpf_flow.engine import events as ev
 from gpf_flow.errors import NotFoundError
 from gpf_flow.store.base import iter_entities
 from gpf_flow.store.local import LocalStore

@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gpf_flow import events as ev
 from gpf_flow import load_workflow, run
 from gpf_flow.datasets import write_dataset
 from gpf_flow.delivery import PollPolicy, deliver, load_descriptor
-from gpf_flow.engine import events as ev
 
 TOKEN_PATH = "/realms/geoplateforme/protocol/openid-connect/token"
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from engine_helpers import Events, cli_env, gpf_flow_cmd, work_action, write_workflow
 
+from gpf_flow import events as ev
 from gpf_flow import run
-from gpf_flow.engine import events as ev
 from gpf_flow.engine.result import RunInterrupted
 from gpf_flow.engine.state import step_records
 from gpf_flow.store.base import iter_entities

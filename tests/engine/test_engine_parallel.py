@@ -6,8 +6,8 @@ from pathlib import Path
 
 from engine_helpers import Events, work_action, write_workflow
 
+from gpf_flow import events as ev
 from gpf_flow import run
-from gpf_flow.engine import events as ev
 from gpf_flow.store.local import LocalStore
 
 

@@ -1,27 +1,38 @@
-"""Typed events emitted by the runner; renderers (console, JSON lines) and tests consume them.
+"""Events: what the runner, the actions and a delivery report while they work.
 
-Every event carries ``at`` (``time.time()`` when it was created) and converts to a JSON object
-with :meth:`Event.to_dict` (``{"event": "<kind>", "at": ..., ...fields}``).
+One family for the whole library: every event is a frozen dataclass deriving from :class:`Event`,
+with a ``kind`` (its name in JSON), ``at`` (``time.time()`` when it was made) and
+:meth:`Event.to_dict` (``{"event": "<kind>", "at": ..., ...fields}``). Renderers in
+:mod:`gpf_flow.render` consume them (rich console, JSON lines); producers never print.
+
+The run events are here; the delivery events (:mod:`gpf_flow.delivery.events`) derive from the
+same base. This module imports nothing of gpf-flow, so any package may emit events.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class Event:
-    """Base of all events."""
+    """Base of all events: ``kind`` names the event, ``at`` is when it happened (epoch seconds)."""
 
     kind: ClassVar[str] = "event"
-    at: float = field(default_factory=time.time)
+    # keyword-only so that subclasses may declare positional fields without defaults
+    at: float = field(default_factory=time.time, kw_only=True)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dict with the event kind first."""
+        """A JSON-serialisable dict with the event kind first (nested dataclasses become dicts)."""
         return {"event": self.kind, **asdict(self)}
+
+    def to_json(self) -> str:
+        """One JSON line (no newline): the ``--output json`` form of the event."""
+        return json.dumps(self.to_dict(), ensure_ascii=False, default=str)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -174,4 +185,4 @@ class RunFinished(Event):
 
 
 EventCallback = Callable[[Event], None]
-"""What ``run(on_event=...)`` receives."""
+"""What ``run(on_event=...)`` and ``Uploader(on_event=...)`` receive."""

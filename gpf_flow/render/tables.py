@@ -1,0 +1,130 @@
+"""Tables for people: the last state of each step (``status``) and store entities (``entities``).
+
+The CLI gets its data from the library and hands it here; nothing in this module talks to a store.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from rich.markup import escape
+from rich.table import Table
+
+from gpf_flow.render.console import STATUS_STYLES
+
+if TYPE_CHECKING:
+    from gpf_flow.engine.state import StepRecord
+    from gpf_flow.workflow.model import Workflow
+
+NEVER_RUN = "never run"
+
+ENTITY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "upload": ("_id", "name", "type", "status", "srs", "size"),
+    "stored_data": ("_id", "name", "type", "status", "srs", "size"),
+    "processing": ("_id", "name"),
+    "processing_execution": ("_id", "processing.name", "status", "creation"),
+    "configuration": ("_id", "name", "layer_name", "type", "status"),
+    "offering": ("_id", "layer_name", "type", "status", "endpoint.technical_name"),
+    "static": ("_id", "name", "type", "description"),
+    "endpoint": ("_id", "technical_name", "type", "name"),
+    "datastore": ("_id", "name", "technical_name"),
+    "permission": ("_id", "licence", "type", "end_date"),
+    "key": ("_id", "name", "type"),
+    "check": ("_id", "name", "description"),
+    "check_execution": ("_id", "check.name", "status", "creation"),
+}
+"""Columns of ``entities list`` for each type: dotted paths into the entity."""
+
+
+def status_rows(workflow: Workflow, records: Mapping[str, StepRecord]) -> list[dict[str, Any]]:
+    """Each step of the workflow, in order, with its last record (``status --output json``)."""
+    rows = []
+    for name in workflow.steps:
+        rec = records.get(name)
+        rows.append(
+            {
+                "step": name,
+                "status": rec.status if rec else NEVER_RUN,
+                "run_id": rec.run_id if rec else None,
+                "started": rec.started if rec else None,
+                "finished": rec.finished if rec else None,
+                "error": rec.error if rec else None,
+            }
+        )
+    return rows
+
+
+def status_table(workflow: Workflow, records: Mapping[str, StepRecord]) -> Table:
+    """The ``status`` table: step, status, run, finished, duration, first line of the error."""
+    table = Table(title=f"{workflow.name}: last state of each step")
+    for column in ("step", "status", "run", "finished", "duration", "error"):
+        table.add_column(column)
+    for name in workflow.steps:
+        rec = records.get(name)
+        if rec is None:
+            table.add_row(name, f"[dim]{NEVER_RUN}[/dim]", "", "", "", "")
+            continue
+        finished = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(rec.finished)) if rec.finished else ""
+        duration = f"{rec.finished - rec.started:.1f}s" if rec.finished else ""
+        error = (rec.error or "").splitlines()[0] if rec.error else ""
+        style = STATUS_STYLES.get(rec.status, "")
+        table.add_row(name, f"[{style}]{rec.status}[/]", str(rec.run_id), finished, duration, error)
+    return table
+
+
+def dig(entity: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted path (``endpoint.technical_name``), None when a part is missing."""
+    value: Any = entity
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def cell(value: Any) -> str:
+    """A table cell: empty for None, compact JSON for objects and lists."""
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def entities_table(
+    kind: str,
+    items: Sequence[Mapping[str, Any]],
+    total: int,
+    *,
+    paged: bool = False,
+    with_tags: bool = False,
+) -> Table:
+    """The ``entities list`` table: the type's columns, plus ``tags`` for taggable types."""
+    columns = ENTITY_COLUMNS.get(kind, ("_id", "name"))
+    table = Table(title=f"{kind} ({len(items)} of {total})" if paged else f"{kind} ({total})")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    if with_tags:
+        table.add_column("tags", overflow="fold")
+    for item in items:
+        row = [escape(cell(dig(item, c))) for c in columns]
+        if with_tags:
+            row.append(escape(", ".join(f"{k}={v}" for k, v in (item.get("tags") or {}).items())))
+        table.add_row(*row)
+    return table
+
+
+def entity_table(kind: str, entity_id: str, entity: Mapping[str, Any]) -> Table:
+    """The ``entities get`` table: one row per field, objects as indented JSON."""
+    table = Table(title=f"{kind} {entity_id}", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    for key, value in entity.items():
+        text = (
+            json.dumps(value, indent=1, ensure_ascii=False) if isinstance(value, dict | list) else cell(value)
+        )
+        table.add_row(escape(key), escape(text))
+    return table
