@@ -28,7 +28,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-_COMMAND_MODULES = (
+COMMAND_MODULES = (
     "gpf_flow.cli.workflow_cmds",
     "gpf_flow.cli.run_cmds",
     "gpf_flow.cli.delivery_cmds",
@@ -36,6 +36,7 @@ _COMMAND_MODULES = (
     "gpf_flow.cli.serve_cmds",
     "gpf_flow.cli.account_cmds",
 )
+"""Every command module; each has a ``register(app)`` function and imports heavy libraries lazily."""
 
 
 @app.callback()
@@ -52,16 +53,11 @@ def version() -> None:
 
 
 def _register_all() -> None:
+    """Import every command module and let it add its commands; a broken module fails start-up."""
     import importlib
 
-    for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # command group not built yet
-                continue
-            raise
-        module.register(app)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(app)
 
 
 _register_all()

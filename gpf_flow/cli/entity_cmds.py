@@ -11,30 +11,13 @@ import typer
 from gpf_flow.cli.common import ConfigOption, HomeOption, StoreOption
 
 if TYPE_CHECKING:
-    from gpf_flow.store.base import Entity, Store
+    from gpf_flow.store.base import Store
 
 entities_app = typer.Typer(
     help="List, show and delete store entities (uploads, stored data, executions, offerings...).",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
-
-# Columns of the list tables (dotted paths into the entity).
-COLUMNS: dict[str, tuple[str, ...]] = {
-    "upload": ("_id", "name", "type", "status", "srs", "size"),
-    "stored_data": ("_id", "name", "type", "status", "srs", "size"),
-    "processing": ("_id", "name"),
-    "processing_execution": ("_id", "processing.name", "status", "creation"),
-    "configuration": ("_id", "name", "layer_name", "type", "status"),
-    "offering": ("_id", "layer_name", "type", "status", "endpoint.technical_name"),
-    "static": ("_id", "name", "type", "description"),
-    "endpoint": ("_id", "technical_name", "type", "name"),
-    "datastore": ("_id", "name", "technical_name"),
-    "permission": ("_id", "licence", "type", "end_date"),
-    "key": ("_id", "name", "type"),
-    "check": ("_id", "name", "description"),
-    "check_execution": ("_id", "check.name", "status", "creation"),
-}
 
 TypeArg = Annotated[str, typer.Argument(help="Entity type: upload, stored_data, processing_execution, ...")]
 InfosOption = Annotated[
@@ -104,25 +87,6 @@ def _echo_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
-def _dig(entity: Entity, path: str) -> Any:
-    value: Any = entity
-    for part in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
-
-
-def _cell(value: Any) -> str:
-    import json
-
-    if value is None:
-        return ""
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
-
-
 @entities_app.command("list")
 def list_cmd(
     entity_type: TypeArg,
@@ -138,10 +102,8 @@ def list_cmd(
     home: HomeOption = None,
 ) -> None:
     """List entities of a type, filtered by `--infos k=v` and `--tags k=v`."""
-    from rich.markup import escape
-    from rich.table import Table
-
     from gpf_flow.cli.common import console
+    from gpf_flow.render.tables import entities_table
     from gpf_flow.store.base import TAGGABLE_TYPES, iter_entities
 
     kind = _check_type(entity_type)
@@ -157,17 +119,7 @@ def list_cmd(
     if json_output:
         _echo_json(items)
         return
-    columns = COLUMNS.get(kind, ("_id", "name"))
-    table = Table(title=f"{kind} ({len(items)} of {total})" if page is not None else f"{kind} ({total})")
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    if kind in TAGGABLE_TYPES:
-        table.add_column("tags", overflow="fold")
-    for item in items:
-        row = [escape(_cell(_dig(item, c))) for c in columns]
-        if kind in TAGGABLE_TYPES:
-            row.append(escape(", ".join(f"{k}={v}" for k, v in (item.get("tags") or {}).items())))
-        table.add_row(*row)
+    table = entities_table(kind, items, total, paged=page is not None, with_tags=kind in TAGGABLE_TYPES)
     console().print(table)
 
 
@@ -181,12 +133,8 @@ def get_cmd(
     home: HomeOption = None,
 ) -> None:
     """Show one entity."""
-    import json
-
-    from rich.markup import escape
-    from rich.table import Table
-
     from gpf_flow.cli.common import console
+    from gpf_flow.render.tables import entity_table
 
     kind = _check_type(entity_type)
     with _opened_store(store, home, config) as opened:
@@ -194,17 +142,7 @@ def get_cmd(
     if json_output:
         _echo_json(entity)
         return
-    table = Table(title=f"{kind} {entity_id}", show_header=False)
-    table.add_column("field", style="bold")
-    table.add_column("value", overflow="fold")
-    for key, value in entity.items():
-        text = (
-            json.dumps(value, indent=1, ensure_ascii=False)
-            if isinstance(value, dict | list)
-            else _cell(value)
-        )
-        table.add_row(escape(key), escape(text))
-    console().print(table)
+    console().print(entity_table(kind, entity_id, entity))
 
 
 @entities_app.command("delete")

@@ -5,9 +5,7 @@ Heavy modules (jinja2, jsonschema, networkx, rich tables) are imported inside th
 
 from __future__ import annotations
 
-import re
 from collections import Counter
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -58,39 +56,11 @@ def _load(file: str, params: list[Any] | None, params_file: Path | None, strict:
     return load_workflow(file, pairs(params), params_file=params_file, strict=strict, on_warning=_warn)
 
 
-@cache
-def _template_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """(``{resolver.name``, ``_resolver_`` insertion marker) for the resolvers the runner knows."""
-    from gpf_flow.resolve.parser import DEFAULT_RESOLVERS
-
-    names = "|".join(map(re.escape, DEFAULT_RESOLVERS))
-    return re.compile(rf"\{{({names})\.([A-Za-z_]+)"), re.compile(rf"^_({names})_$")
-
-
 def templates_used(workflow: Workflow) -> Counter[str]:
     """Official run-time templates found in the actions, e.g. ``store_entity.stored_data`` → 2."""
-    template, marker = _template_patterns()
-    found: Counter[str] = Counter()
+    from gpf_flow.resolve.usage import count_templates
 
-    def walk(value: Any) -> None:
-        if isinstance(value, str):
-            found.update(f"{m.group(1)}.{m.group(2)}" for m in template.finditer(value))
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                match = marker.match(key)
-                if match and len(value) == 1:
-                    found[f"{match.group(1)} (dict form)"] += 1
-                walk(item)
-        elif isinstance(value, list):
-            if value and isinstance(value[0], str) and marker.match(value[0]):
-                found[f"{value[0].strip('_')} (list form)"] += 1
-            for item in value:
-                walk(item)
-
-    for step in workflow.steps.values():
-        for action in step.actions:
-            walk(dict(action.data))
-    return found
+    return count_templates(dict(a.data) for step in workflow.steps.values() for a in step.actions)
 
 
 def _parameter_rows(
