@@ -108,6 +108,7 @@ def plain_loop(store: Any, pid: str, name: str) -> None:
 def main() -> None:
     from gpf_flow import events as ev
     from gpf_flow import run
+    from gpf_flow.engine.options import RunOptions
     from gpf_flow.store.local import LocalStore
 
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 10
@@ -128,7 +129,7 @@ def main() -> None:
             for i in range(n):
                 wf = workflow(folder, {"s": {"actions": [action(f"ours_{i}")]}}, f"wf{i}")
                 start = time.perf_counter()
-                result = run(wf, store, state_path=folder / "runs.sqlite")
+                result = run(wf, store, RunOptions(state_path=folder / "runs.sqlite"))
                 ours.append(time.perf_counter() - start)
                 assert result.status == "success", result.failed
             p, o = statistics.median(plain), statistics.median(ours)
@@ -139,7 +140,7 @@ def main() -> None:
             # 2. store calls per processing execution
             counting = Counting(store)
             wf = workflow(folder, {"s": {"actions": [action("counted")]}}, "counted")
-            run(wf, counting, state_path=folder / "runs.sqlite")  # type: ignore[arg-type]
+            run(wf, counting, RunOptions(state_path=folder / "runs.sqlite"))  # type: ignore[arg-type]
             total = sum(counting.calls.values())
             print(f"store calls for one processing-execution action: {total}")
             for name, count in counting.calls.most_common():
@@ -151,7 +152,7 @@ def main() -> None:
                 seconds = 0.3 + 1.7 * i / max(n - 1, 1)
                 wf = workflow(folder, {"s": {"actions": [action(f"late_{i}", seconds)]}}, f"late{i}")
                 seen: list[ev.Event] = []
-                run(wf, store, state_path=folder / "runs.sqlite", on_event=seen.append)
+                run(wf, store, RunOptions(state_path=folder / "runs.sqlite"), on_event=seen.append)
                 end = next(
                     float(e.line.split("END ")[1])
                     for e in seen

@@ -25,6 +25,7 @@ from gpf_flow.datasets import write_dataset
 from gpf_flow.delivery import events as dev
 from gpf_flow.delivery.descriptor import load_descriptor
 from gpf_flow.delivery.uploader import deliver
+from gpf_flow.engine.options import RunOptions
 from gpf_flow.store.local import LocalStore
 
 PREFIX = "gpf-bench-tuto-"
@@ -58,7 +59,7 @@ def run_workflow(store: LocalStore, jobs: int) -> tuple[float, dict[str, float],
         elif isinstance(event, ev.LinkPublished) and not first_link:
             first_link.append(time.perf_counter() - start)
 
-    result = run(load_workflow("wms-generic"), store, jobs=jobs, on_event=on_event)
+    result = run(load_workflow("wms-generic"), store, RunOptions(jobs=jobs), on_event=on_event)
     wall = time.perf_counter() - start
     assert result.status == "success", result.failed
     return wall, steps, first_link[0]

@@ -2,9 +2,9 @@
 
 Library use (names are imported lazily so that the CLI starts fast)::
 
-    from gpf_flow import load_workflow, run, LocalStore
+    from gpf_flow import load_workflow, run, RunOptions, LocalStore
     wf = load_workflow("wms-generic.jsonc")
-    result = run(wf, LocalStore("/tmp/home"), on_event=print)
+    result = run(wf, LocalStore("/tmp/home"), RunOptions(jobs=2), on_event=print)
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ _LAZY = {
     "load_workflow": "gpf_flow.workflow.load",
     "plan": "gpf_flow.workflow.dag",
     "run": "gpf_flow.engine.runner",
+    "RunOptions": "gpf_flow.engine.options",
     "LocalStore": "gpf_flow.store.local",
     "open_store": "gpf_flow.store",
 }

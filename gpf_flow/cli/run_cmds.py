@@ -72,7 +72,7 @@ def run_command(
     import threading
 
     from gpf_flow.engine.result import RunInterrupted
-    from gpf_flow.engine.runner import default_state_path, run
+    from gpf_flow.engine.runner import RunOptions, default_state_path, run
     from gpf_flow.errors import EXIT_INTERRUPTED, UsageError
     from gpf_flow.render.console import ConsoleRenderer
     from gpf_flow.render.jsonlines import JsonLinesRenderer
@@ -104,18 +104,20 @@ def run_command(
         result = run(
             workflow,
             the_store,
-            step=step,
-            until=until,
-            from_=from_,
-            params=params,
-            behavior=behavior,
-            jobs=jobs,
-            dry_run=dry_run,
-            force=force,
+            RunOptions(
+                step=step,
+                until=until,
+                from_=from_,
+                params=params,
+                behavior=behavior,
+                jobs=jobs,
+                dry_run=dry_run,
+                force=force,
+                state_path=default_state_path(the_store, home),
+                yes=yes,
+                datastore=datastore,
+            ),
             on_event=renderer,
-            state_path=default_state_path(the_store, home),
-            yes=yes,
-            datastore=datastore,
             cancel=cancel,
         )
     except RunInterrupted as exc:

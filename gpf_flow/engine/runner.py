@@ -10,22 +10,23 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
 from gpf_flow import events as ev
 from gpf_flow.actions import get_action
-from gpf_flow.actions.base import BEHAVIORS, ActionContext
+from gpf_flow.actions.base import ActionContext
+from gpf_flow.engine.options import RunOptions
+from gpf_flow.engine.recorder import RunRecorder
 from gpf_flow.engine.result import RunInterrupted, RunResult, StepResult
-from gpf_flow.engine.state import RunState, StepRecord, workflow_key
-from gpf_flow.errors import GpfFlowError, Interrupted, UsageError, WorkflowError
+from gpf_flow.engine.state import StepRecord, workflow_key
+from gpf_flow.errors import GpfFlowError, Interrupted, WorkflowError
 from gpf_flow.resolve import ResolveContext, TemplateSyntaxError, find_templates, resolve_value
 from gpf_flow.store.base import Store
 from gpf_flow.workflow.model import Action, Step, Workflow
 
-__all__ = ["run", "default_state_path", "RunResult", "StepResult", "RunInterrupted"]
+__all__ = ["run", "default_state_path", "RunOptions", "RunResult", "StepResult", "RunInterrupted"]
 
 
 def default_state_path(store: Store | None = None, home: str | Path | None = None) -> Path:
@@ -42,55 +43,30 @@ def default_state_path(store: Store | None = None, home: str | Path | None = Non
 def run(
     workflow: Workflow,
     store: Store,
+    options: RunOptions | None = None,
     *,
-    step: str | None = None,
-    until: str | None = None,
-    from_: str | None = None,
-    params: Mapping[str, Any] | None = None,
-    behavior: str | None = None,
-    jobs: int = 4,
-    dry_run: bool = False,
-    force: bool = False,
     on_event: ev.EventCallback | None = None,
-    state_path: str | Path | None = None,
-    yes: bool = False,
-    datastore: str | None = None,
     cancel: threading.Event | None = None,
 ) -> RunResult:
-    """Run a workflow (or a selection of it) on a store.
+    """Run a workflow (or a selection of it) on a store, as :class:`RunOptions` say.
 
-    ``params`` feed ``{params.key}``; ``behavior`` (STOP/DELETE/CONTINUE/RESUME) overrides the
-    per-type defaults; ``force`` re-runs steps recorded as done; ``yes`` confirms deletions;
-    ``datastore`` overrides every ``datastore`` key; ``cancel`` stops the run like Ctrl-C.
-    Returns a :class:`RunResult` (``status`` success/failed/planned); raises
-    :class:`RunInterrupted` when interrupted.
+    ``on_event`` receives every :class:`~gpf_flow.events.Event` (from several threads, one at a
+    time); ``cancel`` stops the run like Ctrl-C. Returns a :class:`RunResult` (``status``
+    success/failed/planned); raises :class:`RunInterrupted` when interrupted.
     """
     from gpf_flow.workflow.dag import plan as make_plan
 
-    if behavior is not None:
-        behavior = behavior.strip().upper()
-        if behavior not in BEHAVIORS:
-            raise UsageError(f"unknown behavior {behavior!r}", hint=f"use one of: {', '.join(BEHAVIORS)}")
-    if jobs < 1:
-        raise UsageError(f"--jobs must be at least 1 (got {jobs})")
-    the_plan = make_plan(workflow, step=step, until=until, from_=from_)
+    options = (options or RunOptions()).checked()
+    the_plan = make_plan(workflow, step=options.step, until=options.until, from_=options.from_)
     check_templates(workflow, the_plan.steps)
     runner = _Runner(
         workflow,
         store,
+        options,
         generations=[list(g) for g in the_plan.generations],
         order=list(the_plan.steps),
-        params=dict(params or {}),
-        behavior=behavior,
-        jobs=jobs,
-        dry_run=dry_run,
-        force=force,
         on_event=on_event,
-        state_path=Path(state_path) if state_path else default_state_path(store),
-        yes=yes,
-        datastore=datastore,
         cancel=cancel or threading.Event(),
-        selection=_selection_text(step, until, from_),
     )
     return runner.execute()
 
@@ -108,62 +84,45 @@ def check_templates(workflow: Workflow, steps: list[str]) -> None:
         raise WorkflowError("\n".join(problems), hint="fix the templates; nothing was run")
 
 
-def _selection_text(step: str | None, until: str | None, from_: str | None) -> str | None:
-    for flag, value in (("--step", step), ("--until", until), ("--from", from_)):
-        if value:
-            return f"{flag} {value}"
-    return None
-
-
 class _Runner:
     def __init__(
         self,
         workflow: Workflow,
         store: Store,
+        options: RunOptions,
         *,
         generations: list[list[str]],
         order: list[str],
-        params: dict[str, Any],
-        behavior: str | None,
-        jobs: int,
-        dry_run: bool,
-        force: bool,
         on_event: ev.EventCallback | None,
-        state_path: Path,
-        yes: bool,
-        datastore: str | None,
         cancel: threading.Event,
-        selection: str | None,
     ) -> None:
         self.workflow = workflow
         self.store = store
+        self.options = options
         self.generations = generations
         self.order = order
-        self.behavior = behavior
-        self.jobs = jobs
-        self.dry_run = dry_run
-        self.force = force
+        self.behavior = options.behavior
+        self.jobs = options.jobs
+        self.dry_run = options.dry_run
+        self.force = options.force
         self.on_event = on_event
-        self.state_path = state_path
-        self.yes = yes
-        self.datastore = datastore
+        self.state_path = Path(options.state_path) if options.state_path else default_state_path(store)
+        self.yes = options.yes
+        self.datastore = options.datastore
         self.cancel = cancel
-        self.selection = selection
         self._emit_lock = threading.Lock()
         # the local store is read from SQLite: polling it often is cheap and keeps latency < 0.5 s
         self.poll_cap = 0.3 if store.kind == "local" else 5.0
         self.resolve = ResolveContext(
             store=store,
-            params=params,
+            params=dict(options.params),
             base_dir=workflow.path.parent if workflow.path else None,
-            dry_run=dry_run,
+            dry_run=options.dry_run,
         )
-        self.params = params
         self.results = {name: StepResult(name) for name in order}
-        self.state: RunState | None = None
-        self.run_id: int | None = None
+        self.recorder = RunRecorder(None)
         self.key = workflow_key(workflow)
-        self.run_datastore = datastore or workflow.datastore or store.datastore_id
+        self.run_datastore = options.datastore or workflow.datastore or store.datastore_id
 
     # -- plumbing -----------------------------------------------------------------------------
     def emit(self, event: ev.Event) -> None:
@@ -181,23 +140,21 @@ class _Runner:
     # -- the run ------------------------------------------------------------------------------
     def execute(self) -> RunResult:
         started = time.time()
-        last: dict[str, StepRecord] = {}
-        if not self.dry_run or self.state_path.exists():
-            self.state = RunState(self.state_path)
-            last = self.state.last_steps(self.key, self.run_datastore)
+        self.recorder = RunRecorder.open(self.state_path, dry_run=self.dry_run)
         try:
-            if self.state is not None and not self.dry_run:
-                self.run_id = self.state.start_run(
+            last = self.recorder.last_steps(self.key, self.run_datastore)
+            if not self.dry_run:
+                self.recorder.start_run(
                     self.key,
                     self.workflow.name,
                     datastore=self.run_datastore,
                     store=self.store.kind,
-                    params=self.params,
-                    selection=self.selection,
+                    params=self.options.params,
+                    selection=self.options.selection,
                 )
             self.emit(
                 ev.RunStarted(
-                    run_id=self.run_id,
+                    run_id=self.recorder.run_id,
                     workflow=self.workflow.name,
                     generations=self.generations,
                     dry_run=self.dry_run,
@@ -209,11 +166,10 @@ class _Runner:
             self._schedule(last)
             status = self._final_status()
             finished = time.time()
-            if self.state is not None and self.run_id is not None:
-                self.state.finish_run(self.run_id, status)
+            self.recorder.finish_run(status)
             result = RunResult(
                 workflow=self.workflow.name,
-                run_id=self.run_id,
+                run_id=self.recorder.run_id,
                 status=status,
                 steps=self.results,
                 started=started,
@@ -222,12 +178,14 @@ class _Runner:
             )
             self.emit(
                 ev.RunFinished(
-                    run_id=self.run_id, status=status, duration=finished - started, failed=result.failed
+                    run_id=self.recorder.run_id,
+                    status=status,
+                    duration=finished - started,
+                    failed=result.failed,
                 )
             )
         finally:
-            if self.state is not None:
-                self.state.close()
+            self.recorder.close()
         if status == "interrupted":
             raise RunInterrupted("run interrupted: running executions were aborted", result)
         return result
@@ -324,10 +282,8 @@ class _Runner:
 
     def _recall(self, name: str, record: StepRecord) -> None:
         """A skipped step keeps the entities and links of the run that did it (for the summary)."""
-        if self.state is None:
-            return
         result = self.results[name]
-        for action in self.state.step_actions(record.run_id, name):
+        for action in self.recorder.step_actions(record.run_id, name):
             result.entities.extend(action["entities"])
             result.links.extend(action["links"])
 
@@ -335,21 +291,19 @@ class _Runner:
         now = time.time()
         result = self.results[name]
         result.status, result.reason, result.started, result.finished = status, reason, now, now
-        if self.state is not None and self.run_id is not None:
-            self.state.start_step(self.run_id, name, status)
+        self.recorder.start_step(name, status)
         self.emit(ev.StepSkipped(step=name, reason=reason, status=status))
 
     # -- one step -----------------------------------------------------------------------------
     def _run_step(self, name: str, resume: StepRecord | None) -> StepResult:
         step = self.workflow.steps[name]
         result = StepResult(name, status="running", started=time.time())
-        if self.state is not None and self.run_id is not None:
-            self.state.start_step(self.run_id, name)
+        self.recorder.start_step(name)
         done_before: dict[int, dict[str, Any]] = {}
-        if resume is not None and self.state is not None and not self.force:
+        if resume is not None and not self.force:
             done_before = {
                 a["index"]: a
-                for a in self.state.step_actions(resume.run_id, name)
+                for a in self.recorder.step_actions(resume.run_id, name)
                 if a["status"] in ("done", "skipped")
             }
         self.emit(ev.StepStarted(step=name, actions=len(step.actions)))
@@ -370,8 +324,7 @@ class _Runner:
         except Exception as exc:  # an unexpected bug must still end the step cleanly
             result.status, result.error = "failed", f"{type(exc).__name__}: {exc}"
         result.finished = time.time()
-        if self.state is not None and self.run_id is not None:
-            self.state.finish_step(self.run_id, name, result.status, result.error)
+        self.recorder.finish_step(name, result.status, result.error)
         self.emit(
             ev.StepFinished(
                 step=name,
@@ -388,24 +341,16 @@ class _Runner:
         """An action done by an earlier attempt of this step: not redone, its record carried over."""
         result.entities.extend(previous["entities"])
         result.links.extend(previous["links"])
-        if self.state is not None and self.run_id is not None and not self.dry_run:
-            self.state.start_action(self.run_id, name, action.index, action.type, previous["body"])
-            self.state.finish_action(
-                self.run_id,
-                name,
-                action.index,
-                "skipped",
-                entities=previous["entities"],
-                links=previous["links"],
-            )
+        self.recorder.start_action(name, action.index, action.type, previous["body"])
+        self.recorder.finish_action(
+            name, action.index, "skipped", entities=previous["entities"], links=previous["links"]
+        )
         self._action_finished(name, action, "skipped", 0.0, "done in an earlier run")
 
     def _run_action(self, step: Step, action: Action, result: StepResult, *, resuming: bool) -> None:
         started = time.monotonic()
-        recording = self.state is not None and self.run_id is not None and not self.dry_run
-        if recording:  # the unresolved body first: kept if resolution fails, replaced once resolved
-            assert self.state is not None and self.run_id is not None
-            self.state.start_action(self.run_id, step.name, action.index, action.type, dict(action.data))
+        # the unresolved body first: kept if resolution fails, replaced once resolved
+        self.recorder.start_action(step.name, action.index, action.type, dict(action.data))
         context: ActionContext | None = None
         try:
             store = self._store_for(step, action)
@@ -416,9 +361,7 @@ class _Runner:
                 str(k): str(v)
                 for k, v in resolve_value(self.workflow.merged_tags(step, action), rctx).items()
             }
-            if recording:
-                assert self.state is not None and self.run_id is not None
-                self.state.start_action(self.run_id, step.name, action.index, action.type, data)
+            self.recorder.start_action(step.name, action.index, action.type, data)
             self.emit(
                 ev.ActionStarted(
                     step=step.name,
@@ -470,10 +413,9 @@ class _Runner:
         links = context.links if context else []
         result.entities.extend(entities)
         result.links.extend(links)
-        if self.state is not None and self.run_id is not None and not self.dry_run:
-            self.state.finish_action(
-                self.run_id, step.name, action.index, status, entities=entities, links=links, error=error
-            )
+        self.recorder.finish_action(
+            step.name, action.index, status, entities=entities, links=links, error=error
+        )
         self._action_finished(step.name, action, status, time.monotonic() - started, error)
 
     def _action_finished(

@@ -10,6 +10,7 @@ from engine_helpers import Events, configuration_action, offering_action, work_a
 
 from gpf_flow import events as ev
 from gpf_flow import run
+from gpf_flow.engine.options import RunOptions
 from gpf_flow.store.base import iter_entities
 from gpf_flow.store.local import LocalStore
 
@@ -17,7 +18,7 @@ from gpf_flow.store.local import LocalStore
 def run_step(tmp_path: Path, store: LocalStore, *actions: dict[str, Any], behavior: str | None = None) -> Any:
     wf = write_workflow(tmp_path / "b", {"workflow": {"steps": {"s": {"actions": list(actions)}}}})
     events = Events()
-    return run(wf, store, on_event=events, force=True, behavior=behavior), events
+    return run(wf, store, RunOptions(force=True, behavior=behavior), on_event=events), events
 
 
 def count(store: LocalStore, entity_type: str, **infos: str) -> int:

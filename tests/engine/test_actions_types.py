@@ -10,6 +10,7 @@ from engine_helpers import Events, configuration_action, offering_action, work_a
 
 from gpf_flow import events as ev
 from gpf_flow import run
+from gpf_flow.engine.options import RunOptions
 from gpf_flow.errors import NotFoundError
 from gpf_flow.store.base import iter_entities
 from gpf_flow.store.local import LocalStore
@@ -41,7 +42,7 @@ def published(tmp_path: Path, store: LocalStore) -> LocalStore:
 def run_actions(tmp_path: Path, store: LocalStore, *actions: dict[str, Any], **options: Any) -> Any:
     wf = write_workflow(tmp_path / "t", {"workflow": {"steps": {"s": {"actions": list(actions)}}}})
     events = Events()
-    result = run(wf, store, on_event=events, force=True, **options)
+    result = run(wf, store, RunOptions(force=True, **options), on_event=events)
     return result, events
 
 

@@ -9,6 +9,7 @@ import pytest
 from gpf_flow import load_workflow, run
 from gpf_flow.datasets import write_dataset
 from gpf_flow.delivery import PollPolicy, deliver, load_descriptor
+from gpf_flow.engine.options import RunOptions
 from gpf_flow.store.base import iter_entities
 from gpf_flow.store.local import LocalStore
 
@@ -33,7 +34,7 @@ def test_catalog_workflow_end_to_end(
         )
         assert report.ok
         wf = load_workflow(workflow)
-        result = run(wf, store, state_path=tmp_path / "runs.sqlite")
+        result = run(wf, store, RunOptions(state_path=tmp_path / "runs.sqlite"))
         assert result.status == "success", result.failed
         assert {link["type"] for link in result.links} == offering_types
         for link in result.links:
@@ -41,6 +42,6 @@ def test_catalog_workflow_end_to_end(
         offerings = list(iter_entities(store, "offering"))
         assert {o["status"] for o in offerings} == {"PUBLISHED"}
         assert len(offerings) == len(offering_types)
-        again = run(wf, store, state_path=tmp_path / "runs.sqlite")
+        again = run(wf, store, RunOptions(state_path=tmp_path / "runs.sqlite"))
         assert {s.status for s in again.steps.values()} == {"skipped"}
         assert len(again.links) == len(result.links)

@@ -16,6 +16,7 @@ from gpf_flow import events as ev
 from gpf_flow import load_workflow, run
 from gpf_flow.datasets import write_dataset
 from gpf_flow.delivery import PollPolicy, deliver, load_descriptor
+from gpf_flow.engine.options import RunOptions
 
 TOKEN_PATH = "/realms/geoplateforme/protocol/openid-connect/token"
 
@@ -61,8 +62,8 @@ def test_archive_workflow_through_the_rest_api(tmp_path: Path) -> None:
             result = run(
                 load_workflow("archive-generic"),
                 store,
+                RunOptions(state_path=tmp_path / "runs.sqlite"),
                 on_event=events.append,
-                state_path=tmp_path / "runs.sqlite",
             )
             assert result.status == "success", result.failed
             (link,) = result.links

@@ -14,6 +14,7 @@ from engine_helpers import Events, cli_env, gpf_flow_cmd, work_action, write_wor
 
 from gpf_flow import events as ev
 from gpf_flow import run
+from gpf_flow.engine.options import RunOptions
 from gpf_flow.engine.result import RunInterrupted
 from gpf_flow.engine.state import step_records
 from gpf_flow.store.base import iter_entities
@@ -45,7 +46,7 @@ def test_cancel_aborts_the_execution_and_records_interrupted(tmp_path: Path, sto
             cancel.set()
 
     with pytest.raises(RunInterrupted) as info:
-        run(wf, store, on_event=on_event, cancel=cancel, params={"seconds": 60})
+        run(wf, store, RunOptions(params={"seconds": 60}), on_event=on_event, cancel=cancel)
     assert info.value.exit_code == 130
     assert info.value.result.steps["long"].status == "interrupted"
     assert info.value.result.steps["next"].status == "not run"
@@ -55,7 +56,7 @@ def test_cancel_aborts_the_execution_and_records_interrupted(tmp_path: Path, sto
     assert step_records(wf, store.home / "runs.sqlite")["long"].status == "interrupted"
 
     # the re-run resumes: the aborted output is replaced, nothing is duplicated
-    again = run(wf, store, params={"seconds": 0})
+    again = run(wf, store, RunOptions(params={"seconds": 0}))
     assert again.status == "success", again.failed
     (stored,) = list(iter_entities(store, "stored_data", {"name": "sd_long"}))
     assert store.get_entity("stored_data", stored["_id"])["status"] == "GENERATED"

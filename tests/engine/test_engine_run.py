@@ -9,6 +9,7 @@ from engine_helpers import Events, configuration_action, offering_action, work_a
 
 from gpf_flow import events as ev
 from gpf_flow import run
+from gpf_flow.engine.options import RunOptions
 from gpf_flow.engine.state import step_records
 from gpf_flow.errors import UsageError, WorkflowError
 from gpf_flow.store.base import iter_entities
@@ -39,7 +40,7 @@ def test_chain_runs_applies_tags_comments_and_publishes(
     tmp_path: Path, store: LocalStore, events: Events
 ) -> None:
     wf = write_workflow(tmp_path, chain_document())
-    result = run(wf, store, params={"who": "me"}, on_event=events)
+    result = run(wf, store, RunOptions(params={"who": "me"}), on_event=events)
     assert result.status == "success", result.failed
     assert [s.status for s in result.steps.values()] == ["done", "done", "done"]
 
@@ -86,14 +87,14 @@ def test_rerun_skips_done_steps_and_force_with_delete_replaces(tmp_path: Path, s
     assert second.links and second.links[0]["layer_name"] == "layer_cfg_x"  # recalled from the first run
 
     # --force with the default STOP behaviour refuses to duplicate the output
-    forced = run(wf, store, force=True, step="produce")
+    forced = run(wf, store, RunOptions(force=True, step="produce"))
     assert forced.status == "failed"
     assert "already exists" in forced.failed["produce"]
     # the store refuses to delete a stored data a configuration uses: the error says so
-    blocked = run(wf, store, force=True, behavior="DELETE", step="produce")
+    blocked = run(wf, store, RunOptions(force=True, behavior="DELETE", step="produce"))
     assert "used by configurations" in blocked.failed["produce"]
     # CONTINUE reuses everything: no duplicates
-    reused = run(wf, store, force=True, behavior="CONTINUE")
+    reused = run(wf, store, RunOptions(force=True, behavior="CONTINUE"))
     assert reused.status == "success", reused.failed
     assert all(e["reused"] for s in reused.steps.values() for e in s.entities)
     assert len(list(iter_entities(store, "stored_data", {"name": "sd_x"}))) == 1
@@ -106,7 +107,7 @@ def test_force_with_delete_replaces_the_output(tmp_path: Path, store: LocalStore
     assert run(wf, store).status == "success"
     first = store.list_entities("stored_data", {"name": "sd_del"}).items[0]["_id"]
     events = Events()
-    replaced = run(wf, store, force=True, behavior="DELETE", on_event=events)
+    replaced = run(wf, store, RunOptions(force=True, behavior="DELETE"), on_event=events)
     assert replaced.status == "success", replaced.failed
     items = store.list_entities("stored_data", {"name": "sd_del"}).items
     assert len(items) == 1 and items[0]["_id"] != first
@@ -117,7 +118,7 @@ def test_step_alone_warns_about_parents_without_record(
     tmp_path: Path, store: LocalStore, events: Events
 ) -> None:
     wf = write_workflow(tmp_path, chain_document("y"))
-    result = run(wf, store, step="configure", on_event=events)
+    result = run(wf, store, RunOptions(step="configure"), on_event=events)
     assert result.status == "failed"  # its stored data does not exist yet
     warning = events.of(ev.Warning)[0]
     assert "'produce'" in warning.message and "no successful record" in warning.message
@@ -141,18 +142,18 @@ def test_template_typos_fail_before_anything_runs(tmp_path: Path, store: LocalSt
 def test_bad_options_are_usage_errors(tmp_path: Path, store: LocalStore) -> None:
     wf = write_workflow(tmp_path, chain_document("z"))
     with pytest.raises(UsageError, match="unknown behavior"):
-        run(wf, store, behavior="MAYBE")
+        run(wf, store, RunOptions(behavior="MAYBE"))
     with pytest.raises(UsageError):
-        run(wf, store, step="nope")
+        run(wf, store, RunOptions(step="nope"))
     with pytest.raises(UsageError, match="--jobs"):
-        run(wf, store, jobs=0)
+        run(wf, store, RunOptions(jobs=0))
 
 
 def test_dry_run_resolves_what_exists_and_marks_the_rest_pending(
     tmp_path: Path, store: LocalStore, events: Events
 ) -> None:
     wf = write_workflow(tmp_path, chain_document("d"))
-    result = run(wf, store, dry_run=True, on_event=events)
+    result = run(wf, store, RunOptions(dry_run=True), on_event=events)
     assert result.status == "planned"
     produce = events.of(ev.ActionStarted, step="produce")[0]
     pid = store.list_entities("processing", {"name": "Test work"}).items[0]["_id"]
@@ -181,5 +182,5 @@ def test_datastore_keys_choose_the_store_view(tmp_path: Path, store: LocalStore)
     assert result.steps["bad"].status == "failed"
     assert "datastore 'no-such-datastore' does not exist" in result.failed["bad"]
     # the command line wins over every key
-    forced = run(write_workflow(tmp_path, doc), store, datastore=store.datastore_id, step="bad")
+    forced = run(write_workflow(tmp_path, doc), store, RunOptions(datastore=store.datastore_id, step="bad"))
     assert forced.status == "success", forced.failed

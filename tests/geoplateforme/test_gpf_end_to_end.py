@@ -117,13 +117,14 @@ def deliver_and_run(store: Store, tmp_path: Path, label: str, base_url: str) -> 
     """Deliver each sample and run its catalog workflow on ``store``; the summary after each run."""
     from gpf_flow import load_workflow, run
     from gpf_flow.catalog import catalog_dir
+    from gpf_flow.engine.options import RunOptions
 
     summaries = []
     for dataset, workflow_file in CATALOG_RUNS:
         report, _ = deliver(store, sample(dataset, tmp_path / f"{label}-data"))
         assert report.ok, (label, dataset)
         workflow = load_workflow(catalog_dir() / workflow_file)
-        result = run(workflow, store, state_path=tmp_path / f"{label}-runs.sqlite", yes=True)
+        result = run(workflow, store, RunOptions(state_path=tmp_path / f"{label}-runs.sqlite", yes=True))
         assert result.status == "success", (label, workflow_file, result.failed)
         summaries.append(summary(result, store, base_url))
     return summaries
