@@ -1,4 +1,4 @@
-"""``configuration``: create a configuration, unique on name + layer_name (spec §5.3)."""
+"""``configuration``: create a configuration, unique on name + layer_name (docs/entrepot-api.md §5.3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``delete-entity``: delete entities by id or filters, with optional cascade (spec §5.5).
+"""``delete-entity``: delete entities by id or filters, with optional cascade (docs/entrepot-api.md §5.5).
 
 ``confirm`` (default true in the official SDK, which then reads stdin) is handled without a
 prompt: the action refuses unless it says ``"confirm": false`` or the run was given ``--yes``.

@@ -1,4 +1,4 @@
-"""``offering``: publish a configuration on an endpoint and wait until it is PUBLISHED (spec §5.4)."""
+"""``offering``: publish a configuration on an endpoint, wait until PUBLISHED (docs/entrepot-api.md §5.4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``processing-execution``: create an execution, launch it and follow it to its end (spec §5.2).
+"""``processing-execution``: create an execution, launch it, follow it to its end (docs/entrepot-api.md §5.2).
 
 Logs are streamed from the last line read (never re-printed). Polling is adaptive: 0.2 s at
 first, backing off to the store's cap, and reset to fast whenever new log lines arrive. Ctrl-C

@@ -29,7 +29,7 @@ def base_url(host: str, port: int) -> str:
 
 
 def sdk_config_text(token_url: str, login: str, password: str, root_url: str, datastore: str) -> str:
-    """A ``config.ini`` in the official SDK's format pointing at this server (spec §0)."""
+    """A ``config.ini`` in the official SDK's format pointing at this server (docs/entrepot-api.md §1)."""
 
     def esc(value: str) -> str:  # the SDK reads it with ExtendedInterpolation
         return value.replace("$", "$$")

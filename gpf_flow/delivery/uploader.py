@@ -1,7 +1,7 @@
 """Deliver the datasets of an upload descriptor to a store, and follow their checks to the end.
 
 Written against the :class:`gpf_flow.store.base.Store` protocol only, following the official
-SDK's sequence (spec §5.1): find the upload by name or create it (``behavior`` STOP, DELETE,
+SDK's sequence (docs/entrepot-api.md §5.1): find the upload by name or create it (``behavior`` STOP, DELETE,
 CONTINUE or RESUME when it exists), tags, comments, push the files that the upload's tree does
 not already hold with the same size (so an interrupted delivery resumes), push the md5 files,
 close; once every dataset is sent, follow the checks (polling fast at first, then slower) and

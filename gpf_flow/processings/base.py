@@ -7,8 +7,8 @@ nothing about SQLite or HTTP: the local store's worker builds the context, runs 
 a worker process and turns the result (or the exception) into statuses.
 
 The catalog (:data:`PROCESSINGS`) gives the official names, stable ids, inputs, outputs and
-parameters (spec §9); ``run`` names the implementing function as ``"module:function"`` so that
-importing the catalog stays cheap.
+parameters (docs/entrepot-api.md §9); ``run`` names the implementing function as
+``"module:function"`` so that importing the catalog stays cheap.
 """
 
 from __future__ import annotations

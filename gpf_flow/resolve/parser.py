@@ -1,6 +1,6 @@
 """A recursive-descent parser for the template syntax of workflow strings.
 
-The grammar (spec §7, plus gpf-flow's ``files`` resolver)::
+The grammar (docs/workflow-format.md §5, with gpf-flow's ``files`` resolver)::
 
     string      := (text | template)*
     template    := "{" RESOLVER "." body "}"           -- only known resolver names start a template

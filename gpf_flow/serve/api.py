@@ -1,4 +1,4 @@
-"""The Entrepôt REST API (spec §3) over a store: the routes mounted under ``/api``.
+"""The Entrepôt REST API (docs/entrepot-api.md §4) over a store: the routes mounted under ``/api``.
 
 Handlers are thin: they parse the request, validate bodies, call the store in the thread pool
 and shape the answer (status codes, ``Content-Range``). Store errors become the API's error
@@ -50,7 +50,7 @@ COLLECTIONS: tuple[tuple[str, str], ...] = (
     ("checks", "check"),
 )
 
-# Entity types without tags: tag filters on their lists are dropped (offerings, spec §10.6).
+# Entity types without tags: tag filters on their lists are dropped (offerings, docs/entrepot-api.md §3.3).
 _UNTAGGED = frozenset({"offering", "processing", "processing_execution", "check", "check_execution"})
 
 
@@ -296,7 +296,7 @@ class RestApi:
 
     async def upload_delete_file(self, request: Request) -> Response:
         """``DELETE uploads/{id}/data|md5?path=...`` → 204."""
-        # Both .../data and .../md5 delete any path (spec §10.18: the SDK CLI inverts them).
+        # Both .../data and .../md5 delete any path (docs/entrepot-api.md §8: the SDK CLI inverts them).
         view = await self.view(request)
         path = _remote_path(request.query_params.get("path"))
         await call(view.upload_delete_file, request.path_params["id"], path)

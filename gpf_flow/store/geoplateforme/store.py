@@ -1,6 +1,6 @@
 """``GeoplateformeStore``: the :class:`~gpf_flow.store.base.Store` interface over the Entrepôt REST API.
 
-Each method is one route of the API (see ``shared/spec/entrepot-api.md`` §3). Creates go through
+Each method is one route of the API (see docs/entrepot-api.md §4). Creates go through
 :meth:`ApiClient.create`, which looks the entity up before repeating a request whose fate is
 unknown, so a flaky network never leaves duplicates behind.
 """

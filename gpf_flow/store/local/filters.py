@@ -56,7 +56,7 @@ def used_stored_data(configuration: Mapping[str, Any]) -> list[str]:
 
 Getter = Callable[[Entity], list[str]]
 
-# Filters on references that are nested in the entity (spec §10.6).
+# Filters on references that are nested in the entity (docs/entrepot-api.md §3.3).
 NESTED: dict[str, dict[str, Getter]] = {
     "processing_execution": {
         "input_upload": lambda e: _ids((e.get("inputs") or {}).get("upload")),
