@@ -69,9 +69,9 @@ def me(
     import json
 
     from rich.markup import escape
-    from rich.table import Table
 
     from gpf_flow.cli.common import console, open_store_from_options
+    from gpf_flow.render.tables import communities_table
 
     opened = open_store_from_options(store, home, config)
     try:
@@ -83,23 +83,7 @@ def me(
         return
     name = " ".join(str(user.get(k) or "") for k in ("first_name", "last_name")).strip()
     console().print(f"user: {escape(name)} <{escape(str(user.get('email', '')))}> (id {user.get('_id')})")
-    table = Table(title="communities and datastores")
-    table.add_column("community", overflow="fold")
-    table.add_column("technical name", overflow="fold")
-    table.add_column("datastore id", no_wrap=True, min_width=36)
-    table.add_column("rights", overflow="fold")
-    for member in user.get("communities_member") or []:
-        community = member.get("community") or {}
-        rights = member.get("rights") or []
-        if isinstance(rights, dict):
-            rights = [k for k, v in rights.items() if v]
-        table.add_row(
-            escape(str(community.get("name", ""))),
-            escape(str(community.get("technical_name", ""))),
-            escape(str(community.get("datastore") or "-")),
-            escape(", ".join(map(str, rights))),
-        )
-    console().print(table)
+    console().print(communities_table(user))
 
 
 def config(store: StoreOption = None, config: ConfigOption = None, home: HomeOption = None) -> None:

@@ -101,14 +101,9 @@ def dataset_list(
         ]
         typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
-    from rich.table import Table
+    from gpf_flow.render.tables import datasets_table
 
-    table = Table(title="Sample datasets (gpf-flow dataset get NAME)")
-    for column in ("name", "upload name", "type", "description"):
-        table.add_column(column)
-    for s in samples:
-        table.add_row(s.name, s.upload_name, s.upload_type, s.description)
-    console().print(table)
+    console().print(datasets_table(samples))
 
 
 def dataset_get(

@@ -10,53 +10,6 @@ import typer
 from gpf_flow.cli.common import HomeOption
 
 
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1): nothing else can connect."""
-    import ipaddress
-
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def base_url(host: str, port: int) -> str:
-    """``http://host:port`` (IPv6 hosts bracketed)."""
-    shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}"
-
-
-def sdk_config_text(token_url: str, login: str, password: str, root_url: str, datastore: str) -> str:
-    """A ``config.ini`` in the official SDK's format pointing at this server (docs/entrepot-api.md §1)."""
-
-    def esc(value: str) -> str:  # the SDK reads it with ExtendedInterpolation
-        return value.replace("$", "$$")
-
-    return (
-        "; written by gpf-flow serve: the official SDK (sdk_entrepot_gpf) and gpf-flow's\n"
-        "; geoplateforme backend talk to the local server with it. It holds a password.\n"
-        "[store_authentification]\n"
-        f"token_url={esc(token_url)}\n"
-        f"login={esc(login)}\n"
-        f"password={esc(password)}\n"
-        "\n[store_api]\n"
-        f"root_url={esc(root_url)}\n"
-        f"datastore={esc(datastore)}\n"
-        "\n[upload]\nnb_sec_between_check_updates=1\n"
-        "\n[processing_execution]\nnb_sec_between_check_updates=1\n"
-    )
-
-
-def write_sdk_config(path: Path, text: str) -> None:
-    """Write the config file readable by its owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600, exist_ok=True)
-    path.chmod(0o600)
-    path.write_text(text, encoding="utf-8")
-
-
 def serve(
     host: Annotated[
         str, typer.Option("--host", help="Address to listen on (loopback by default).")
@@ -102,6 +55,13 @@ def serve(
     from gpf_flow.config import resolve_home
     from gpf_flow.serve.app import build_app
     from gpf_flow.serve.auth import TOKEN_PATH, accounts_from_config
+    from gpf_flow.serve.launch import (
+        base_url,
+        check_port_free,
+        is_loopback,
+        sdk_config_text,
+        write_sdk_config,
+    )
     from gpf_flow.store.local import LocalStore
     from gpf_flow.store.local.settings import SETTINGS_FILE
 
@@ -110,7 +70,7 @@ def serve(
             f"[yellow]warning:[/yellow] listening on {host}: the local Entrepôt (and its password-protected "
             "API) is reachable from other machines. Use --host 127.0.0.1 to keep it local."
         )
-    _check_port_free(host, port)
+    check_port_free(host, port)
     home_dir = resolve_home(home)
     home_dir.mkdir(parents=True, exist_ok=True)
     settings_file = home_dir / SETTINGS_FILE
@@ -182,24 +142,6 @@ def _run_processes(
         lifespan="on",
         log_config=None,
     )
-
-
-def _check_port_free(host: str, port: int) -> None:
-    """Fail early, with a hint, when the address is taken (uvicorn would only log it)."""
-    import socket
-
-    from gpf_flow.errors import GpfFlowError
-
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            raise GpfFlowError(
-                f"cannot listen on {host}:{port}: {exc.strerror or exc}",
-                hint="another server may be running there: stop it or pass another --port",
-            ) from exc
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:

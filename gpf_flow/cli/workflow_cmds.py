@@ -41,8 +41,6 @@ ParamsFileOption = Annotated[
 ]
 StrictOption = Annotated[bool, typer.Option("--strict", help="Treat warnings (duplicate keys) as errors.")]
 
-SUMMARY_STEPS = 15  # step names listed by `validate` (the summary must fit on one screen)
-
 
 def _warn(message: str) -> None:
     from rich.markup import escape
@@ -63,27 +61,6 @@ def templates_used(workflow: Workflow) -> Counter[str]:
     return count_templates(dict(a.data) for step in workflow.steps.values() for a in step.actions)
 
 
-def _parameter_rows(
-    workflow: Workflow, given: dict[str, str], params_file: Path | None
-) -> list[tuple[str, str, str]]:
-    from_file: dict[str, Any] = {}
-    if params_file is not None:
-        from gpf_flow.workflow.params import read_params_file
-
-        from_file = read_params_file(params_file)
-    rows = []
-    for name, spec in workflow.parameters.items():
-        if name in given:
-            rows.append((name, str(given[name]), "-p"))
-        elif name in from_file:
-            rows.append((name, str(from_file[name]), "--params-file"))
-        elif spec.has_default:
-            rows.append((name, str(spec.default), "default"))
-        else:
-            rows.append((name, "", "unset"))
-    return rows
-
-
 def validate(
     file: FileArgument,
     param: ParamOption = None,
@@ -94,44 +71,15 @@ def validate(
 
     Exit 0 when valid, 1 when the workflow is invalid, 2 on bad usage.
     """
-    from rich.markup import escape
-
+    from gpf_flow.render.workflow import print_validation
     from gpf_flow.workflow.dag import plan
+    from gpf_flow.workflow.param_sources import parameter_sources
 
     workflow = _load(file, param, params_file, strict)
     result = plan(workflow)
-    out = common.console()
-    actions = Counter(action.type for step in workflow.steps.values() for action in step.actions)
-    heading = f" — {escape(workflow.title)}" if workflow.title else ""
-    out.print(f"[bold green]✓ valid[/bold green] {escape(str(workflow.path or file))}{heading}")
-    if workflow.description:
-        out.print(f"  [dim]{escape(workflow.description)}[/dim]")
-    names = list(workflow.steps)
-    shown = ", ".join(names[:SUMMARY_STEPS]) + (
-        f", … ({len(names) - SUMMARY_STEPS} more)" if len(names) > SUMMARY_STEPS else ""
-    )
-    out.print(
-        f"  [bold]steps[/bold]: {len(names)} in {len(result.generations)} generation(s): " + escape(shown)
-    )
-    out.print(
-        f"  [bold]actions[/bold]: {sum(actions.values())} — "
-        + escape(", ".join(f"{kind} ×{count}" for kind, count in actions.most_common()))
-    )
-    rows = _parameter_rows(workflow, pairs(param), params_file)
-    if rows:
-        out.print("  [bold]parameters[/bold]:")
-        for name, value, origin in rows:
-            out.print(f"    {escape(name)} = {escape(repr(value))} [dim]({origin})[/dim]")
-    else:
-        out.print("  [bold]parameters[/bold]: none")
+    parameters = parameter_sources(workflow, pairs(param), params_file)
     templates = templates_used(workflow)
-    if templates:
-        out.print(
-            "  [bold]templates used[/bold]: "
-            + escape(", ".join(f"{name} ×{count}" for name, count in sorted(templates.items())))
-        )
-    else:
-        out.print("  [bold]templates used[/bold]: none")
+    print_validation(common.console(), workflow, str(workflow.path or file), result, parameters, templates)
 
 
 def plan_command(
@@ -147,23 +95,11 @@ def plan_command(
     params_file: ParamsFileOption = None,
 ) -> None:
     """Print the steps that would run, generation by generation (steps of a generation are independent)."""
-    from rich.markup import escape
-
-    from gpf_flow.render.graph import action_summary
+    from gpf_flow.render.workflow import print_plan
     from gpf_flow.workflow.dag import plan
 
     workflow = _load(file, param, params_file, False)
-    result = plan(workflow, step=step, until=until, from_=from_)
-    out = common.console()
-    out.print(
-        f"[bold]{escape(workflow.title or workflow.name)}[/bold]: {len(result.steps)} step(s) "
-        f"in {len(result.generations)} generation(s) ({escape(result.selection)})"
-    )
-    for number, generation in enumerate(result.generations, start=1):
-        out.print(f"[bold cyan]generation {number}[/bold cyan]")
-        for name in generation:
-            summary = action_summary(workflow.steps[name])
-            out.print(f"  {escape(name)}  [dim]{escape(summary)}[/dim]")
+    print_plan(common.console(), workflow, plan(workflow, step=step, until=until, from_=from_))
 
 
 def graph(
@@ -203,9 +139,9 @@ def graph(
 
 def _last_states(workflow: Workflow, home: str | None) -> dict[str, str]:
     """Each step's last recorded state in the home's run state (empty when never run there)."""
-    from gpf_flow.config import resolve_home
+    from gpf_flow.engine.runner import default_state_path
 
-    state_path = resolve_home(home) / "runs.sqlite"
+    state_path = default_state_path(None, home)
     if not state_path.exists():
         return {}
     from gpf_flow.engine.state import step_statuses
@@ -223,17 +159,10 @@ catalog_app = typer.Typer(
 @catalog_app.command("list")
 def catalog_list() -> None:
     """List the catalog workflows."""
-    from rich.table import Table
-
     from gpf_flow import catalog
+    from gpf_flow.render.tables import catalog_table
 
-    table = Table(title="gpf-flow catalog")
-    table.add_column("name", style="bold cyan", no_wrap=True)
-    table.add_column("title")
-    table.add_column("description", style="dim")
-    for entry in catalog.entries():
-        table.add_row(entry.name, entry.title, entry.description)
-    common.console().print(table)
+    common.console().print(catalog_table(catalog.entries()))
 
 
 @catalog_app.command("show")
@@ -241,30 +170,12 @@ def catalog_show(
     name: Annotated[str, typer.Argument(help="Catalog workflow name (see `catalog list`).")],
 ) -> None:
     """Show a catalog workflow: description, parameters and graph."""
-    from rich.markup import escape
-    from rich.table import Table
-
     from gpf_flow import catalog
-    from gpf_flow.render.tree import to_tree
+    from gpf_flow.render.workflow import print_catalog_entry
     from gpf_flow.workflow.load import load_workflow
 
     entry = catalog.get(name)
-    workflow = load_workflow(entry.path, on_warning=_warn)
-    out = common.console()
-    out.print(f"[bold]{escape(entry.name)}[/bold] — {escape(workflow.title or '')}")
-    if workflow.description:
-        out.print(escape(workflow.description))
-    if workflow.parameters:
-        table = Table(title="parameters (-p NAME VALUE)")
-        table.add_column("name", style="cyan")
-        table.add_column("default")
-        table.add_column("description", style="dim")
-        for spec in workflow.parameters.values():
-            default = str(spec.default) if spec.has_default else ("(required)" if spec.required else "")
-            table.add_row(spec.name, default, spec.description)
-        out.print(table)
-    out.print(to_tree(workflow))
-    out.print(f"[dim]get a copy to edit: gpf-flow catalog get {escape(entry.name)}[/dim]")
+    print_catalog_entry(common.console(), entry.name, load_workflow(entry.path, on_warning=_warn))
 
 
 @catalog_app.command("get")

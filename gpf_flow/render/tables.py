@@ -1,4 +1,5 @@
-"""Tables for people: the last state of each step (``status``) and store entities (``entities``).
+"""Tables for people: step states (``status``), store entities (``entities``), the user (``me``),
+the catalog and the sample datasets.
 
 The CLI gets its data from the library and hands it here; nothing in this module talks to a store.
 """
@@ -16,6 +17,8 @@ from rich.table import Table
 from gpf_flow.render.console import STATUS_STYLES
 
 if TYPE_CHECKING:
+    from gpf_flow.catalog import CatalogEntry
+    from gpf_flow.datasets.registry import SampleDataset
     from gpf_flow.engine.state import StepRecord
     from gpf_flow.workflow.model import Workflow
 
@@ -127,4 +130,46 @@ def entity_table(kind: str, entity_id: str, entity: Mapping[str, Any]) -> Table:
             json.dumps(value, indent=1, ensure_ascii=False) if isinstance(value, dict | list) else cell(value)
         )
         table.add_row(escape(key), escape(text))
+    return table
+
+
+def communities_table(user: Mapping[str, Any]) -> Table:
+    """``me``: the user's communities with their datastore ids and rights."""
+    table = Table(title="communities and datastores")
+    table.add_column("community", overflow="fold")
+    table.add_column("technical name", overflow="fold")
+    table.add_column("datastore id", no_wrap=True, min_width=36)
+    table.add_column("rights", overflow="fold")
+    for member in user.get("communities_member") or []:
+        community = member.get("community") or {}
+        rights = member.get("rights") or []
+        if isinstance(rights, dict):
+            rights = [k for k, v in rights.items() if v]
+        table.add_row(
+            escape(str(community.get("name", ""))),
+            escape(str(community.get("technical_name", ""))),
+            escape(str(community.get("datastore") or "-")),
+            escape(", ".join(map(str, rights))),
+        )
+    return table
+
+
+def catalog_table(entries: Sequence[CatalogEntry]) -> Table:
+    """``catalog list``: name, title, description."""
+    table = Table(title="gpf-flow catalog")
+    table.add_column("name", style="bold cyan", no_wrap=True)
+    table.add_column("title")
+    table.add_column("description", style="dim")
+    for entry in entries:
+        table.add_row(entry.name, entry.title, entry.description)
+    return table
+
+
+def datasets_table(samples: Sequence[SampleDataset]) -> Table:
+    """``dataset list``: the sample datasets and the uploads they make."""
+    table = Table(title="Sample datasets (gpf-flow dataset get NAME)")
+    for column in ("name", "upload name", "type", "description"):
+        table.add_column(column)
+    for s in samples:
+        table.add_row(s.name, s.upload_name, s.upload_type, s.description)
     return table

@@ -74,7 +74,7 @@ def test_accounts_from_settings() -> None:
 def test_loopback_detection_and_sdk_config_text() -> None:
     import configparser
 
-    from gpf_flow.cli.serve_cmds import base_url, is_loopback, sdk_config_text
+    from gpf_flow.serve.launch import base_url, is_loopback, sdk_config_text
 
     assert all(is_loopback(h) for h in ("127.0.0.1", "127.0.0.2", "localhost", "::1", "[::1]"))
     assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "192.168.1.10", "example.org"))
