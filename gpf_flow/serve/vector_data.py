@@ -31,6 +31,7 @@ from pyproj import Transformer
 from gpf_flow.serve.ows import crs_code
 from gpf_flow.serve.published import PublishedLayer, UsedData
 from gpf_flow.serve.vector_query import (
+    BBox,
     Box,
     Query,
     SqlFilter,
@@ -285,8 +286,8 @@ class _GpkgDialect:
     def fid(self) -> str:
         return _quote(self.table.fid_column)
 
-    def bbox(self, box: Box, crs: str, params: list[Any]) -> str:
-        native = box_in_table_crs(box, crs, self.table)
+    def bbox(self, box: BBox, params: list[Any]) -> str:
+        native = box_in_table_crs(box.box, box.crs, self.table)
         if native is None:
             return "1=0"
         geom = _quote(self.table.geometry_column)
@@ -295,11 +296,15 @@ class _GpkgDialect:
             params.extend(native)
             return exact
         x0, y0, x1, y1 = native
-        params.extend([x0, x1, y0, y1, *native])
-        return (
-            f"({self.fid()} IN (SELECT id FROM {_quote(self.rtree)} "
-            f"WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?) AND {exact})"
+        params.extend([x0, x1, y0, y1])
+        envelope = (
+            f"{self.fid()} IN (SELECT id FROM {_quote(self.rtree)} "
+            "WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?)"
         )
+        if box.envelope:
+            return envelope
+        params.extend(native)
+        return f"({envelope} AND {exact})"
 
     def ilike(self, column: str, placeholder: str) -> str:
         return f"lower({column}) LIKE lower({placeholder}) ESCAPE '\\'"

@@ -57,10 +57,15 @@ class Between:
 
 @dataclass(frozen=True)
 class BBox:
-    """The geometry intersects a box given in ``crs`` (x/y order, ``EPSG:n``)."""
+    """The geometry intersects a box given in ``crs`` (x/y order, ``EPSG:n``).
+
+    ``envelope`` says that the geometry's envelope meeting the box is enough (PostGIS ``&&``):
+    what a map drawing needs, cheaper than the exact test WFS filters use.
+    """
 
     box: Box
     crs: str
+    envelope: bool = False
 
 
 @dataclass(frozen=True)
@@ -160,6 +165,8 @@ def like_regex(pattern: str, match_case: bool) -> re.Pattern[str]:
 def _coerce(value: Any, literal: Value) -> tuple[Any, Any]:
     """Both sides in one comparable type (numbers when both read as numbers)."""
     if isinstance(literal, bool) or isinstance(value, bool):
+        if isinstance(literal, str):
+            return bool(value), literal.strip().lower() in ("true", "1", "t")
         return bool(value), bool(literal)
     try:
         return float(value), float(literal)
@@ -214,7 +221,8 @@ def evaluate(
         if isinstance(e, BBox):
             if geometry is None or to_crs is None:
                 return False
-            return bool(shapely.intersects(geometry, to_crs(e)))
+            target = shapely.envelope(geometry) if e.envelope else geometry
+            return bool(shapely.intersects(target, to_crs(e)))
         if isinstance(e, Ids):
             return fid is not None and fid in e.fids
         if isinstance(e, And):
@@ -245,7 +253,7 @@ class SqlDialect(Protocol):
         """The quoted FID column."""
         ...
 
-    def bbox(self, box: Box, crs: str, params: list[Any]) -> str:
+    def bbox(self, box: BBox, params: list[Any]) -> str:
         """SQL testing that the geometry intersects the box (appending its parameters)."""
         ...
 
@@ -310,7 +318,7 @@ def to_sql(expr: Expr | None, dialect: SqlDialect) -> SqlFilter:
             col = dialect.column(e.prop)
             return f"{col} BETWEEN {lit(e.prop, e.lower)} AND {lit(e.prop, e.upper)}"
         if isinstance(e, BBox):
-            return dialect.bbox(e.box, e.crs, params)
+            return dialect.bbox(e, params)
         if isinstance(e, Ids):
             if not e.fids:
                 return "1=0"

@@ -200,8 +200,8 @@ class VectorWms:
         }
 
     def _features(self, rel: Relation, crs: str, bbox: tuple[float, float, float, float]) -> Features:
-        """Features of ``rel`` in ``bbox`` (map CRS), geometries in the map CRS."""
-        return rel.query(Query(filter=BBox(bbox, crs), crs=crs))
+        """Features of ``rel`` whose envelope meets ``bbox`` (map CRS), geometries in the map CRS."""
+        return rel.query(Query(filter=BBox(bbox, crs, envelope=True), crs=crs))
 
     # -- GetCapabilities -----------------------------------------------------------------------
     def _capabilities(self, request: Request, version: str) -> Response:
