@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import numpy as np
 import shapely
@@ -216,7 +217,7 @@ class WfsService:
         if req == "getcapabilities":
             return self._capabilities(request, version)
         if req == "describefeaturetype":
-            return self._describe(params, version)
+            return self._describe(request, params, version)
         if req == "getfeature":
             return self._get_feature(params, version)
         raise OgcError("OperationNotSupported", f"request {req!r} is not supported", "request")
@@ -279,19 +280,26 @@ class WfsService:
         )
 
     # -- DescribeFeatureType -------------------------------------------------------------------
-    def _describe(self, params: Mapping[str, str], version: str) -> Response:
+    def _describe(self, request: Request, params: Mapping[str, str], version: str) -> Response:
         types = self._types()
         names = params.get("TYPENAMES") or params.get("TYPENAME") or ",".join(types)
         chosen = self._resolve(names, types) if names else []
         if not chosen:
             raise OgcError("InvalidParameterValue", "no feature type to describe", "typeNames")
-        prefixes = {prefix_of(types[n][0]) for n in chosen}
-        if len(prefixes) > 1:
-            raise OgcError(
-                "InvalidParameterValue",
-                "describe the feature types of one prefix at a time (one schema per namespace)",
-                "typeNames",
-            )
+        by_prefix: dict[str, list[str]] = {}
+        for name in chosen:
+            by_prefix.setdefault(prefix_of(types[name][0]), []).append(name)
+        if len(by_prefix) > 1:
+            # One schema per target namespace: a schema importing each layer's own (as GeoServer).
+            base = str(request.base_url).rstrip("/")
+            imports = [
+                (namespace_of(types[group[0]][0]), f"{base}/wfs?" + urlencode(
+                    {"SERVICE": "WFS", "VERSION": version, "REQUEST": "DescribeFeatureType",
+                     "TYPENAME": ",".join(group)}
+                ))
+                for group in by_prefix.values()
+            ]  # fmt: skip
+            return render("wfs_describe_imports.xsd.j2", media_type="text/xml", imports=imports)
         layer = types[chosen[0]][0]
         flavour = FLAVOURS[DEFAULT_FLAVOUR[version]]
         items = []

@@ -104,6 +104,8 @@ def world(server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wor
         ]
         world = World(store=store, base_url=server.base_url)
         publish(store, "WFS", "vt_wfs", {"used_data": [{"stored_data": vdb["_id"], "relations": wfs_rel}]})
+        only_zones = {"used_data": [{"stored_data": vdb["_id"], "relations": wfs_rel[:1]}]}
+        publish(store, "WFS", "vt_other", only_zones)
         styled = [{"name": "zones", "style": static["_id"]}]
         publish(
             store, "WMS-VECTOR", "vt_zones", {"used_data": [{"stored_data": vdb["_id"], "relations": styled}]}
@@ -293,6 +295,25 @@ def test_owslib_filter_and_bbox_filter(world: World) -> None:
         r["name"] for r in site_rows() if not r["active"] and r["x"] <= X0 + 1000 and r["y"] <= Y0 + 150
     ]
     assert names_of(doc) == expected and len(expected) == 4
+
+
+def test_owslib_20_filter(world: World) -> None:
+    service = WebFeatureService(f"{world.base_url}/wfs", version="2.0.0")
+    flt = fes(cmp("PropertyIsGreaterThan", "rank", 40), "2.0.0")
+    doc = json.loads(service.getfeature(typename=[SITES], filter=flt, outputFormat="application/json").read())
+    assert names_of(doc) == [r["name"] for r in site_rows() if r["rank"] > 40]
+
+
+@pytest.mark.parametrize("version", ["1.0.0", "1.1.0", "2.0.0"])
+def test_describe_everything_imports_one_schema_per_layer(world: World, version: str) -> None:
+    params = {"SERVICE": "WFS", "VERSION": version, "REQUEST": "DescribeFeatureType"}
+    root = etree.fromstring(httpx.get(f"{world.base_url}/wfs", params=params).content)
+    imports = {e.get("namespace"): e.get("schemaLocation") for e in root}
+    assert set(imports) == {"urn:gpf-flow:wfs:vt_wfs", "urn:gpf-flow:wfs:vt_other"}
+    schema = etree.fromstring(httpx.get(imports["urn:gpf-flow:wfs:vt_wfs"]).content)
+    assert schema.get("targetNamespace") == "urn:gpf-flow:wfs:vt_wfs"
+    xsd = "{http://www.w3.org/2001/XMLSchema}element"
+    assert [e.get("name") for e in schema.findall(xsd)] == ["zones", "sites"]
 
 
 def test_sort_and_paging_match_the_source(world: World) -> None:
