@@ -593,15 +593,15 @@ def _gdal_gml(
     out = []
     id_attr = "fid" if flavour.gdal == "GML2" else f"{{{flavour.namespace}}}id"
     geometry_tag = f"{{{ns}}}geometryProperty"
-    members = [
-        m for m in doc.iter() if isinstance(m.tag, str) and etree.QName(m).localname == "featureMember"
-    ]
+    # Feature members are the root's children (boundedBy aside); the geometry is a feature's child.
+    members = [m for m in doc.iterchildren() if isinstance(m.tag, str) and m.tag.endswith("featureMember")]
     for i, member in enumerate(members):
         for feature in member:
             for attr in ("fid", f"{{{flavour.namespace}}}id"):
                 feature.attrib.pop(attr, None)
             feature.set(id_attr, f"{rel.public_name}.{int(feats.fids[i])}")
-            for geom in feature.iter(geometry_tag):
+            geom = feature.find(geometry_tag)
+            if geom is not None:
                 geom.tag = f"{{{ns}}}{rel.table.geometry_column}"
             out.append(feature)
     return out
