@@ -6,6 +6,14 @@ sort, paging, property selection, output CRS) and counted. :class:`GeoPackageSou
 on the embedded store's ``vector.gpkg`` with SQLite SQL and parameters; a PostGIS source
 implements the same protocol on a schema (``to_sql`` with its own :class:`SqlDialect`).
 :class:`VectorSources` maps published configurations to their sources and relations.
+
+A PostGIS source needs: ``tables()`` from ``geometry_columns`` (tables and views) and the
+columns' ``udt_name`` mapped to :class:`Column` types; a dialect whose ``placeholder`` is ``%s``,
+``column``/``fid`` quoted by ``psycopg.sql.Identifier``, ``bbox`` as ``geom && ST_Transform(
+ST_MakeEnvelope(…, srid), table_srid)`` (plus ``ST_Intersects`` unless ``envelope``), ``ilike``
+as ``ILIKE``; ``query`` selecting ``ST_AsBinary(ST_Transform(geom, target))`` with ``ORDER BY``
+from :func:`order_by` and ``LIMIT``/``OFFSET``; ``SET LOCAL statement_timeout`` raising
+:class:`QueryTimeout`; and :func:`source_of` choosing it for stored data kept in PostgreSQL.
 """
 
 from __future__ import annotations
