@@ -373,6 +373,19 @@ def test_gdal_wfs_driver_reads_every_version(world: World, version: str) -> None
     assert list(values[list(meta["fields"]).index("code")]) == ["Z03"]
 
 
+def test_gdal_wfs_driver_negotiates_and_pages(world: World) -> None:
+    from pyogrio import get_gdal_config_option, set_gdal_config_options
+
+    before = {k: get_gdal_config_option(k) for k in ("OGR_WFS_PAGING_ALLOWED", "OGR_WFS_PAGE_SIZE")}
+    set_gdal_config_options({"OGR_WFS_PAGING_ALLOWED": "ON", "OGR_WFS_PAGE_SIZE": "10"})
+    try:
+        meta, _, _, values = ogr_read(f"WFS:{world.base_url}/wfs", layer=SITES)
+    finally:
+        set_gdal_config_options(before)
+    names = list(values[list(meta["fields"]).index("name")])
+    assert sorted(names) == sorted(r["name"] for r in site_rows())
+
+
 # -- WMS-VECTOR, both versions ----------------------------------------------------------------
 @pytest.mark.parametrize("version", ["1.1.1", "1.3.0"])
 def test_owslib_reads_both_wms_versions(world: World, version: str) -> None:
