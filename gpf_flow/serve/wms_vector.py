@@ -69,6 +69,8 @@ INFO_FORMATS = (
     "text/xml",
 )
 MAX_FEATURE_COUNT = 1000
+MAX_DRAWN = 200_000
+"""The most features of one relation a GetMap draws (in FID order): the drawing stays bounded."""
 LEGEND_SIZE = (20, 20)
 
 
@@ -201,7 +203,11 @@ class VectorWms:
 
     def _features(self, rel: Relation, crs: str, bbox: tuple[float, float, float, float]) -> Features:
         """Features of ``rel`` whose envelope meets ``bbox`` (map CRS), geometries in the map CRS."""
-        return rel.query(Query(filter=BBox(bbox, crs, envelope=True), crs=crs))
+        feats = rel.query(Query(filter=BBox(bbox, crs, envelope=True), crs=crs, limit=MAX_DRAWN + 1))
+        if len(feats) > MAX_DRAWN:
+            log.warning("%s: drawing the first %d features of the map only", rel.public_name, MAX_DRAWN)
+            feats = feats.subset(slice(0, MAX_DRAWN))
+        return feats
 
     # -- GetCapabilities -----------------------------------------------------------------------
     def _capabilities(self, request: Request, version: str) -> Response:
