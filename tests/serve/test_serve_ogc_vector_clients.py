@@ -536,6 +536,20 @@ def test_wfs_bad_parameters_are_exception_reports(
     assert root[0].get("exceptionCode") == code
 
 
+def test_wfs_version_negotiation(world: World) -> None:
+    base = {"SERVICE": "WFS", "REQUEST": "GetCapabilities"}
+    caps = {
+        accept: etree.fromstring(
+            httpx.get(f"{world.base_url}/wfs", params={**base, "ACCEPTVERSIONS": accept}).content
+        ).get("version")
+        for accept in ("1.1.0,1.0.0", "3.0.0,1.0.0", "2.0.0")
+    }
+    assert caps == {"1.1.0,1.0.0": "1.1.0", "3.0.0,1.0.0": "1.0.0", "2.0.0": "2.0.0"}
+    assert etree.fromstring(httpx.get(f"{world.base_url}/wfs", params=base).content).get("version") == "2.0.0"
+    refused = httpx.get(f"{world.base_url}/wfs", params={**base, "ACCEPTVERSIONS": "3.0.0"})
+    assert refused.status_code == 400 and b"VersionNegotiationFailed" in refused.content
+
+
 def test_wfs_100_exceptions_are_service_exception_reports(world: World) -> None:
     response = wfs_get(world, "1.0.0", TYPENAME="nope")
     assert response.status_code == 400
