@@ -429,6 +429,12 @@ def test_gdal_wms_driver_reads_both_versions(world: World, version: str, tmp_pat
     <LowerRightX>{lon1}</LowerRightX><LowerRightY>{lat0}</LowerRightY><SizeX>400</SizeX><SizeY>100</SizeY></DataWindow>
   <BlockSizeX>400</BlockSizeX><BlockSizeY>100</BlockSizeY><BandsCount>4</BandsCount><Cache/>
 </GDAL_WMS>"""
+    # GDAL's own reading of the capabilities: one subdataset per layer, in this version.
+    with rasterio.open(
+        f"WMS:{world.base_url}/wms-v?SERVICE=WMS&VERSION={version}&REQUEST=GetCapabilities"
+    ) as caps:
+        layers = [sub for sub in caps.subdatasets if f"VERSION={version}" in sub]
+    assert {sub.split("LAYERS=")[1].split("&")[0] for sub in layers} == {"vt_zones", "vt_sites"}
     path = tmp_path / "wms.xml"
     path.write_text(description.replace("<Cache/>", f"<Cache><Path>{tmp_path / 'cache'}</Path></Cache>"))
     with rasterio.open(path) as src:
