@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from gpf_flow.serve.ows import OgcError, crs_code, is_north_east
+from gpf_flow.serve.ows import OgcError, crs_code, is_north_east, parse_crs
 from gpf_flow.serve.vector_query import (
     And,
     BBox,
@@ -77,9 +77,12 @@ def fid_of(text: str) -> int:
     """The numeric id of a feature id such as ``zones.12``; ``FilterError`` when it is not one."""
     tail = text.strip().rsplit(".", 1)[-1]
     try:
-        return int(tail)
+        fid = int(tail)
     except ValueError:
         raise FilterError(f"feature id {text!r} is not of the form <type>.<number>") from None
+    if not 0 <= fid < 2**63:
+        raise FilterError(f"feature id {text!r} is out of range")
+    return fid
 
 
 def like_pattern(pattern: str, wild: str, single: str, escape: str) -> str:
@@ -107,6 +110,8 @@ def envelope(el: etree._Element, default_crs: str, official_axes: bool) -> BBox:
     srs = el.get("srsName") or default_crs
     try:
         crs = crs_code(srs)
+        if crs != "CRS:84":
+            parse_crs(crs)
     except OgcError as exc:
         raise FilterError(exc.message) from None
     lower = [c for c in el.iter() if isinstance(c.tag, str) and _local(c) in ("lowerCorner", "upperCorner")]

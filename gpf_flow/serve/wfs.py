@@ -38,6 +38,7 @@ from gpf_flow.serve.ows import (
     is_north_east,
     kvp,
     parse_bbox,
+    parse_crs,
     render,
     require,
 )
@@ -500,6 +501,8 @@ def _bbox(text: str, default_crs: str, official_axes: bool) -> BBox | None:
     if len(parts) > 4:
         suffix = ",".join(parts[4:])
         crs = crs_code(suffix)
+        if crs != "CRS:84":
+            parse_crs(crs)  # an EPSG code PROJ does not know is the client's error
     # WFS 1.1/2.0: URN/URL CRS names (and the default CRS, advertised as a URN) use official axes.
     if official_axes and (not suffix or suffix.lower().startswith(("urn:", "http"))) and is_north_east(crs):
         coords = (coords[1], coords[0], coords[3], coords[2])

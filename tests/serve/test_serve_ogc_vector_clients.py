@@ -589,6 +589,63 @@ def test_wms_bad_parameters_are_exception_reports(
     assert [e.get("code") for e in root.iter() if etree.QName(e).localname == "ServiceException"] == [code]
 
 
+HOSTILE_WFS: list[dict[str, str]] = [
+    {"TYPENAMES": SITES, "BBOX": "-inf,-inf,inf,inf"},
+    {"TYPENAMES": SITES, "BBOX": "nan,0,1,1"},
+    {"TYPENAMES": SITES, "BBOX": "0,0,1,1,EPSG:99999"},
+    {"TYPENAMES": SITES, "BBOX": "-1e300,-1e300,1e300,1e300,EPSG:3857"},
+    {"TYPENAMES": SITES, "COUNT": "0"},
+    {"TYPENAMES": SITES, "COUNT": "99999999999999999999"},
+    {"TYPENAMES": SITES, "STARTINDEX": "100000"},
+    {"TYPENAMES": SITES, "SORTBY": ",,"},
+    {"TYPENAMES": SITES, "PROPERTYNAME": "geom"},
+    {"TYPENAMES": f"({SITES})({ZONES})", "FILTER": "(<Filter/>)"},
+    {"TYPENAMES": f"{SITES},{ZONES}", "RESOURCEID": "vt_wfs:zones.2,vt_wfs:sites.3"},
+    {"RESOURCEID": "vt_wfs:zones.999999999999999999999999"},
+    {"TYPENAMES": SITES, "FILTER": fes(cmp("PropertyIsEqualTo", "name", 12), "2.0.0")},
+    {"TYPENAMES": SITES, "FILTER": fes(cmp("PropertyIsEqualTo", "active", "maybe"), "2.0.0")},
+    {"TYPENAMES": SITES, "FILTER": "<fes:Filter xmlns:fes='http://www.opengis.net/fes/2.0'>"
+     "<fes:BBOX><gml:Envelope xmlns:gml='http://www.opengis.net/gml/3.2' srsName='EPSG:nope'>"
+     "<gml:lowerCorner>0 0</gml:lowerCorner><gml:upperCorner>1 1</gml:upperCorner>"
+     "</gml:Envelope></fes:BBOX></fes:Filter>"},
+    {"TYPENAMES": SITES, "SRSNAME": "urn:ogc:def:crs:EPSG::3857", "OUTPUTFORMAT": "GML2"},
+    {"TYPENAMES": SITES, "OUTPUTFORMAT": "application/gml+xml; version=3.2", "PROPERTYNAME": "*"},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("extra", HOSTILE_WFS)
+def test_odd_wfs_requests_never_fail_on_the_server(world: World, extra: dict[str, str]) -> None:
+    response = wfs_get(world, "2.0.0", **extra)
+    assert response.status_code in (200, 400), response.text
+    if response.status_code == 400:
+        assert b"ExceptionReport" in response.content
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"BBOX": "-inf,-inf,inf,inf"},
+        {"BBOX": "-1e300,-1e300,1e300,1e300"},
+        {"WIDTH": "1", "HEIGHT": "1", "I": "0", "J": "0"},
+        {"I": "-1"},
+        {"I": "x"},
+        {"FEATURE_COUNT": "99999999999999999999"},
+        {"CRS": "CRS:84", "BBOX": "-180,-90,180,90"},
+        {"CRS": "EPSG:4326", "BBOX": "-90,-180,90,180"},
+    ],
+)
+def test_odd_wms_requests_never_fail_on_the_server(world: World, change: dict[str, str]) -> None:
+    params = dict(feature_info(world, "1.3.0", "application/json", "vt_sites", 10, 10).request.url.params)
+    for request in ("GetFeatureInfo", "GetMap"):
+        extra = {"FORMAT": "image/png"} if request == "GetMap" else {}
+        response = httpx.get(
+            f"{world.base_url}/wms-v", params={**params, **change, **extra, "REQUEST": request}
+        )
+        assert response.status_code in (200, 400), (request, response.text)
+        if response.status_code == 400:
+            assert b"ServiceExceptionReport" in response.content
+
+
 def test_legend_graphic_errors(world: World) -> None:
     base = {"SERVICE": "WMS", "VERSION": "1.3.0", "REQUEST": "GetLegendGraphic", "FORMAT": "image/png"}
     for extra, code in [
