@@ -1,7 +1,7 @@
 """A small SLD 1.0/1.1 reader: rules with simple filters, polygon/line/point symbolizers.
 
-Supported: ``Rule`` with ``ogc:Filter`` made of ``PropertyIsEqualTo``/``PropertyIsNotEqualTo``
-(and ``And``/``Or``/``Not`` around them), ``ElseFilter``, ``Min``/``MaxScaleDenominator``;
+Supported: ``Rule`` with ``ogc:Filter`` (read by :mod:`gpf_flow.serve.fes`: comparisons, ``Like``,
+``Between``, ``Null``, ``And``/``Or``/``Not``), ``ElseFilter``, ``Min``/``MaxScaleDenominator``;
 ``PolygonSymbolizer`` (Fill, Stroke), ``LineSymbolizer`` (Stroke), ``PointSymbolizer`` (Mark with
 Fill/Stroke and Size). ``CssParameter`` (1.0) and ``SvgParameter`` (1.1) are both read.
 Anything else is ignored, so a richer style still draws its basic colours.
@@ -15,9 +15,10 @@ from typing import Any
 
 from lxml import etree
 
+from gpf_flow.serve.fes import FilterError, read_filter
+from gpf_flow.serve.vector_query import Expr, evaluate
+
 RGBA = tuple[int, int, int, int]
-Filter = tuple[Any, ...]
-"""``("eq"|"ne", property, literal)``, ``("and"|"or", [filters])`` or ``("not", filter)``."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Rule:
     """One rule: a filter (None = always), an else flag, scale limits and symbolizers."""
 
     name: str = ""
-    filter: Filter | None = None
+    filter: Expr | None = None
     else_filter: bool = False
     min_scale: float = 0.0
     max_scale: float = float("inf")
@@ -59,37 +60,10 @@ class Style:
     def match(self, props: Mapping[str, Any], scale: float) -> list[Rule]:
         """The rules drawing a feature with these properties (``ElseFilter`` rules if no other)."""
         active = [r for r in self.rules if r.applies(scale)]
-        lowered = {str(k).lower(): v for k, v in props.items()}
-        hits = [r for r in active if not r.else_filter and (r.filter is None or evaluate(r.filter, lowered))]
+        hits = [r for r in active if not r.else_filter and (r.filter is None or evaluate(r.filter, props))]
         if hits:
             return hits
         return [r for r in active if r.else_filter]
-
-
-def _same(value: Any, literal: str) -> bool:
-    if value is None:
-        return False
-    if str(value) == literal:
-        return True
-    try:
-        return float(value) == float(literal)
-    except (TypeError, ValueError):
-        return False
-
-
-def evaluate(flt: Filter, props: Mapping[str, Any]) -> bool:
-    """Evaluate a filter on lower-cased properties."""
-    op = flt[0]
-    if op in ("eq", "ne"):
-        same = _same(props.get(str(flt[1]).lower()), str(flt[2]))
-        return same if op == "eq" else not same
-    if op == "and":
-        return all(evaluate(f, props) for f in flt[1])
-    if op == "or":
-        return any(evaluate(f, props) for f in flt[1])
-    if op == "not":
-        return not evaluate(flt[1], props)
-    return False
 
 
 def _local(el: etree._Element) -> str:
@@ -170,28 +144,12 @@ def _symbolizer(el: etree._Element) -> Symbolizer | None:
     return None
 
 
-def _filter(el: etree._Element) -> Filter | None:
-    kind = _local(el)
-    if kind in ("PropertyIsEqualTo", "PropertyIsNotEqualTo"):
-        prop = _first(el, "PropertyName")
-        lit = _first(el, "Literal")
-        if prop is None or lit is None:
-            return None
-        return (
-            "eq" if kind == "PropertyIsEqualTo" else "ne",
-            (prop.text or "").strip(),
-            "".join(lit.itertext()),
-        )
-    if kind in ("And", "Or"):
-        parts = [f for f in (_filter(c) for c in el if isinstance(c.tag, str)) if f is not None]
-        return (kind.lower(), parts)
-    if kind == "Not":
-        inner = [f for f in (_filter(c) for c in el if isinstance(c.tag, str)) if f is not None]
-        return ("not", inner[0]) if inner else None
-    if kind == "Filter":
-        inner = [f for f in (_filter(c) for c in el if isinstance(c.tag, str)) if f is not None]
-        return inner[0] if inner else None
-    return None
+def _filter(el: etree._Element) -> Expr | None:
+    try:
+        return read_filter(el, "EPSG:4326")
+    except FilterError:
+        # An operator this reader does not know: the rule draws every feature, as before.
+        return None
 
 
 def _scale(el: etree._Element, name: str, default: float) -> float:

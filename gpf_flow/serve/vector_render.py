@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
-from gpf_flow.serve.sld import RGBA, Style, Symbolizer
+from gpf_flow.serve.sld import RGBA, Rule, Style, Symbolizer
 
 # OGC "standardized rendering pixel size": 0.28 mm.
 PIXEL_SIZE_M = 0.00028
@@ -129,4 +129,37 @@ def render(
                 canvas = _composite(canvas, fill_mask, sym.fill)
             if sym.stroke is not None:
                 canvas = _composite(canvas, stroke_mask, sym.stroke)
+    return canvas
+
+
+def _swatch_geometry(kind: str, width: int, height: int) -> shapely.Geometry:
+    if kind == "polygon":
+        return shapely.box(2, 2, width - 2, height - 2)
+    if kind == "line":
+        return shapely.LineString([(2, 2), (width - 2, height - 2)])
+    return shapely.Point(width / 2, height / 2)
+
+
+def legend(rules: Sequence[Rule], swatch: tuple[int, int], *, labels: bool = True) -> Image.Image:
+    """A legend: one swatch per rule drawn with its symbolizers, its name on the right.
+
+    Without labels and with one rule, the image is the swatch alone (GetLegendGraphic's ``RULE``).
+    """
+    w, h = swatch
+    font = ImageFont.load_default()
+    names = [r.name or "" for r in rules] if labels else []
+    text_w = max((round(font.getlength(n)) for n in names), default=0)
+    width = w + (text_w + 6 if text_w else 0)
+    canvas = Image.new("RGBA", (width, max(1, h * len(rules))), (0, 0, 0, 0))
+    for k, rule in enumerate(rules):
+        # Each symbolizer alone in a rule without filter nor scale limits: the swatch always draws.
+        items = [
+            StyledFeatures([_swatch_geometry(s.kind, w, h)], [{}], Style("legend", (Rule(symbolizers=(s,)),)))
+            for s in rule.symbolizers
+        ]
+        canvas.alpha_composite(render(items, (0, 0, w, h), w, h, 0.0), (0, k * h))
+        if labels and rule.name:
+            ImageDraw.Draw(canvas).text(
+                (w + 4, k * h + h / 2), rule.name, fill=(0, 0, 0, 255), font=font, anchor="lm"
+            )
     return canvas
