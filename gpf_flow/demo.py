@@ -94,7 +94,8 @@ def _published_links(client: Any, root: str, datastore: str) -> tuple[str, str, 
     ).json()
     stored_data_id = configuration["type_infos"]["used_data"][0]["stored_data"]
     stored_data = client.get(f"{root}/datastores/{datastore}/stored_data/{stored_data_id}").json()
-    return urls["WMS"], urls["PREVIEW"], list(stored_data["type_infos"]["bbox"]), offering["layer_name"]
+    preview = (offering.get("extra") or {}).get("preview") or urls.get("PREVIEW", "")
+    return urls["WMS"], preview, list(stored_data["type_infos"]["bbox"]), offering["layer_name"]
 
 
 def _fetch_getmap(client: Any, wms_link: str, layer: str, bbox: list[float], target: Path) -> str:

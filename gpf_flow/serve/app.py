@@ -26,6 +26,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gpf_flow.errors import StoreError
 from gpf_flow.serve.api import RestApi
 from gpf_flow.serve.api_common import ApiError, error_response, store_error_response
+from gpf_flow.serve.api_documents import public_document_routes
+from gpf_flow.serve.api_dto import DtoMiddleware
 from gpf_flow.serve.auth import (
     DEFAULT_TOKEN_LIFETIME,
     TOKEN_PATH,
@@ -198,7 +200,15 @@ def build_app(store: Store, *, home: Path, token_lifetime: int | None = None) ->
 
     routes: list[BaseRoute] = [
         Route(TOKEN_PATH, TokenEndpoint(settings, issuer).__call__, methods=["POST"]),
-        Mount("/api", routes=api.routes(), middleware=[Middleware(BearerAuth, issuer=issuer)]),
+        Mount(
+            "/api",
+            routes=api.routes(),
+            middleware=[
+                Middleware(BearerAuth, issuer=issuer),
+                Middleware(DtoMiddleware, store=store, home=home),
+            ],
+        ),
+        *public_document_routes(store, home),
         *build_ogc_routes(store),
     ]
     app = Starlette(
