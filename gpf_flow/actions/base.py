@@ -74,6 +74,9 @@ class ActionContext:
     def published(self, offering: Entity) -> None:
         """Record and announce the links of a published offering."""
         urls = list(offering.get("urls") or [])
+        preview = (offering.get("extra") or {}).get("preview")  # where the REST API puts our preview page
+        if isinstance(preview, str) and not any(u.get("type") == "PREVIEW" for u in urls):
+            urls.append({"type": "PREVIEW", "url": preview})
         self.links.append(
             {
                 "offering": offering["_id"],
