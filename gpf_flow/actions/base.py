@@ -131,13 +131,17 @@ class ActionContext:
         return source[key]
 
 
-def apply_tags_and_comments(ctx: ActionContext, entity_type: str, entity_id: str) -> None:
-    """Merge the action's tags into the entity and add its comments that are not there yet."""
+def apply_tags_and_comments(
+    ctx: ActionContext, entity_type: str, entity_id: str, *, fresh: bool = False
+) -> None:
+    """Merge the action's tags into the entity and add its comments that are not there yet
+    (``fresh``: the entity was just created, it has none: they are not read back)."""
     if ctx.tags:
         ctx.store.add_tags(entity_type, entity_id, ctx.tags)
     if not ctx.comments:  # no need to read the entity's comments
         return
-    existing = {c.get("text") for c in ctx.store.list_comments(entity_type, entity_id) if c}
+    listed = [] if fresh else ctx.store.list_comments(entity_type, entity_id)
+    existing = {c.get("text") for c in listed if c}
     for text in ctx.comments:
         if text not in existing:
             ctx.store.add_comment(entity_type, entity_id, text)

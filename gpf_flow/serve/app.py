@@ -88,11 +88,14 @@ class RequestLog:
             return
         started = time.perf_counter()
         status = 500
+        sent = 0
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, sent
             if message["type"] == "http.response.start":
                 status = message["status"]
+            elif message["type"] == "http.response.body":
+                sent += len(message.get("body", b""))
             await send(message)
 
         try:
@@ -102,7 +105,7 @@ class RequestLog:
             path = scope["path"] + (f"?{query}" if query else "")
             client = scope.get("client") or ("-", 0)
             elapsed = (time.perf_counter() - started) * 1000
-            log.info('%s "%s %s" %d %.1fms', client[0], scope["method"], path, status, elapsed)
+            log.info('%s "%s %s" %d %.1fms %dB', client[0], scope["method"], path, status, elapsed, sent)
 
 
 class TokenEndpoint:
