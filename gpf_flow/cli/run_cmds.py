@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -126,8 +126,26 @@ def run_command(
         _close(renderer)
         the_store.close()
     _summary(renderer, result)
+    if result.links and output != "json":
+        _serve_hint(store, config, home)
     if not result.ok:
         raise typer.Exit(1)
+
+
+def _serve_hint(store: str | None, config: str | None, home: str | None) -> None:
+    """Links of the local store answer only while `gpf-flow serve` runs on its home: say how."""
+    from gpf_flow.config import resolve_home
+    from gpf_flow.store import resolve_store
+    from gpf_flow.store.local.serving import serving_url
+
+    kind, _source = resolve_store(store, config)
+    home_dir = resolve_home(home)
+    if kind != "local" or serving_url(home_dir) is not None:
+        return
+    common.console().print(
+        f"[dim]No server runs on this store: `gpf-flow serve --home {home_dir}` makes these links answer "
+        "(at http://127.0.0.1:8700 by default; with --port the links of the next run follow it).[/dim]"
+    )
 
 
 def _close(renderer: object) -> None:
@@ -178,6 +196,7 @@ def status_command(
     records = step_records(
         workflow, default_state_path(None, home), store=kind if source != "default" else None
     )
+    gone = _gone_steps(records, default_state_path(None, home), store, home, config)
     if output == "json":
         rows = []
         for name in workflow.steps:
@@ -185,7 +204,8 @@ def status_command(
             rows.append(
                 {
                     "step": name,
-                    "status": rec.status if rec else "never run",
+                    "status": ("gone" if name in gone else rec.status) if rec else "never run",
+                    "gone": gone.get(name),
                     "run_id": rec.run_id if rec else None,
                     "started": rec.started if rec else None,
                     "finished": rec.finished if rec else None,
@@ -206,5 +226,28 @@ def status_command(
         duration = f"{rec.finished - rec.started:.1f}s" if rec.finished else ""
         error = (rec.error or "").splitlines()[0] if rec.error else ""
         style = STATUS_STYLES.get(rec.status, "")
-        table.add_row(name, f"[{style}]{rec.status}[/]", str(rec.run_id), finished, duration, error)
+        if name in gone:  # recorded done, but what it made is no longer there
+            style, error = "yellow", "; ".join(gone[name])
+        shown = "gone" if name in gone else rec.status
+        table.add_row(name, f"[{style}]{shown}[/]", str(rec.run_id), finished, duration, error)
     common.console().print(table)
+
+
+def _gone_steps(records: Any, state_path: Any, store: Any, home: Any, config: Any) -> dict[str, list[str]]:
+    """Steps recorded done whose entities are gone or broken in the store (see engine.liveness)."""
+    from gpf_flow.engine.liveness import step_lost
+    from gpf_flow.engine.state import RunState
+
+    done = {name: rec for name, rec in records.items() if rec.status == "done"}
+    if not done or not state_path.exists():
+        return {}
+    the_store = common.open_store_from_options(store, home, config)
+    state = RunState(state_path)
+    try:
+        found = {
+            name: step_lost(the_store, state.step_actions(rec.run_id, name)) for name, rec in done.items()
+        }
+    finally:
+        state.close()
+        the_store.close()
+    return {name: lost for name, lost in found.items() if lost}

@@ -102,7 +102,7 @@ def serve(
     from gpf_flow.config import resolve_home
     from gpf_flow.serve.app import build_app
     from gpf_flow.serve.auth import TOKEN_PATH, accounts_from_config
-    from gpf_flow.store.local import LocalStore
+    from gpf_flow.store.local import LocalStore, serving
     from gpf_flow.store.local.settings import SETTINGS_FILE
 
     if not is_loopback(host):
@@ -143,6 +143,7 @@ def serve(
             write_sdk_config(write_sdk_config_path, text)
             typer.echo(f"  SDK config:   {write_sdk_config_path}")
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        serving.record(home_dir, url)  # runs on this home print links at this address
         if workers > 1:
             _run_processes(home_dir, url, token_lifetime, host, port, workers, store)
             return
@@ -152,6 +153,7 @@ def serve(
         )
         uvicorn.Server(config).run()
     finally:
+        serving.clear(home_dir)
         store.close()
 
 
