@@ -60,11 +60,11 @@ class ActionContext:
         )
 
     def deleted(self, entity_type: str, entity: Entity) -> None:
-        """Announce a deletion."""
+        """Record (for the summary, ``deleted``) and announce a deletion."""
+        name = entity.get("name") or entity.get("layer_name")
+        self.entities.append({"type": entity_type, "_id": entity["_id"], "name": name, "deleted": True})
         self.emit(
-            ev.EntityDeleted(
-                step=self.step, entity_type=entity_type, entity_id=entity["_id"], name=entity.get("name")
-            )
+            ev.EntityDeleted(step=self.step, entity_type=entity_type, entity_id=entity["_id"], name=name)
         )
 
     def warn(self, message: str) -> None:

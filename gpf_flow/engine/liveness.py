@@ -32,8 +32,8 @@ def lost_entities(store: Store, entities: Iterable[Mapping[str, Any]]) -> list[s
     for entity in entities:
         entity_type = str(entity.get("type") or "")
         entity_id = entity.get("_id")
-        if entity_type not in GOOD_STATUSES or not entity_id:
-            continue
+        if entity_type not in GOOD_STATUSES or not entity_id or entity.get("deleted"):
+            continue  # a deletion is a result too: what it removed is meant to be gone
         label = f"{entity_type} {entity.get('name') or entity_id}"
         try:
             current = store.get_entity(entity_type, str(entity_id))

@@ -72,7 +72,12 @@ def test_rerun_after_cleanup_runs_the_gone_steps_again(tmp_path: Path) -> None:
         assert first["status"] == "success"
         _links_answer(first, server.base_url)
 
-        _gpf(home, work, "run", "cleanup-generic", "-o", "json")
+        cleanup = _summary(_gpf(home, work, "run", "cleanup-generic", "-o", "json"))
+        deleted = [
+            (e["type"], e["name"]) for s in cleanup["steps"] for e in s["entities"] if e.get("deleted")
+        ]
+        assert any(t == "stored_data" and n.endswith("__pyramide_raster") for t, n in deleted), deleted
+        assert sum(t == "offering" for t, _n in deleted) == 2, deleted
         status = json.loads(
             _gpf(home, work, "status", "wms-generic", "-p", "bottom_level", "12", "-o", "json").stdout
         )
