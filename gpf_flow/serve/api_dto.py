@@ -110,9 +110,15 @@ class DtoShaper:
     """Adds what the DTOs require to the bodies of one request (lookups cached per request)."""
 
     def __init__(
-        self, view: Store, epoch: str, user: Mapping[str, Any], datastore: Mapping[str, Any]
+        self,
+        view: Store,
+        epoch: str,
+        user: Mapping[str, Any],
+        datastore: Mapping[str, Any],
+        home: Path | None = None,
     ) -> None:
         self.view = view
+        self.home = home
         self.epoch = epoch
         self.user = user
         self.datastore = datastore
@@ -218,15 +224,15 @@ class DtoShaper:
         infos = entity.setdefault("type_infos", {})
         if not isinstance(infos, dict) or "used_attributes" in infos:
             return
-        static_file = getattr(self.view, "static_file", None)  # a local store's file, when there is one
-        if static_file is None:
+        if self.home is None or not entity.get("file_name"):
             return
         from lxml import etree
 
+        from gpf_flow.store.local.layout import static_dir
+
+        path = static_dir(self.home, str(entity["_id"])) / str(entity["file_name"])
         try:
-            root = etree.parse(
-                str(static_file(entity["_id"])), etree.XMLParser(resolve_entities=False, no_network=True)
-            )
+            root = etree.parse(str(path), etree.XMLParser(resolve_entities=False, no_network=True))
         except (OSError, etree.XMLSyntaxError, StoreError):
             return
         names = [str(e.text).strip() for e in root.iter("{*}PropertyName") if e.text and e.text.strip()]
@@ -437,6 +443,7 @@ class DtoMiddleware:
     def __init__(self, app: ASGIApp, *, store: Store, home: Path) -> None:
         self.app = app
         self.store = store
+        self.home = home
         self.epoch = home_epoch(home)
 
     def _shaper(self, path: str) -> DtoShaper:
@@ -450,7 +457,7 @@ class DtoMiddleware:
         user = dict(self.store.user_me())
         communities = [m.get("community") or {} for m in user.get("communities_member") or []]
         user["community_id"] = next((c.get("_id") for c in communities if c.get("_id")), None)
-        return DtoShaper(view, self.epoch, user, {"_id": view.datastore_id})
+        return DtoShaper(view, self.epoch, user, {"_id": view.datastore_id}, self.home)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") not in ("GET", "POST", "PATCH", "PUT"):
