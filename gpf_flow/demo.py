@@ -1,25 +1,29 @@
-"""``make demo``: the raster tutorial end to end, on a throw-away store.
+"""``make demo``: the raster tutorial end to end, on a store kept in the checkout.
 
-Runs the README's tutorial commands as subprocesses (``python -m gpf_flow ...``) in a temporary
-folder with a temporary store home (never the user's real one), starts ``gpf-flow serve`` in the
-background on a free port, fetches one GetMap image into ``demo-map.png`` and prints the WMS
-link, the preview link and where the PNG is. Exits non-zero as soon as a step fails.
+Runs the README's tutorial commands as subprocesses (``python -m gpf_flow ...``) in ``.demo/`` of
+the current folder (git-ignored) with its own store home (never the user's real one), starts
+``gpf-flow serve`` in the background on a free port, fetches one GetMap image into
+``demo-map.png``, stops the server, and ends with the one command that serves the store again and
+opens the preview. A second ``make demo`` resets ``.demo/`` (refusing while a server runs on it).
+Exits non-zero as soon as a step fails.
 """
 
 from __future__ import annotations
 
 import configparser
 import os
+import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 WORKFLOW = "wms-generic"
+DEMO_DIR = ".demo"
+MARKER = ".gpf-flow-demo"
 
 
 class DemoFailed(Exception):
@@ -94,7 +98,8 @@ def _published_links(client: Any, root: str, datastore: str) -> tuple[str, str, 
     ).json()
     stored_data_id = configuration["type_infos"]["used_data"][0]["stored_data"]
     stored_data = client.get(f"{root}/datastores/{datastore}/stored_data/{stored_data_id}").json()
-    return urls["WMS"], urls["PREVIEW"], list(stored_data["type_infos"]["bbox"]), offering["layer_name"]
+    preview = (offering.get("extra") or {}).get("preview") or urls.get("PREVIEW", "")
+    return urls["WMS"], preview, list(stored_data["type_infos"]["bbox"]), offering["layer_name"]
 
 
 def _fetch_getmap(client: Any, wms_link: str, layer: str, bbox: list[float], target: Path) -> str:
@@ -119,63 +124,83 @@ def _fetch_getmap(client: Any, wms_link: str, layer: str, bbox: list[float], tar
     return str(response.request.url)
 
 
-def run_demo(output_png: Path) -> None:
-    """Run the tutorial's steps 1-4 and 5 (serve + GetMap) in a temporary folder."""
-    with tempfile.TemporaryDirectory(prefix="gpf-flow-demo-") as tmp:
-        work = Path(tmp)
-        env = {**os.environ, "GPF_FLOW_HOME": str(work / "home"), "GPF_FLOW_STORE": "local"}
-        env.pop("GPF_FLOW_CONFIG", None)
-        print(f"Demo folder (deleted at the end): {work}\nStore home: {work / 'home'}")
+def fresh_demo_folder(work: Path) -> None:
+    """Make ``work`` an empty demo folder: a previous demo's folder is reset, anything else refused."""
+    from gpf_flow.store.local.serving import serving_url
 
-        _banner("1. Get the sample raster dataset")
-        _gpf(["dataset", "get", "raster-sample"], cwd=work, env=env)
-        _banner("2. Deliver it to the embedded Entrepôt (files, md5, checks)")
-        _gpf(["upload", "-f", "raster-sample/upload_descriptor.jsonc"], cwd=work, env=env)
-        _banner("3. Take the catalog workflow and look at it")
-        _gpf(["catalog", "get", WORKFLOW], cwd=work, env=env)
-        _gpf(["graph", f"{WORKFLOW}.jsonc"], cwd=work, env=env)
-        _banner("4. Run it: pyramid, then WMS and WMTS publications in parallel")
-        _gpf(["run", f"{WORKFLOW}.jsonc"], cwd=work, env=env)
+    if work.exists():
+        if not (work / MARKER).exists():
+            raise DemoFailed(f"{work} exists and was not made by `make demo`: move it away first")
+        live = serving_url(work / "home")
+        if live is not None:
+            raise DemoFailed(
+                f"a `gpf-flow serve` runs on the previous demo at {live}: stop it (Ctrl-C) first"
+            )
+        shutil.rmtree(work)
+        print(f"Previous demo in {work} reset.")
+    work.mkdir(parents=True)
+    (work / MARKER).write_text("made by `make demo`; deleted by the next one\n", encoding="utf-8")
 
-        _banner("5. Serve the published services and fetch a map")
-        port = _free_port()
-        sdk_config = work / "config.ini"
-        serve_cmd = [sys.executable, "-m", "gpf_flow", "serve", "--port", str(port)]
-        serve_cmd += ["--write-sdk-config", str(sdk_config)]
-        print(f"$ gpf-flow serve --port {port} --write-sdk-config config.ini   (in the background)")
-        server_log = (work / "serve.log").open("wb")
-        server = subprocess.Popen(serve_cmd, cwd=work, env=env, stdout=server_log, stderr=subprocess.STDOUT)
+
+def run_demo(output_png: Path, work: Path) -> None:
+    """Run the tutorial's steps 1-4 and 5 (serve + GetMap) in ``work``, which is kept afterwards."""
+    fresh_demo_folder(work)
+    env = {**os.environ, "GPF_FLOW_HOME": str(work / "home"), "GPF_FLOW_STORE": "local"}
+    env.pop("GPF_FLOW_CONFIG", None)
+    print(f"Demo folder (kept, git-ignored): {work}\nStore home: {work / 'home'}")
+
+    _banner("1. Get the sample raster dataset")
+    _gpf(["dataset", "get", "raster-sample"], cwd=work, env=env)
+    _banner("2. Deliver it to the embedded Entrepôt (files, md5, checks)")
+    _gpf(["upload", "-f", "raster-sample/upload_descriptor.jsonc"], cwd=work, env=env)
+    _banner("3. Take the catalog workflow and look at it")
+    _gpf(["catalog", "get", WORKFLOW], cwd=work, env=env)
+    _gpf(["graph", f"{WORKFLOW}.jsonc"], cwd=work, env=env)
+    _banner("4. Run it: pyramid, then WMS and WMTS publications in parallel")
+    _gpf(["run", f"{WORKFLOW}.jsonc"], cwd=work, env=env)
+
+    _banner("5. Serve the published services and fetch a map")
+    port = _free_port()
+    sdk_config = work / "config.ini"
+    serve_cmd = [sys.executable, "-m", "gpf_flow", "serve", "--port", str(port)]
+    serve_cmd += ["--write-sdk-config", str(sdk_config)]
+    print(f"$ gpf-flow serve --port {port} --write-sdk-config config.ini   (in the background)")
+    server_log = (work / "serve.log").open("wb")
+    server = subprocess.Popen(serve_cmd, cwd=work, env=env, stdout=server_log, stderr=subprocess.STDOUT)
+    try:
+        _wait_for_server(f"http://127.0.0.1:{port}/", server)
+        client, root, datastore = _api_session(sdk_config)
+        with client:
+            wms_link, preview_link, bbox, layer = _published_links(client, root, datastore)
+            getmap_url = _fetch_getmap(client, wms_link, layer, bbox, output_png)
+    except DemoFailed:
+        print((work / "serve.log").read_text(encoding="utf-8", errors="replace")[-4000:], file=sys.stderr)
+        raise
+    finally:
+        server.terminate()
         try:
-            _wait_for_server(f"http://127.0.0.1:{port}/", server)
-            client, root, datastore = _api_session(sdk_config)
-            with client:
-                wms_link, preview_link, bbox, layer = _published_links(client, root, datastore)
-                getmap_url = _fetch_getmap(client, wms_link, layer, bbox, output_png)
-        except DemoFailed:
-            print((work / "serve.log").read_text(encoding="utf-8", errors="replace")[-4000:], file=sys.stderr)
-            raise
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-            server_log.close()
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        server_log.close()
 
     _banner("Done")
     print(f"WMS link (GetCapabilities): {wms_link}")
     print(f"Preview page:               {preview_link}")
     print(f"GetMap request:             {getmap_url}")
     print(f"Map image saved to:         {output_png}")
-    print("The server was stopped; run `gpf-flow serve` on your own store to keep links alive.")
+    preview_path = "/" + preview_link.split("/", 3)[3] if preview_link.count("/") >= 3 else "/"
+    print("\nThe demo's server was stopped; its store is kept. Serve it again and open the preview:")
+    print(f"  {Path(sys.executable).parent / 'gpf-flow'} serve --home {work / 'home'} --open {preview_path}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of ``python -m gpf_flow.demo [OUTPUT_PNG]``."""
     args = list(sys.argv[1:] if argv is None else argv)
     output = Path(args[0] if args else "demo-map.png").resolve()
+    work = Path(DEMO_DIR).resolve()
     try:
-        run_demo(output)
+        run_demo(output, work)
     except DemoFailed as exc:
         print(f"\n\033[1;31mdemo failed:\033[0m {exc}", file=sys.stderr)
         sys.exit(1)

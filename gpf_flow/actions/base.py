@@ -60,11 +60,11 @@ class ActionContext:
         )
 
     def deleted(self, entity_type: str, entity: Entity) -> None:
-        """Announce a deletion."""
+        """Record (for the summary, ``deleted``) and announce a deletion."""
+        name = entity.get("name") or entity.get("layer_name")
+        self.entities.append({"type": entity_type, "_id": entity["_id"], "name": name, "deleted": True})
         self.emit(
-            ev.EntityDeleted(
-                step=self.step, entity_type=entity_type, entity_id=entity["_id"], name=entity.get("name")
-            )
+            ev.EntityDeleted(step=self.step, entity_type=entity_type, entity_id=entity["_id"], name=name)
         )
 
     def warn(self, message: str) -> None:
@@ -74,6 +74,9 @@ class ActionContext:
     def published(self, offering: Entity) -> None:
         """Record and announce the links of a published offering."""
         urls = list(offering.get("urls") or [])
+        preview = (offering.get("extra") or {}).get("preview")  # where the REST API puts our preview page
+        if isinstance(preview, str) and not any(u.get("type") == "PREVIEW" for u in urls):
+            urls.append({"type": "PREVIEW", "url": preview})
         self.links.append(
             {
                 "offering": offering["_id"],
@@ -128,13 +131,17 @@ class ActionContext:
         return source[key]
 
 
-def apply_tags_and_comments(ctx: ActionContext, entity_type: str, entity_id: str) -> None:
-    """Merge the action's tags into the entity and add its comments that are not there yet."""
+def apply_tags_and_comments(
+    ctx: ActionContext, entity_type: str, entity_id: str, *, fresh: bool = False
+) -> None:
+    """Merge the action's tags into the entity and add its comments that are not there yet
+    (``fresh``: the entity was just created, it has none: they are not read back)."""
     if ctx.tags:
         ctx.store.add_tags(entity_type, entity_id, ctx.tags)
     if not ctx.comments:  # no need to read the entity's comments
         return
-    existing = {c.get("text") for c in ctx.store.list_comments(entity_type, entity_id) if c}
+    listed = [] if fresh else ctx.store.list_comments(entity_type, entity_id)
+    existing = {c.get("text") for c in listed if c}
     for text in ctx.comments:
         if text not in existing:
             ctx.store.add_comment(entity_type, entity_id, text)

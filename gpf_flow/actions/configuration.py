@@ -32,8 +32,9 @@ def create_configuration(ctx: ActionContext, body: Mapping[str, Any]) -> Entity:
         else:
             configuration = existing
             ctx.created("configuration", configuration, reused=True)
+    fresh = configuration is None
     if configuration is None:
         configuration = ctx.store.create_entity("configuration", body)
         ctx.created("configuration", configuration)
-    apply_tags_and_comments(ctx, "configuration", configuration["_id"])
+    apply_tags_and_comments(ctx, "configuration", configuration["_id"], fresh=fresh)
     return configuration

@@ -38,7 +38,8 @@ def run(ctx: ActionContext) -> None:
     if out_type and out_entity:
         if created and not out_sd.get("_id"):  # a new output (an updated one already existed)
             ctx.created(out_type, out_entity)
-        apply_tags_and_comments(ctx, out_type, out_entity["_id"])
+        fresh = created and not out_sd.get("_id")
+        apply_tags_and_comments(ctx, out_type, out_entity["_id"], fresh=fresh)
     if execution.get("status") == "CREATED":
         ctx.store.launch_processing_execution(execution["_id"])
     tail: deque[str] = deque(maxlen=LOG_TAIL)

@@ -39,8 +39,20 @@ COMMAND_MODULES = (
 """Every command module; each has a ``register(app)`` function and imports heavy libraries lazily."""
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from gpf_flow import __version__
+
+        typer.echo(f"gpf-flow {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    show_version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", callback=_print_version, is_eager=True
+    ),
+) -> None:
     """Declarative workflows for the Géoplateforme Entrepôt, with an embedded offline Entrepôt."""
 
 

@@ -100,12 +100,20 @@ def stdout() -> ClosedPipeSafeStream:
     return ClosedPipeSafeStream()
 
 
+NOT_A_TERMINAL_WIDTH = 10_000
+"""Columns of the stdout console when it is not a terminal: wide enough that nothing is cut."""
+
+
 @cache
 def console() -> Console:
-    """The stdout console."""
+    """The stdout console. When stdout is not a terminal (a pipe, a file), lines are never wrapped
+    nor cut at 80 columns, so ids and names in tables stay whole for grep and scripts."""
     from rich.console import Console
 
-    return Console(file=stdout())  # type: ignore[arg-type]
+    out = Console(file=stdout())  # type: ignore[arg-type]
+    if out.is_terminal:
+        return out
+    return Console(file=stdout(), width=NOT_A_TERMINAL_WIDTH)  # type: ignore[arg-type]
 
 
 @cache

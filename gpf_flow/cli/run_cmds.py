@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -129,8 +129,26 @@ def run_command(
         _close(renderer)
         the_store.close()
     _summary(renderer, result)
+    if result.links and output != "json":
+        _serve_hint(store, config, home)
     if not result.ok:
         raise typer.Exit(1)
+
+
+def _serve_hint(store: str | None, config: str | None, home: str | None) -> None:
+    """Links of the local store answer only while `gpf-flow serve` runs on its home: say how."""
+    from gpf_flow.config import resolve_home
+    from gpf_flow.store import resolve_store
+    from gpf_flow.store.local.serving import serving_url
+
+    kind, _source = resolve_store(store, config)
+    home_dir = resolve_home(home)
+    if kind != "local" or serving_url(home_dir) is not None:
+        return
+    common.console().print(
+        f"[dim]No server runs on this store: `gpf-flow serve --home {home_dir}` makes these links answer "
+        "(at http://127.0.0.1:8700 by default; with --port the links of the next run follow it).[/dim]"
+    )
 
 
 def _close(renderer: object) -> None:
@@ -177,7 +195,27 @@ def status_command(
     records = step_records(
         workflow, default_state_path(None, home), store=kind if source != "default" else None
     )
+    gone = _gone_steps(records, default_state_path(None, home), store, home, config)
     if output == "json":
-        common.console().print_json(data=status_rows(workflow, records))
+        common.console().print_json(data=status_rows(workflow, records, gone))
         return
-    common.console().print(status_table(workflow, records))
+    common.console().print(status_table(workflow, records, gone))
+
+
+def _gone_steps(records: Any, state_path: Any, store: Any, home: Any, config: Any) -> dict[str, list[str]]:
+    """Steps recorded done whose entities are gone or broken in the store (see engine.liveness)."""
+    from gpf_flow.engine.liveness import step_lost
+    from gpf_flow.engine.state import RunState
+
+    done = {name: rec for name, rec in records.items() if rec.status == "done"}
+    if not done or not state_path.exists():
+        return {}
+    state = RunState(state_path)
+    try:
+        with common.open_store_from_options(store, home, config) as the_store:
+            found = {
+                name: step_lost(the_store, state.step_actions(rec.run_id, name)) for name, rec in done.items()
+            }
+    finally:
+        state.close()
+    return {name: lost for name, lost in found.items() if lost}

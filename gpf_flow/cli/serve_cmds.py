@@ -39,6 +39,12 @@ def serve(
             min=1,
         ),
     ] = 1,
+    open_path: Annotated[
+        str | None,
+        typer.Option(
+            "--open", help="Open this page of the server in a browser once it answers (e.g. /preview/ID)."
+        ),
+    ] = None,
 ) -> None:
     """Serve the local store: the Entrepôt REST API under /api, its token endpoint, and the OGC services
     of published offerings. Stops cleanly on Ctrl-C / SIGTERM."""
@@ -62,7 +68,7 @@ def serve(
         sdk_config_text,
         write_sdk_config,
     )
-    from gpf_flow.store.local import LocalStore
+    from gpf_flow.store.local import LocalStore, serving
     from gpf_flow.store.local.settings import SETTINGS_FILE
 
     if not is_loopback(host):
@@ -103,6 +109,7 @@ def serve(
             write_sdk_config(write_sdk_config_path, text)
             typer.echo(f"  SDK config:   {write_sdk_config_path}")
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        serving.record(home_dir, url)  # runs on this home print links at this address
         if workers > 1:
             _run_processes(home_dir, url, token_lifetime, host, port, workers, store)
             return
@@ -110,8 +117,12 @@ def serve(
         config = uvicorn.Config(
             app, host=host, port=port, access_log=False, log_level="info", lifespan="on", log_config=None
         )
-        uvicorn.Server(config).run()
+        server = uvicorn.Server(config)
+        if open_path is not None:
+            _open_when_started(server, url + "/" + open_path.lstrip("/"))
+        server.run()
     finally:
+        serving.clear(home_dir)
         store.close()
 
 
@@ -151,3 +162,19 @@ def _exit_cleanly(signum: int, frame: object) -> None:
 def register(app: typer.Typer) -> None:
     """Add ``serve`` to the CLI."""
     app.command("serve")(serve)
+
+
+def _open_when_started(server: Any, page: str) -> None:
+    """Open ``page`` in the user's browser once ``server`` has started (a daemon thread waits)."""
+    import threading
+    import time
+    import webbrowser
+
+    def wait_then_open() -> None:
+        while not server.started and not server.should_exit:
+            time.sleep(0.1)
+        if server.started:
+            typer.echo(f"  opening:      {page}")
+            webbrowser.open(page)
+
+    threading.Thread(target=wait_then_open, daemon=True).start()

@@ -103,7 +103,14 @@ def plan_command(
 
 
 def graph(
-    file: FileArgument,
+    file: Annotated[
+        str | None,
+        typer.Argument(
+            help=FILE_HELP + " Default: the only workflow (*.jsonc) of the current folder.",
+            show_default=False,
+            metavar="[FILE]",
+        ),
+    ] = None,
     format: Annotated[
         str, typer.Option("--format", "-f", help="tree (terminal), mermaid (flowchart) or dot (Graphviz).")
     ] = "tree",
@@ -124,6 +131,8 @@ def graph(
 
     if format not in FORMATS:
         raise UsageError(f"unknown --format {format!r}", hint="choose one of: " + ", ".join(FORMATS))
+    if file is None:
+        file = _only_workflow_here()
     workflow = _load(file, param, params_file, False)
     status = _last_states(workflow, home)
     if output is not None:
@@ -200,3 +209,25 @@ def register(app: typer.Typer) -> None:
     app.command("plan", cls=PairParamCommand)(plan_command)
     app.command("graph", cls=PairParamCommand)(graph)
     app.add_typer(catalog_app, name="catalog")
+
+
+def _only_workflow_here() -> str:
+    """The only workflow file (``*.jsonc`` with a ``workflow`` key) of the current folder."""
+    from gpf_flow.errors import UsageError
+
+    candidates = sorted(
+        p.name
+        for p in Path.cwd().glob("*.jsonc")
+        if p.is_file() and '"workflow"' in p.read_text(errors="replace")
+    )
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise UsageError(
+            "no workflow file (*.jsonc) in the current folder",
+            hint="give one: `gpf-flow graph FILE`, or a catalog name (`gpf-flow catalog list`)",
+        )
+    raise UsageError(
+        f"{len(candidates)} workflow files here: {', '.join(candidates)}",
+        hint="say which one: `gpf-flow graph " + candidates[0] + "`",
+    )

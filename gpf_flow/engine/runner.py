@@ -266,10 +266,14 @@ class _Runner:
                     continue
                 record = last.get(name)
                 if record is not None and record.status == "done" and not self.force:
-                    self._skip(name, "skipped", f"done in run {record.run_id}; --force re-runs it")
-                    self._recall(name, record)
-                    finished[name] = "skipped"
-                    continue
+                    lost = self._lost(name, record)
+                    if not lost:
+                        self._skip(name, "skipped", f"done in run {record.run_id}; --force re-runs it")
+                        self._recall(name, record)
+                        finished[name] = "skipped"
+                        continue
+                    again = f"step {name!r} was done in run {record.run_id} but {lost[0]}: running it again"
+                    self.emit(ev.Warning(message=again, step=name))
                 resume = record if record is not None and record.status != "done" else None
                 running[pool.submit(self._run_step, name, resume)] = name
 
@@ -279,6 +283,14 @@ class _Runner:
             self.emit(
                 ev.Warning(message="interrupted: aborting running executions and waiting for them to end")
             )
+
+    def _lost(self, name: str, record: StepRecord) -> list[str]:
+        """What is gone or broken among the entities the step's done run left (see engine.liveness)."""
+        if self.dry_run:
+            return []
+        from gpf_flow.engine.liveness import step_lost
+
+        return step_lost(self.store, self.recorder.step_actions(record.run_id, name))
 
     def _recall(self, name: str, record: StepRecord) -> None:
         """A skipped step keeps the entities and links of the run that did it (for the summary)."""

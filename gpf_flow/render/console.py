@@ -242,7 +242,8 @@ def render_summary(result: RunResult, console: Console | None = None) -> None:
     table.add_column("entities")
     for step in result.steps.values():
         entities = "\n".join(
-            f"{e['type']} {e.get('name') or ''} ({e['_id']}){' reused' if e.get('reused') else ''}"
+            f"{e['type']} {e.get('name') or ''} ({e['_id']})"
+            f"{' reused' if e.get('reused') else ''}{' deleted' if e.get('deleted') else ''}"
             for e in step.entities
         )
         status = Text(step.status, style=STATUS_STYLES.get(step.status, ""))

@@ -42,15 +42,20 @@ ENTITY_COLUMNS: dict[str, tuple[str, ...]] = {
 """Columns of ``entities list`` for each type: dotted paths into the entity."""
 
 
-def status_rows(workflow: Workflow, records: Mapping[str, StepRecord]) -> list[dict[str, Any]]:
-    """Each step of the workflow, in order, with its last record (``status --output json``)."""
+def status_rows(
+    workflow: Workflow, records: Mapping[str, StepRecord], gone: Mapping[str, list[str]] | None = None
+) -> list[dict[str, Any]]:
+    """Each step of the workflow, in order, with its last record (``status --output json``); ``gone``
+    names the steps recorded done whose entities are no longer in the store, with why."""
+    gone = gone or {}
     rows = []
     for name in workflow.steps:
         rec = records.get(name)
         rows.append(
             {
                 "step": name,
-                "status": rec.status if rec else NEVER_RUN,
+                "status": ("gone" if name in gone else rec.status) if rec else NEVER_RUN,
+                "gone": gone.get(name),
                 "run_id": rec.run_id if rec else None,
                 "started": rec.started if rec else None,
                 "finished": rec.finished if rec else None,
@@ -60,8 +65,12 @@ def status_rows(workflow: Workflow, records: Mapping[str, StepRecord]) -> list[d
     return rows
 
 
-def status_table(workflow: Workflow, records: Mapping[str, StepRecord]) -> Table:
-    """The ``status`` table: step, status, run, finished, duration, first line of the error."""
+def status_table(
+    workflow: Workflow, records: Mapping[str, StepRecord], gone: Mapping[str, list[str]] | None = None
+) -> Table:
+    """The ``status`` table: step, status, run, finished, duration, first line of the error (or, for a
+    step shown "gone", what of its work is no longer in the store)."""
+    gone = gone or {}
     table = Table(title=f"{workflow.name}: last state of each step")
     for column in ("step", "status", "run", "finished", "duration", "error"):
         table.add_column(column)
@@ -74,7 +83,10 @@ def status_table(workflow: Workflow, records: Mapping[str, StepRecord]) -> Table
         duration = f"{rec.finished - rec.started:.1f}s" if rec.finished else ""
         error = (rec.error or "").splitlines()[0] if rec.error else ""
         style = STATUS_STYLES.get(rec.status, "")
-        table.add_row(name, f"[{style}]{rec.status}[/]", str(rec.run_id), finished, duration, error)
+        shown = rec.status
+        if name in gone:  # recorded done, but what it made is no longer there
+            style, shown, error = "yellow", "gone", "; ".join(gone[name])
+        table.add_row(name, f"[{style}]{shown}[/]", str(rec.run_id), finished, duration, error)
     return table
 
 

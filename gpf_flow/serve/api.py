@@ -27,6 +27,7 @@ from gpf_flow.serve.api_common import (
     read_json,
     validate,
 )
+from gpf_flow.serve.api_documents import documents_routes
 from gpf_flow.serve.api_files import FileReceiver
 from gpf_flow.serve.api_local import LocalExtras, LocalRoutes
 from gpf_flow.store.base import TAGGABLE_TYPES, Store, endpoints_of
@@ -386,16 +387,18 @@ class RestApi:
     # -- TMS ----------------------------------------------------------------------------------
     async def tms_list(self, request: Request) -> Response:
         """``GET /statics/tms``: the tile matrix set ids."""
+        from gpf_flow.serve.api_dto import tms_entry
         from gpf_flow.serve.api_tms import tms_names
 
-        names = tms_names()
-        return paged_response(names, 1, max(len(names), 1), len(names))
+        items = [tms_entry(name) for name in tms_names()]
+        return paged_response(items, 1, max(len(items), 1), len(items))
 
     async def tms_get(self, request: Request) -> Response:
         """``GET /statics/tms/{id}``: one tile matrix set (404 if unknown)."""
+        from gpf_flow.serve.api_dto import tms_detail
         from gpf_flow.serve.api_tms import tms_document
 
-        return JSONResponse(tms_document(request.path_params["id"]))
+        return JSONResponse(tms_detail(tms_document(request.path_params["id"])))
 
     # -- routing table ------------------------------------------------------------------------
     def routes(self) -> list[BaseRoute]:
@@ -466,6 +469,7 @@ class RestApi:
             routes.append(Route(f"{ds}/statics/{{id}}/file", self.static_file, methods=["GET"]))
         if isinstance(self.store, LocalExtras):  # re-run checks, static re-upload, comment edit...
             routes += LocalRoutes(self).routes()
+            routes += documents_routes(self, self.files.tmp_dir.parent)  # annexes, metadata, sharings
         for collection, entity_type in COLLECTIONS:
             base = f"{ds}/{collection}"
             routes.append(Route(base, self.list_route(entity_type), methods=["GET"]))

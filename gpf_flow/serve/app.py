@@ -26,6 +26,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gpf_flow.errors import StoreError
 from gpf_flow.serve.api import RestApi
 from gpf_flow.serve.api_common import ApiError, error_response, store_error_response
+from gpf_flow.serve.api_documents import public_document_routes
+from gpf_flow.serve.api_dto import DtoMiddleware
 from gpf_flow.serve.auth import (
     DEFAULT_TOKEN_LIFETIME,
     TOKEN_PATH,
@@ -86,11 +88,14 @@ class RequestLog:
             return
         started = time.perf_counter()
         status = 500
+        sent = 0
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, sent
             if message["type"] == "http.response.start":
                 status = message["status"]
+            elif message["type"] == "http.response.body":
+                sent += len(message.get("body", b""))
             await send(message)
 
         try:
@@ -100,7 +105,7 @@ class RequestLog:
             path = scope["path"] + (f"?{query}" if query else "")
             client = scope.get("client") or ("-", 0)
             elapsed = (time.perf_counter() - started) * 1000
-            log.info('%s "%s %s" %d %.1fms', client[0], scope["method"], path, status, elapsed)
+            log.info('%s "%s %s" %d %.1fms %dB', client[0], scope["method"], path, status, elapsed, sent)
 
 
 class TokenEndpoint:
@@ -198,7 +203,15 @@ def build_app(store: Store, *, home: Path, token_lifetime: int | None = None) ->
 
     routes: list[BaseRoute] = [
         Route(TOKEN_PATH, TokenEndpoint(settings, issuer).__call__, methods=["POST"]),
-        Mount("/api", routes=api.routes(), middleware=[Middleware(BearerAuth, issuer=issuer)]),
+        Mount(
+            "/api",
+            routes=api.routes(),
+            middleware=[
+                Middleware(BearerAuth, issuer=issuer),
+                Middleware(DtoMiddleware, store=store, home=home),
+            ],
+        ),
+        *public_document_routes(store, home),
         *build_ogc_routes(store),
     ]
     app = Starlette(

@@ -1,10 +1,13 @@
 """Following a processing execution to its end on any store, reading only the log lines not seen yet.
 
 One mechanism for every follower: the run engine's ``processing-execution`` action, the benches
-and the tests. Each poll is one ``GET`` of the execution plus ``logs`` from the last offset (the
-HTTP backend turns that into the log pages holding new lines only). The status is read before the
-logs, and stores write an execution's last log lines before its terminal status, so the last lines
-are never missed.
+and the tests. Each poll is one ``GET`` of the execution; its ``logs`` (from the last offset: the
+HTTP backend turns that into the log pages holding new lines only) are read only when there may
+be something new to show: a new status, the end, or ``log_every`` seconds since the last read.
+Polls back off while nothing changes, but never wait more than :data:`MAX_END_DELAY`, so the end
+of an execution is noticed within that delay. The status is read before the logs, and stores
+write an execution's last log lines before its terminal status, so the last lines are never
+missed.
 """
 
 from __future__ import annotations
@@ -17,6 +20,11 @@ from dataclasses import dataclass
 
 from gpf_flow.errors import ConflictError
 from gpf_flow.store.base import EXECUTION_TERMINAL, Entity, Store
+
+MAX_END_DELAY = 2.0
+"""Longest wait between two status reads: the end of an execution is noticed within it."""
+LOG_EVERY = 5.0
+"""While the status stays the same, new log lines are read at most this often (seconds)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,7 @@ def follow_execution(
     on_status: Callable[[str], None] | None = None,
     schedule: PollSchedule | None = None,
     cancel: threading.Event | None = None,
+    log_every: float = LOG_EVERY,
 ) -> Entity:
     """Poll an execution until it is SUCCESS, FAILURE or ABORTED and return it.
 
@@ -55,9 +64,11 @@ def follow_execution(
     status: str | None = None
     delay = plan.first
     aborted = False
+    last_log_read = time.monotonic()
 
     def read_logs() -> bool:
-        nonlocal offset
+        nonlocal offset, last_log_read
+        last_log_read = time.monotonic()
         lines = store.processing_execution_logs(execution_id, start=offset)
         if lines and on_lines is not None:
             on_lines(offset, lines)
@@ -76,10 +87,12 @@ def follow_execution(
         status = execution.get("status")
         if changed and on_status is not None:
             on_status(str(status))
-        changed = read_logs() or changed
-        if status in EXECUTION_TERMINAL:
+        terminal = status in EXECUTION_TERMINAL
+        if changed or terminal or time.monotonic() - last_log_read >= log_every:
+            changed = read_logs() or changed
+        if terminal:
             return execution
-        delay = plan.next(delay, changed)
+        delay = min(plan.next(delay, changed), MAX_END_DELAY)
         if aborted:
             time.sleep(min(delay, 0.2))  # aborting: the cancel flag is set, poll fast until the end
         else:

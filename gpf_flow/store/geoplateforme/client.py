@@ -26,6 +26,7 @@ from gpf_flow.errors import (
     StoreError,
 )
 from gpf_flow.store.geoplateforme.auth import TokenProvider
+from gpf_flow.store.geoplateforme.created import ServerClock
 from gpf_flow.store.geoplateforme.retry import (
     IDEMPOTENT_METHODS,
     RETRYABLE_STATUSES,
@@ -134,6 +135,7 @@ class ApiClient:
         self.backoff = backoff or Backoff(base=_float_setting(settings, "retry_base", 0.5))
         self.sleep = sleep
         self.stats = RequestStats()
+        self.clock = ServerClock()
         for secret in settings.secrets():
             _REDACTOR.add_secret(secret, permanent=True)
         self.tokens = TokenProvider(
@@ -205,6 +207,7 @@ class ApiClient:
                 self.pause(self.backoff.delay(attempt))
                 attempt += 1
                 continue
+            self.clock.observe(response.headers.get("Date"))
             self.stats.bytes_sent += _sent_size(response)
             self.stats.bytes_received += len(response.content)
             status = response.status_code

@@ -27,6 +27,7 @@ from gpf_flow.store.base import (
     flatten_tree,
 )
 from gpf_flow.store.geoplateforme.client import AmbiguousRequestError, ApiClient
+from gpf_flow.store.geoplateforme.created import created_since
 from gpf_flow.store.geoplateforme.multipart import MultipartFile
 from gpf_flow.store.geoplateforme.paging import content_range_total, log_window
 from gpf_flow.store.geoplateforme.settings import ConfigError, GpfSettings, load_settings
@@ -71,10 +72,21 @@ class GeoplateformeStore:
         self.root_url = settings.root_url
         self.log_page_max = LOG_PAGE_MAX
         """Largest log page asked for (the API accepts up to 2000 lines per page at least)."""
-        chosen = datastore_id if datastore_id is not None else settings.datastore
-        self.datastore_id = (
-            chosen if not chosen or ENTITY_ID.match(chosen) else self._datastore_by_name(chosen)
+        self._chosen = datastore_id if datastore_id is not None else settings.datastore
+        self._datastore_id: str | None = (
+            self._chosen if not self._chosen or ENTITY_ID.match(self._chosen) else None
         )
+
+    @property
+    def datastore_id(self) -> str:
+        """The datastore's id; a datastore configured by name is looked up on first use."""
+        if self._datastore_id is None:
+            self._datastore_id = self._datastore_by_name(str(self._chosen))
+        return self._datastore_id
+
+    @datastore_id.setter
+    def datastore_id(self, value: str) -> None:
+        self._datastore_id = value
 
     @classmethod
     def from_config(cls, path: str | Path | None = None) -> GeoplateformeStore:
@@ -249,10 +261,10 @@ class GeoplateformeStore:
         return self.client.create(url, json=dict(body), find=find, parse=_entity)
 
     def _new_since(self, entity_type: str, infos: Mapping[str, str] | None) -> Callable[[], list[Entity]]:
-        """Lists the entities (matching ``infos``) now, and returns a function that lists those
-        that appeared since: how a create whose answer was lost is found again."""
-        known = {str(e.get("_id")) for e in self._all(entity_type, infos)}
-        return lambda: [e for e in self._all(entity_type, infos) if e.get("_id") not in known]
+        """A function listing the entities (matching ``infos``) created from now on: how a create
+        whose answer was lost is found again. Nothing is requested until it is called."""
+        mark = self.client.clock.mark()
+        return lambda: created_since(self._all(entity_type, infos), mark)
 
     def edit_entity(
         self, entity_type: str, entity_id: str, body: Mapping[str, Any], *, replace: bool = False
@@ -313,14 +325,11 @@ class GeoplateformeStore:
     def add_comment(self, entity_type: str, entity_id: str, text: str) -> Entity:
         """``POST …/comments``; never duplicated by a retry."""
         url = f"{self._entity_url(entity_type, entity_id)}/comments"
-        known = {str(c.get("_id")) for c in self.list_comments(entity_type, entity_id)}
+        mark = self.client.clock.mark()
 
         def find() -> Entity | None:
-            fresh = [
-                c
-                for c in self.list_comments(entity_type, entity_id)
-                if c.get("_id") not in known and c.get("text") == text
-            ]
+            listed = self.list_comments(entity_type, entity_id)
+            fresh = [c for c in created_since(listed, mark) if c.get("text") == text]
             return fresh[-1] if fresh else None
 
         def parse(response: httpx.Response) -> Entity:
@@ -492,12 +501,11 @@ class GeoplateformeStore:
     # -- offerings ---------------------------------------------------------------------------------
     def create_offering(self, configuration_id: str, body: Mapping[str, Any]) -> Entity:
         """``POST configurations/{id}/offerings``; never duplicated by a retry."""
-        known = {str(o.get("_id")) for o in self.list_configuration_offerings(configuration_id)}
+        mark = self.client.clock.mark()
 
         def find() -> Entity | None:
-            for offering in self.list_configuration_offerings(configuration_id):
-                if offering.get("_id") not in known:
-                    return self.get_entity("offering", str(offering["_id"]))
+            for offering in created_since(self.list_configuration_offerings(configuration_id), mark):
+                return self.get_entity("offering", str(offering["_id"]))
             return None
 
         url = f"{self._entity_url('configuration', configuration_id)}/offerings"

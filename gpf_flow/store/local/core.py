@@ -24,6 +24,7 @@ from gpf_flow.store.local.records import (
     insert_entity,
     row_entity,
 )
+from gpf_flow.store.local.serving import serving_url
 from gpf_flow.store.local.settings import DEFAULT_PUBLIC_URL, load_settings
 
 # Fields the server owns: ignored in PATCH/PUT bodies and POST bodies (copy-configuration).
@@ -77,7 +78,10 @@ class StoreCore:
                 f"cannot open the local store in {home}: {exc}",
                 hint="choose a writable folder with --home or GPF_FLOW_HOME",
             ) from exc
-        self.public_url = (public_url or self.settings.get("public_url") or DEFAULT_PUBLIC_URL).rstrip("/")
+        live = serving_url(home)  # the address a running `gpf-flow serve` answers on
+        self.public_url = (
+            public_url or live or self.settings.get("public_url") or DEFAULT_PUBLIC_URL
+        ).rstrip("/")
         self.processings = (*PROCESSINGS, *extra_processings)
         self.checks = tuple(checks) if checks is not None else CHECKS
         self.workers = workers or max(1, min(4, os.cpu_count() or 2))
