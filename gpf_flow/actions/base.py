@@ -9,7 +9,7 @@ from typing import Any
 
 from gpf_flow.engine import events as ev
 from gpf_flow.errors import Interrupted, NotFoundError, WorkflowError
-from gpf_flow.store.base import Entity, Store
+from gpf_flow.store.base import Entity, EntityType, OfferingStatus, Store
 from gpf_flow.store.follow import PollSchedule
 
 BEHAVIORS = ("STOP", "DELETE", "CONTINUE", "RESUME")
@@ -128,7 +128,7 @@ class ActionContext:
         return source[key]
 
 
-def apply_tags_and_comments(ctx: ActionContext, entity_type: str, entity_id: str) -> None:
+def apply_tags_and_comments(ctx: ActionContext, entity_type: EntityType, entity_id: str) -> None:
     """Merge the action's tags into the entity and add its comments that are not there yet."""
     if ctx.tags:
         ctx.store.add_tags(entity_type, entity_id, ctx.tags)
@@ -143,7 +143,7 @@ def apply_tags_and_comments(ctx: ActionContext, entity_type: str, entity_id: str
 
 def wait_status(
     ctx: ActionContext,
-    entity_type: str,
+    entity_type: EntityType,
     entity_id: str,
     targets: tuple[str, ...],
     *,
@@ -179,17 +179,22 @@ def wait_status(
 def delete_offering(ctx: ActionContext, offering: Entity) -> None:
     """Unpublish then delete an offering (API semantics: the first DELETE only unpublishes)."""
     store, oid = ctx.store, offering["_id"]
-    if offering.get("status") in ("PUBLISHED", "UNSTABLE", "PUBLISHING", "MODIFYING"):
-        store.delete_entity("offering", oid)
-        if wait_status(ctx, "offering", oid, ("UNPUBLISHED",), gone_ok=True) is None:
+    if offering.get("status") in (
+        OfferingStatus.PUBLISHED,
+        OfferingStatus.UNSTABLE,
+        OfferingStatus.PUBLISHING,
+        OfferingStatus.MODIFYING,
+    ):
+        store.delete_entity(EntityType.OFFERING, oid)
+        if wait_status(ctx, EntityType.OFFERING, oid, (OfferingStatus.UNPUBLISHED,), gone_ok=True) is None:
             ctx.deleted("offering", offering)
             return
-    store.delete_entity("offering", oid)
-    wait_status(ctx, "offering", oid, (), gone_ok=True)
+    store.delete_entity(EntityType.OFFERING, oid)
+    wait_status(ctx, EntityType.OFFERING, oid, (), gone_ok=True)
     ctx.deleted("offering", offering)
 
 
-def exact_one(ctx: ActionContext, entity_type: str, infos: Mapping[str, str]) -> Entity | None:
+def exact_one(ctx: ActionContext, entity_type: EntityType, infos: Mapping[str, str]) -> Entity | None:
     """The first entity whose infos equal ``infos`` exactly (uniqueness checks), fetched in full."""
     page = ctx.store.list_entities(entity_type, infos, None, page=1, limit=10)
     for item in page.items:

@@ -172,12 +172,8 @@ def upload(
 
     chosen = normalize_behavior(behavior)
     descriptor = load_descriptor(file)
-    opened = open_store_from_options(store, home, config)
-    try:
-        with ConsoleRenderer(console()) as renderer:
-            report = Uploader(opened, behavior=chosen, on_event=renderer).deliver(descriptor)
-    finally:
-        opened.close()
+    with open_store_from_options(store, home, config) as opened, ConsoleRenderer(console()) as renderer:
+        report = Uploader(opened, behavior=chosen, on_event=renderer).deliver(descriptor)
     _summary(console(), report)
     if not report.ok:
         raise typer.Exit(code=1)

@@ -115,8 +115,7 @@ def serve(
     home_dir.mkdir(parents=True, exist_ok=True)
     settings_file = home_dir / SETTINGS_FILE
     url = base_url(host if host not in ("0.0.0.0", "::") else "127.0.0.1", port)
-    store = LocalStore(home_dir, public_url=url)
-    try:
+    with LocalStore(home_dir, public_url=url) as store:
         settings: dict[str, Any] = store.config
         accounts = accounts_from_config(settings)
         token_url, api_root = url + TOKEN_PATH, url + "/api"
@@ -151,8 +150,6 @@ def serve(
             app, host=host, port=port, access_log=False, log_level="info", lifespan="on", log_config=None
         )
         uvicorn.Server(config).run()
-    finally:
-        store.close()
 
 
 def _run_processes(

@@ -150,8 +150,7 @@ class _Runner:
         self.cancel = cancel
         self.selection = selection
         self._emit_lock = threading.Lock()
-        # the local store is read from SQLite: polling it often is cheap and keeps latency < 0.5 s
-        self.poll_cap = 0.3 if store.kind == "local" else 5.0
+        self.poll_cap = store.poll_interval
         self.resolve = ResolveContext(
             store=store,
             params=params,

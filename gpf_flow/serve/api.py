@@ -29,26 +29,12 @@ from gpf_flow.serve.api_common import (
 )
 from gpf_flow.serve.api_files import FileReceiver
 from gpf_flow.serve.api_local import LocalExtras, LocalRoutes
-from gpf_flow.store.base import TAGGABLE_TYPES, Store, endpoints_of
+from gpf_flow.store.base import COLLECTIONS, TAGGABLE_TYPES, Store, endpoints_of
 
 Handler = Callable[[Request], Awaitable[Response]]
 
 MAX_PAGE_SIZE = 1000
 MAX_LOG_PAGE_SIZE = 10000
-
-# URL collection (under /datastores/{ds}) → entity type. Longer paths first: routes match in order.
-COLLECTIONS: tuple[tuple[str, str], ...] = (
-    ("processings/executions", "processing_execution"),
-    ("checks/executions", "check_execution"),
-    ("uploads", "upload"),
-    ("stored_data", "stored_data"),
-    ("processings", "processing"),
-    ("configurations", "configuration"),
-    ("offerings", "offering"),
-    ("statics", "static"),
-    ("permissions", "permission"),
-    ("checks", "check"),
-)
 
 # Entity types without tags: tag filters on their lists are dropped (offerings, spec §10.6).
 _UNTAGGED = frozenset({"offering", "processing", "processing_execution", "check", "check_execution"})
@@ -466,7 +452,8 @@ class RestApi:
             routes.append(Route(f"{ds}/statics/{{id}}/file", self.static_file, methods=["GET"]))
         if isinstance(self.store, LocalExtras):  # re-run checks, static re-upload, comment edit...
             routes += LocalRoutes(self).routes()
-        for collection, entity_type in COLLECTIONS:
+        # Longer paths first: routes match in order (processings/executions before processings).
+        for entity_type, collection in sorted(COLLECTIONS.items(), key=lambda item: -len(item[1])):
             base = f"{ds}/{collection}"
             routes.append(Route(base, self.list_route(entity_type), methods=["GET"]))
             routes.append(Route(f"{base}/{{id}}", self.get_route(entity_type), methods=["GET"]))

@@ -16,18 +16,10 @@ from starlette.routing import BaseRoute, Route
 
 from gpf_flow.serve import api_schemas as schemas
 from gpf_flow.serve.api_common import call, no_content, read_json, validate
-from gpf_flow.store.base import TAGGABLE_TYPES, Entity, Store
+from gpf_flow.store.base import COLLECTIONS, TAGGABLE_TYPES, Entity, Store
 
 if TYPE_CHECKING:
     from gpf_flow.serve.api import Handler, RestApi
-
-# URL collection (under /datastores/{ds}) of each entity type that has comments.
-COMMENT_COLLECTIONS: dict[str, str] = {
-    "upload": "uploads",
-    "stored_data": "stored_data",
-    "configuration": "configurations",
-    "static": "statics",
-}
 
 
 @runtime_checkable
@@ -103,7 +95,7 @@ class LocalRoutes:
             Route("/users/me/keys/{id}/accesses/{access}", self.access_delete, methods=["DELETE"]),
         ]
         for entity_type in TAGGABLE_TYPES:
-            collection = COMMENT_COLLECTIONS[entity_type]
+            collection = COLLECTIONS[entity_type]
             routes.append(
                 Route(
                     f"{ds}/{collection}/{{id}}/comments/{{comment}}",

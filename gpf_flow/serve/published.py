@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from gpf_flow.errors import NotFoundError
-from gpf_flow.store.base import Entity, Store, iter_entities
+from gpf_flow.store.base import Entity, EntityType, OfferingStatus, Store, iter_entities
 
 # Offering / configuration types served here.
 WMS_RASTER = "WMS-RASTER"
@@ -129,8 +129,10 @@ class PublishedIndex:
 
     def _build(self) -> Published:
         snap = Published()
-        for offering in iter_entities(self.store, "offering", {"status": "PUBLISHED"}, limit=100):
-            if offering.get("status") != "PUBLISHED":
+        for offering in iter_entities(
+            self.store, EntityType.OFFERING, {"status": OfferingStatus.PUBLISHED}, limit=100
+        ):
+            if offering.get("status") != OfferingStatus.PUBLISHED:
                 continue
             layer = self._layer(offering)
             if layer is not None:
@@ -144,13 +146,13 @@ class PublishedIndex:
             return None
         stored_dir = getattr(self.store, "stored_data_dir", None)
         try:
-            configuration = self.store.get_entity("configuration", str(conf_id))
+            configuration = self.store.get_entity(EntityType.CONFIGURATION, str(conf_id))
             used: list[UsedData] = []
             for spec in (configuration.get("type_infos") or {}).get("used_data") or []:
                 sd_id = spec.get("stored_data") if isinstance(spec, Mapping) else None
                 if not sd_id or stored_dir is None:
                     continue
-                stored = self.store.get_entity("stored_data", str(sd_id))
+                stored = self.store.get_entity(EntityType.STORED_DATA, str(sd_id))
                 used.append(UsedData(spec=spec, stored_data=stored, path=Path(stored_dir(str(sd_id)))))
         except NotFoundError:
             # Deleted between the listing and now: not served.

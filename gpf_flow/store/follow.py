@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gpf_flow.errors import ConflictError
-from gpf_flow.store.base import EXECUTION_TERMINAL, Entity, Store
+from gpf_flow.store.base import EXECUTION_TERMINAL, Entity, EntityType, Store
 
 
 @dataclass(frozen=True)
@@ -67,11 +67,11 @@ def follow_execution(
     while True:
         if stop.is_set() and not aborted:
             aborted = True
-            current = store.get_entity("processing_execution", execution_id)
+            current = store.get_entity(EntityType.PROCESSING_EXECUTION, execution_id)
             if current.get("status") not in EXECUTION_TERMINAL:
                 with contextlib.suppress(ConflictError):  # it ended between the read and the abort
                     store.abort_processing_execution(execution_id)
-        execution = store.get_entity("processing_execution", execution_id)
+        execution = store.get_entity(EntityType.PROCESSING_EXECUTION, execution_id)
         changed = execution.get("status") != status
         status = execution.get("status")
         if changed and on_status is not None:

@@ -17,8 +17,10 @@ import httpx
 
 from gpf_flow.errors import BadRequestError, ConflictError, NotFoundError, StoreError
 from gpf_flow.store.base import (
+    COLLECTIONS,
     EXECUTION_TERMINAL,
     Entity,
+    EntityType,
     Page,
     ProgressCallback,
     Store,
@@ -33,21 +35,6 @@ from gpf_flow.store.geoplateforme.settings import ConfigError, GpfSettings, load
 
 log = logging.getLogger("gpf_flow.store.geoplateforme")
 
-ROUTES: dict[str, str] = {
-    "upload": "uploads",
-    "stored_data": "stored_data",
-    "processing": "processings",
-    "processing_execution": "processings/executions",
-    "configuration": "configurations",
-    "offering": "offerings",
-    "static": "statics",
-    "permission": "permissions",
-    "check": "checks",
-    "check_execution": "checks/executions",
-}
-"""List routes under ``/datastores/{id}``; ``key`` lives under ``/users/me``, ``endpoint`` and
-``datastore`` are read from the datastore and the user documents (as the official SDK does)."""
-
 ENTITY_ID = re.compile(r"^[0-9a-z]{8}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{12}$")
 LOG_PAGE_MAX = 2000
 LIST_SNAPSHOT_LIMIT = 50
@@ -57,6 +44,8 @@ class GeoplateformeStore:
     """The Géoplateforme Entrepôt over HTTP, bound to one datastore."""
 
     kind = "geoplateforme"
+    poll_interval = 5.0
+    """Each look is an HTTP request: followers back off up to 5 s."""
 
     def __init__(
         self,
@@ -117,11 +106,12 @@ class GeoplateformeStore:
         if entity_type == "key":
             return f"{self.root_url}/users/me/keys"
         try:
-            return f"{self.ds_url}/{ROUTES[entity_type]}"
-        except KeyError:
+            return f"{self.ds_url}/{COLLECTIONS[EntityType(entity_type)]}"
+        except (KeyError, ValueError):
+            known = [str(t) for t in (*COLLECTIONS, "key", "endpoint", "datastore")]
             raise BadRequestError(
                 f"unknown entity type {entity_type!r}",
-                hint=f"use one of: {', '.join([*ROUTES, 'key', 'endpoint', 'datastore'])}",
+                hint=f"use one of: {', '.join(known)}",
             ) from None
 
     def _entity_url(self, entity_type: str, entity_id: str) -> str:

@@ -128,6 +128,8 @@ class StoreBase:
     """What every part of :class:`LocalStore` shares: the core, rows, reads, presentation."""
 
     kind = "local"
+    poll_interval = 0.3
+    """A look is one SQLite read: cheap, so followers see a change within half a second."""
     datastore_id: str
     _core: StoreCore
     _owner: bool
