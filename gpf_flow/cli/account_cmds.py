@@ -19,10 +19,10 @@ def auth(store: StoreOption = None, config: ConfigOption = None, home: HomeOptio
     from datetime import UTC, datetime, timedelta
 
     from gpf_flow.config import resolve_home
-    from gpf_flow.store import resolve_store
+    from gpf_flow.store import LOCAL, resolve_store
 
     kind, _source = resolve_store(store, config)
-    if kind == "local":
+    if kind == LOCAL:
         typer.echo(f"local store in {resolve_home(home)}: no credentials needed (use --store geoplateforme)")
         return
     from gpf_flow.store.geoplateforme import GeoplateformeStore, load_settings

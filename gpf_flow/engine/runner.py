@@ -31,12 +31,12 @@ __all__ = ["run", "default_state_path", "RunResult", "StepResult", "RunInterrupt
 def default_state_path(store: Store | None = None, home: str | Path | None = None) -> Path:
     """``<home>/runs.sqlite``: next to the local store's files, else in ``home`` (``--home``) or
     the default home."""
-    folder = getattr(store, "home", None)
-    if folder is None:
-        from gpf_flow.config import resolve_home
+    local = store.local() if store is not None else None
+    if local is not None:
+        return local.home / "runs.sqlite"
+    from gpf_flow.config import resolve_home
 
-        folder = resolve_home(home)
-    return Path(folder) / "runs.sqlite"
+    return resolve_home(home) / "runs.sqlite"
 
 
 def run(

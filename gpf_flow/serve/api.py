@@ -28,8 +28,8 @@ from gpf_flow.serve.api_common import (
     validate,
 )
 from gpf_flow.serve.api_files import FileReceiver
-from gpf_flow.serve.api_local import LocalExtras, LocalRoutes
-from gpf_flow.store.base import COLLECTIONS, TAGGABLE_TYPES, Store, endpoints_of
+from gpf_flow.serve.api_local import LocalRoutes
+from gpf_flow.store.base import COLLECTIONS, TAGGABLE_TYPES, LocalCapabilities, endpoints_of
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -43,14 +43,14 @@ _UNTAGGED = frozenset({"offering", "processing", "processing_execution", "check"
 class RestApi:
     """The REST routes over one store (bound to the default datastore) and its datastore views."""
 
-    def __init__(self, store: Store, tmp_dir: Path) -> None:
+    def __init__(self, store: LocalCapabilities, tmp_dir: Path) -> None:
         self.store = store
         self.files = FileReceiver(tmp_dir)
-        self._views: dict[str, Store] = {store.datastore_id: store}
+        self._views: dict[str, LocalCapabilities] = {store.datastore_id: store}
         self._lock = threading.Lock()
 
     # -- helpers ------------------------------------------------------------------------------
-    def _view_sync(self, datastore: str) -> Store:
+    def _view_sync(self, datastore: str) -> LocalCapabilities:
         with self._lock:
             view = self._views.get(datastore)
         if view is None:
@@ -59,7 +59,7 @@ class RestApi:
                 view = self._views.setdefault(datastore, view)
         return view
 
-    async def view(self, request: Request) -> Store:
+    async def view(self, request: Request) -> LocalCapabilities:
         """The store bound to the request's ``{ds}``; 404 for an unknown datastore."""
         return await call(self._view_sync, request.path_params["ds"])
 
@@ -111,7 +111,7 @@ class RestApi:
         return paged_response(kept[start : start + limit], page, limit, len(kept))
 
     # -- generic entity routes ----------------------------------------------------------------
-    async def _list(self, view: Store, entity_type: str, request: Request) -> Response:
+    async def _list(self, view: LocalCapabilities, entity_type: str, request: Request) -> Response:
         infos, tags = list_filters(request)
         if entity_type in _UNTAGGED:
             tags = {}
@@ -176,7 +176,7 @@ class RestApi:
 
         return handler
 
-    def action_route(self, operation: Callable[[Store], Callable[[str], object]]) -> Handler:
+    def action_route(self, operation: Callable[[LocalCapabilities], Callable[[str], object]]) -> Handler:
         """``POST .../{id}/<action>`` → 204: ``operation(view)`` called with the id."""
 
         async def handler(request: Request) -> Response:
@@ -187,7 +187,7 @@ class RestApi:
         return handler
 
     def logs_route(
-        self, entity_type: str, logs: Callable[[Store], Callable[[str, int], list[str]]]
+        self, entity_type: str, logs: Callable[[LocalCapabilities], Callable[[str, int], list[str]]]
     ) -> Handler:
         """``GET .../{id}/logs``: the execution's log lines, paged (404 for an unknown id)."""
 
@@ -306,7 +306,7 @@ class RestApi:
             view = await self.view(request)
             entity_id = request.path_params["id"]
             await call(view.get_entity, entity_type, entity_id)
-            found = await call(view.events, entity_id)  # type: ignore[attr-defined]
+            found = await call(view.events, entity_id)
             return paged_response(found, 1, max(len(found), 1), len(found))
 
         return handler
@@ -359,7 +359,7 @@ class RestApi:
         from starlette.responses import FileResponse
 
         view = await self.view(request)
-        path = await call(view.static_file, request.path_params["id"])  # type: ignore[attr-defined]
+        path = await call(view.static_file, request.path_params["id"])
         return FileResponse(path, filename=Path(path).name)
 
     async def permissions_create(self, request: Request) -> Response:
@@ -448,10 +448,8 @@ class RestApi:
             Route(f"{ds}/statics", self.static_create, methods=["POST"]),
             Route(f"{ds}/permissions", self.permissions_create, methods=["POST"]),
         ]
-        if hasattr(self.store, "static_file"):  # local-store extra
-            routes.append(Route(f"{ds}/statics/{{id}}/file", self.static_file, methods=["GET"]))
-        if isinstance(self.store, LocalExtras):  # re-run checks, static re-upload, comment edit...
-            routes += LocalRoutes(self).routes()
+        routes.append(Route(f"{ds}/statics/{{id}}/file", self.static_file, methods=["GET"]))
+        routes += LocalRoutes(self).routes()  # re-run checks, static re-upload, comment edit...
         # Longer paths first: routes match in order (processings/executions before processings).
         for entity_type, collection in sorted(COLLECTIONS.items(), key=lambda item: -len(item[1])):
             base = f"{ds}/{collection}"
@@ -463,7 +461,7 @@ class RestApi:
                 routes.append(
                     Route(f"{base}/{{id}}", self.edit_route(entity_type, replace=False), methods=["PATCH"])
                 )
-            if entity_type in ("upload", "stored_data") and hasattr(self.store, "events"):
+            if entity_type in ("upload", "stored_data"):
                 routes.append(Route(f"{base}/{{id}}/events", self.events_route(entity_type), methods=["GET"]))
             if entity_type == "configuration":
                 routes.append(

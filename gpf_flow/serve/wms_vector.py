@@ -42,6 +42,7 @@ from gpf_flow.serve.sld import Style, default_style, parse_sld
 from gpf_flow.serve.vector_data import Relation, VectorSources, transform_bounds, transformer, union_bounds
 from gpf_flow.serve.vector_render import StyledFeatures, scale_denominator
 from gpf_flow.serve.vector_render import render as render_map
+from gpf_flow.store.base import LocalCapabilities
 
 log = logging.getLogger("gpf_flow.serve")
 
@@ -50,16 +51,12 @@ FORMATS = ("image/png", "image/jpeg")
 INFO_FORMATS = ("application/json", "text/plain", "text/html")
 
 
-def static_file(store: Any, static_id: str) -> Path | None:
-    """The file of a static (an SLD) through the local store's ``static_file``; None if it has none."""
-    finder = getattr(store, "static_file", None)
-    if not callable(finder):
-        return None
+def static_file(store: LocalCapabilities, static_id: str) -> Path | None:
+    """The file of a static (an SLD); None if there is no such static."""
     try:
-        found = finder(static_id)
+        return store.static_file(static_id)
     except NotFoundError:
         return None
-    return Path(found) if found else None
 
 
 def queryable(layer: PublishedLayer) -> bool:
@@ -71,7 +68,7 @@ def queryable(layer: PublishedLayer) -> bool:
 class VectorWms:
     """``/wms-v``."""
 
-    def __init__(self, index: PublishedIndex, sources: VectorSources, store: Any) -> None:
+    def __init__(self, index: PublishedIndex, sources: VectorSources, store: LocalCapabilities) -> None:
         self.index = index
         self.sources = sources
         self.store = store

@@ -230,6 +230,10 @@ class Store(Protocol):
     def for_datastore(self, datastore_id: str) -> Store:
         """The same store bound to another datastore (``datastore`` keys of workflows)."""
 
+    def local(self) -> LocalCapabilities | None:
+        """What this store can do beyond the API when it is the embedded one (its folder, files,
+        workers...); None for a remote Entrepôt. The one way to reach those extras."""
+
     # -- user and datastore -------------------------------------------------------------------
     def user_me(self) -> Entity:
         """``GET /users/me``: ``_id``, ``email``, ``first_name``, ``last_name``, ``communities_member``."""
@@ -347,6 +351,57 @@ class Store(Protocol):
 
     def create_access(self, key_id: str, body: Mapping[str, Any]) -> None:
         """``POST /users/me/keys/{key}/accesses``."""
+
+
+class LocalCapabilities(Store, Protocol):
+    """A store that is the embedded Entrepôt: the API, plus what ``gpf-flow serve`` and the run
+    state need from a store that lives in a folder of this machine.
+
+    ``gpf_flow.serve`` is typed on this protocol, so what it needs beyond the API is listed here
+    rather than probed for; :meth:`Store.local` hands it out.
+    """
+
+    @property
+    def home(self) -> Path:
+        """The store's folder (``runs.sqlite`` lives next to it)."""
+
+    @property
+    def public_url(self) -> str:
+        """Base URL of the services (offerings' ``urls``)."""
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The home's settings: user, local accounts, public URL, token lifetime."""
+
+    def for_datastore(self, datastore_id: str) -> LocalCapabilities:
+        """The same store bound to another datastore."""
+
+    def stored_data_dir(self, stored_data_id: str) -> Path:
+        """The folder holding a stored data's files (``NotFoundError`` for an unknown id)."""
+
+    def static_file(self, static_id: str) -> Path:
+        """The file of a static (``NotFoundError`` for an unknown id)."""
+
+    def events(self, entity_id: str) -> list[Entity]:
+        """``GET …/{id}/events``: the entity's history, oldest first."""
+
+    def change_counter(self) -> object:
+        """A value that changes whenever any process commits a change to the store (caches)."""
+
+    def start_workers(self) -> None:
+        """Run the jobs launched through this process (and adopt orphans) in worker processes."""
+
+    def upload_run_checks(self, upload_id: str, check_ids: Sequence[str]) -> None:
+        """``POST uploads/{id}/checks``: run these checks again on a CLOSED or UNSTABLE upload."""
+
+    def replace_static_file(self, static_id: str, local_path: Path) -> Entity:
+        """``PUT statics/{id}``: replace a static's file; returns the static."""
+
+    def edit_comment(self, entity_type: EntityType, entity_id: str, comment_id: str, text: str) -> Entity:
+        """``PUT …/comments/{comment}``: replace a comment's text; returns the comment."""
+
+    def delete_access(self, key_id: str, access_id: str) -> None:
+        """``DELETE /users/me/keys/{key}/accesses/{access}``: withdraw one access of a key."""
 
 
 def iter_entities(

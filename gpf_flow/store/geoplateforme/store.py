@@ -82,6 +82,10 @@ class GeoplateformeStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def local(self) -> None:
+        """A remote Entrepôt has no local capabilities."""
+        return None
+
     def for_datastore(self, datastore_id: str) -> Store:
         """The same connection bound to another datastore (an id, or a name found in ``/users/me``)."""
         if datastore_id == self.datastore_id:

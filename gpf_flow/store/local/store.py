@@ -74,6 +74,14 @@ class LocalStore(UploadsMixin, ExecutionsMixin, PublishingMixin):
         view.datastore_id = ds["_id"]
         return view
 
+    def local(self) -> LocalStore:
+        """The embedded store is its own :class:`~gpf_flow.store.base.LocalCapabilities`."""
+        return self
+
+    def change_counter(self) -> object:
+        """Changes whenever any process commits to the store's database (``PRAGMA data_version``)."""
+        return self._core.db.data_version()
+
     def stored_data_dir(self, stored_data_id: str) -> Path:
         """The folder holding a stored data's files."""
         self._row("stored_data", stored_data_id)
