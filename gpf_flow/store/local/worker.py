@@ -25,6 +25,7 @@ from gpf_flow.store.local import layout
 from gpf_flow.store.local.db import Database
 from gpf_flow.store.local.paths import is_reserved
 from gpf_flow.store.local.records import (
+    abort_flag,
     append_logs,
     dir_size,
     end_job,
@@ -77,10 +78,8 @@ class Job:
         if now - self._checked >= ABORT_POLL_S:
             self._checked = now
             with self._lock:
-                row = self.db.conn.execute(
-                    "SELECT abort, status FROM entities WHERE id = ?", (self.job_id,)
-                ).fetchone()
-            self._aborted = row is None or bool(row["abort"]) or row["status"] != "PROGRESS"
+                flag = abort_flag(self.db.conn, self.job_id)
+            self._aborted = flag is None or flag[0] or flag[1] != "PROGRESS"
         return self._aborted
 
     def still_mine(self, conn: Any) -> bool:
