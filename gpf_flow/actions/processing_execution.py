@@ -13,7 +13,7 @@ from typing import Any
 from gpf_flow.actions.base import ActionContext, apply_tags_and_comments, exact_one
 from gpf_flow.engine import events as ev
 from gpf_flow.errors import Interrupted, WorkflowError
-from gpf_flow.store.base import Entity, EntityType, ExecutionStatus, StoredDataStatus
+from gpf_flow.store.base import Action, Entity, EntityType, ExecutionStatus, StoredDataStatus
 from gpf_flow.store.follow import PollSchedule, follow_execution
 
 LOG_TAIL = 5  # log lines quoted in the error of a failed execution
@@ -32,7 +32,7 @@ def run(ctx: ActionContext) -> None:
         execution = _existing_update(ctx, body, str(out_sd["_id"]))
     created = execution is None
     if execution is None:
-        execution = ctx.store.create_processing_execution(body)
+        execution = ctx.store.create_entity(EntityType.PROCESSING_EXECUTION, body)
         ctx.created("processing_execution", execution)
     out_type, out_entity = _output_of(execution)
     if out_type and out_entity:
@@ -40,7 +40,7 @@ def run(ctx: ActionContext) -> None:
             ctx.created(out_type, out_entity)
         apply_tags_and_comments(ctx, out_type, out_entity["_id"])
     if execution.get("status") == ExecutionStatus.CREATED:
-        ctx.store.launch_processing_execution(execution["_id"])
+        ctx.store.act(EntityType.PROCESSING_EXECUTION, execution["_id"], Action.LAUNCH)
     tail: deque[str] = deque(maxlen=LOG_TAIL)
     final = follow(ctx, execution["_id"], tail)
     if final.get("status") != ExecutionStatus.SUCCESS:

@@ -46,7 +46,7 @@ from gpf_flow.delivery.events import (
 )
 from gpf_flow.delivery.md5 import verify_md5_file, write_md5_file
 from gpf_flow.errors import GpfFlowError, UsageError
-from gpf_flow.store.base import Entity, EntityType, Store, UploadChecks, flatten_tree, iter_entities
+from gpf_flow.store.base import Action, Entity, EntityType, Store, UploadChecks, flatten_tree, iter_entities
 
 BEHAVIORS = ("STOP", "DELETE", "CONTINUE", "RESUME")
 DEFAULT_BEHAVIOR = "STOP"
@@ -202,7 +202,7 @@ class Uploader:
         if self.behavior == "RESUME" and status in ("CLOSED", "UNSTABLE"):
             checks = self.store.upload_checks(upload_id)
             if status == "UNSTABLE" or checks.failed:
-                self.store.upload_open(upload_id)
+                self.store.act(EntityType.UPLOAD, upload_id, Action.OPEN)
                 return self.store.get_entity(EntityType.UPLOAD, upload_id), "reopened"
         return self.store.get_entity(EntityType.UPLOAD, upload_id), "reused"
 
@@ -229,7 +229,7 @@ class Uploader:
                 known.add(comment)
         self._push_files(prepared, upload_id, result)
         self._push_md5(prepared, upload_id, result)
-        self.store.upload_close(upload_id)
+        self.store.act(EntityType.UPLOAD, upload_id, Action.CLOSE)
         result.status = "CHECKING"
         self._emit(UploadClosed(spec.name, upload_id))
         return True
@@ -308,14 +308,14 @@ class Uploader:
         for item in [*checks.in_progress, *checks.passed, *checks.failed]:
             execution_id = str(item["_id"])
             names.setdefault(execution_id, _check_names([item])[0])
-            lines = self.store.check_execution_logs(execution_id, offsets.get(execution_id, 0))
+            lines = self.store.logs(EntityType.CHECK_EXECUTION, execution_id, offsets.get(execution_id, 0))
             offsets[execution_id] = offsets.get(execution_id, 0) + len(lines)
             for line in lines:
                 self._emit(CheckLog(dataset, names[execution_id], line))
 
     def _failed(self, item: Mapping[str, Any]) -> FailedCheck:
         execution_id = str(item["_id"])
-        lines = self.store.check_execution_logs(execution_id, 0)
+        lines = self.store.logs(EntityType.CHECK_EXECUTION, execution_id, 0)
         return FailedCheck(
             name=_check_names([dict(item)])[0],
             execution_id=execution_id,

@@ -29,7 +29,14 @@ from gpf_flow.serve.api_common import (
 )
 from gpf_flow.serve.api_files import FileReceiver
 from gpf_flow.serve.api_local import LocalRoutes
-from gpf_flow.store.base import COLLECTIONS, TAGGABLE_TYPES, LocalCapabilities, endpoints_of
+from gpf_flow.store.base import (
+    COLLECTIONS,
+    TAGGABLE_TYPES,
+    Action,
+    EntityType,
+    LocalCapabilities,
+    endpoints_of,
+)
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -176,26 +183,24 @@ class RestApi:
 
         return handler
 
-    def action_route(self, operation: Callable[[LocalCapabilities], Callable[[str], object]]) -> Handler:
-        """``POST .../{id}/<action>`` → 204: ``operation(view)`` called with the id."""
+    def action_route(self, entity_type: EntityType, action: Action) -> Handler:
+        """``POST .../{id}/<action>`` → 204."""
 
         async def handler(request: Request) -> Response:
             view = await self.view(request)
-            await call(operation(view), request.path_params["id"])
+            await call(view.act, entity_type, request.path_params["id"], action)
             return no_content()
 
         return handler
 
-    def logs_route(
-        self, entity_type: str, logs: Callable[[LocalCapabilities], Callable[[str, int], list[str]]]
-    ) -> Handler:
+    def logs_route(self, entity_type: EntityType) -> Handler:
         """``GET .../{id}/logs``: the execution's log lines, paged (404 for an unknown id)."""
 
         async def handler(request: Request) -> Response:
             view = await self.view(request)
             execution_id = request.path_params["id"]
             await call(view.get_entity, entity_type, execution_id)
-            return _paged_logs(request, await call(logs(view), execution_id, 0))
+            return _paged_logs(request, await call(view.logs, entity_type, execution_id, 0))
 
         return handler
 
@@ -317,7 +322,8 @@ class RestApi:
         view = await self.view(request)
         body = await read_json(request)
         validate(body, schemas.EXECUTION_CREATE, "processing execution")
-        return JSONResponse(await call(view.create_processing_execution, body), status_code=201)
+        created = await call(view.create_entity, EntityType.PROCESSING_EXECUTION, body)
+        return JSONResponse(created, status_code=201)
 
     # -- configurations and offerings ---------------------------------------------------------
     async def configuration_offerings(self, request: Request) -> Response:
@@ -407,32 +413,38 @@ class RestApi:
             Route(f"{ds}/uploads/{{id}}/md5", self.upload_push_md5, methods=["POST"]),
             Route(f"{ds}/uploads/{{id}}/md5", self.upload_delete_file, methods=["DELETE"]),
             Route(
-                f"{ds}/uploads/{{id}}/close", self.action_route(lambda v: v.upload_close), methods=["POST"]
+                f"{ds}/uploads/{{id}}/close",
+                self.action_route(EntityType.UPLOAD, Action.CLOSE),
+                methods=["POST"],
             ),
-            Route(f"{ds}/uploads/{{id}}/open", self.action_route(lambda v: v.upload_open), methods=["POST"]),
+            Route(
+                f"{ds}/uploads/{{id}}/open",
+                self.action_route(EntityType.UPLOAD, Action.OPEN),
+                methods=["POST"],
+            ),
             Route(f"{ds}/uploads/{{id}}/tree", self.upload_tree, methods=["GET"]),
             Route(f"{ds}/uploads/{{id}}/checks", self.upload_checks, methods=["GET"]),
             # check executions
             Route(
                 f"{ds}/checks/executions/{{id}}/logs",
-                self.logs_route("check_execution", lambda v: v.check_execution_logs),
+                self.logs_route(EntityType.CHECK_EXECUTION),
                 methods=["GET"],
             ),
             # processing executions
             Route(f"{ds}/processings/executions", self.execution_create, methods=["POST"]),
             Route(
                 f"{ds}/processings/executions/{{id}}/launch",
-                self.action_route(lambda v: v.launch_processing_execution),
+                self.action_route(EntityType.PROCESSING_EXECUTION, Action.LAUNCH),
                 methods=["POST"],
             ),
             Route(
                 f"{ds}/processings/executions/{{id}}/abort",
-                self.action_route(lambda v: v.abort_processing_execution),
+                self.action_route(EntityType.PROCESSING_EXECUTION, Action.ABORT),
                 methods=["POST"],
             ),
             Route(
                 f"{ds}/processings/executions/{{id}}/logs",
-                self.logs_route("processing_execution", lambda v: v.processing_execution_logs),
+                self.logs_route(EntityType.PROCESSING_EXECUTION),
                 methods=["GET"],
             ),
             # configurations and offerings

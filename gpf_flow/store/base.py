@@ -149,6 +149,40 @@ class OfferingStatus(StrEnum):
     UNSTABLE = "UNSTABLE"
 
 
+class Action(StrEnum):
+    """The state changes a client asks for with ``POST {collection}/{id}/{action}``."""
+
+    CLOSE = "close"
+    OPEN = "open"
+    LAUNCH = "launch"
+    ABORT = "abort"
+
+
+ACTIONS: dict[EntityType, tuple[Action, ...]] = {
+    EntityType.UPLOAD: (Action.CLOSE, Action.OPEN),
+    EntityType.PROCESSING_EXECUTION: (Action.LAUNCH, Action.ABORT),
+}
+"""The actions each entity type has (``uploads/{id}/close``, ``processings/executions/{id}/launch``...)."""
+
+LOGGED_TYPES: tuple[EntityType, ...] = (EntityType.PROCESSING_EXECUTION, EntityType.CHECK_EXECUTION)
+"""The entity types with ``GET {collection}/{id}/logs``."""
+
+
+def unknown_action(entity_type: str, action: str) -> Exception:
+    """The error for an action an entity type does not have."""
+    from gpf_flow.errors import BadRequestError
+
+    known = ", ".join(f"{t} {'/'.join(a)}" for t, a in ACTIONS.items())
+    return BadRequestError(f"{entity_type} has no action {action!r}", hint=f"actions: {known}")
+
+
+def no_logs(entity_type: str) -> Exception:
+    """The error for logs asked of an entity type that has none."""
+    from gpf_flow.errors import BadRequestError
+
+    return BadRequestError(f"{entity_type} has no logs", hint=f"logs exist on: {', '.join(LOGGED_TYPES)}")
+
+
 EXECUTION_TERMINAL: frozenset[str] = frozenset(
     {ExecutionStatus.SUCCESS, ExecutionStatus.FAILURE, ExecutionStatus.ABORTED}
 )
@@ -305,30 +339,17 @@ class Store(Protocol):
     def upload_tree(self, upload_id: str) -> list[Entity]:
         """``[{"type": "FILE"|"DIRECTORY", "name", "size", "children"?}]``."""
 
-    def upload_close(self, upload_id: str) -> None:
-        """Close the upload: status CHECKING, check executions created at once and run."""
-
-    def upload_open(self, upload_id: str) -> None:
-        """Re-open a CLOSED or UNSTABLE upload."""
-
     def upload_checks(self, upload_id: str) -> UploadChecks:
         """The upload's check executions grouped by state."""
 
-    def check_execution_logs(self, execution_id: str, start: int = 0) -> list[str]:
-        """Log lines of a check execution from line ``start`` (0-based)."""
+    # -- actions and logs -----------------------------------------------------------------------
+    def act(self, entity_type: EntityType, entity_id: str, action: Action) -> None:
+        """``POST {collection}/{id}/{action}``: close or re-open an upload (closing runs its
+        checks), launch or abort a processing execution (see :data:`ACTIONS`)."""
 
-    # -- processings --------------------------------------------------------------------------
-    def create_processing_execution(self, body: Mapping[str, Any]) -> Entity:
-        """``POST processings/executions``: status CREATED, ``inputs``/``output`` as objects."""
-
-    def launch_processing_execution(self, execution_id: str) -> None:
-        """Queue a CREATED execution (WAITING, then PROGRESS when a worker takes it)."""
-
-    def abort_processing_execution(self, execution_id: str) -> None:
-        """Ask a WAITING or PROGRESS execution to stop; it ends ABORTED."""
-
-    def processing_execution_logs(self, execution_id: str, start: int = 0) -> list[str]:
-        """Log lines from line ``start`` (0-based): a follower passes how many it has."""
+    def logs(self, entity_type: EntityType, entity_id: str, start: int = 0) -> list[str]:
+        """Log lines of a processing or check execution from line ``start`` (0-based): a
+        follower passes how many it has."""
 
     # -- offerings ----------------------------------------------------------------------------
     def create_offering(self, configuration_id: str, body: Mapping[str, Any]) -> Entity:

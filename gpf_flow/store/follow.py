@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gpf_flow.errors import ConflictError
-from gpf_flow.store.base import EXECUTION_TERMINAL, Entity, EntityType, Store
+from gpf_flow.store.base import EXECUTION_TERMINAL, Action, Entity, EntityType, Store
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def follow_execution(
 
     def read_logs() -> bool:
         nonlocal offset
-        lines = store.processing_execution_logs(execution_id, start=offset)
+        lines = store.logs(EntityType.PROCESSING_EXECUTION, execution_id, start=offset)
         if lines and on_lines is not None:
             on_lines(offset, lines)
         offset += len(lines)
@@ -70,7 +70,7 @@ def follow_execution(
             current = store.get_entity(EntityType.PROCESSING_EXECUTION, execution_id)
             if current.get("status") not in EXECUTION_TERMINAL:
                 with contextlib.suppress(ConflictError):  # it ended between the read and the abort
-                    store.abort_processing_execution(execution_id)
+                    store.act(EntityType.PROCESSING_EXECUTION, execution_id, Action.ABORT)
         execution = store.get_entity(EntityType.PROCESSING_EXECUTION, execution_id)
         changed = execution.get("status") != status
         status = execution.get("status")

@@ -19,6 +19,7 @@ from gpf_flow.errors import BadRequestError, ConflictError, NotFoundError, Store
 from gpf_flow.store.base import (
     COLLECTIONS,
     EXECUTION_TERMINAL,
+    Action,
     Entity,
     EntityType,
     Page,
@@ -27,6 +28,8 @@ from gpf_flow.store.base import (
     UploadChecks,
     endpoints_of,
     flatten_tree,
+    no_logs,
+    unknown_action,
 )
 from gpf_flow.store.geoplateforme.client import AmbiguousRequestError, ApiClient
 from gpf_flow.store.geoplateforme.multipart import MultipartFile
@@ -402,6 +405,27 @@ class GeoplateformeStore:
     def upload_tree(self, upload_id: str) -> list[Entity]:
         """``GET uploads/{id}/tree``: nested ``FILE``/``DIRECTORY`` nodes (see :func:`flatten_tree`)."""
         return list(self.client.get_json(f"{self._entity_url('upload', upload_id)}/tree") or [])
+
+    def act(self, entity_type: str, entity_id: str, action: str) -> None:
+        """``POST {collection}/{id}/{action}`` (see :data:`~gpf_flow.store.base.ACTIONS`)."""
+        if entity_type == EntityType.UPLOAD and action == Action.CLOSE:
+            self.upload_close(entity_id)
+        elif entity_type == EntityType.UPLOAD and action == Action.OPEN:
+            self.upload_open(entity_id)
+        elif entity_type == EntityType.PROCESSING_EXECUTION and action == Action.LAUNCH:
+            self.launch_processing_execution(entity_id)
+        elif entity_type == EntityType.PROCESSING_EXECUTION and action == Action.ABORT:
+            self.abort_processing_execution(entity_id)
+        else:
+            raise unknown_action(entity_type, action)
+
+    def logs(self, entity_type: str, entity_id: str, start: int = 0) -> list[str]:
+        """Log lines of a processing or check execution from 0-based line ``start``."""
+        if entity_type == EntityType.PROCESSING_EXECUTION:
+            return self.processing_execution_logs(entity_id, start)
+        if entity_type == EntityType.CHECK_EXECUTION:
+            return self.check_execution_logs(entity_id, start)
+        raise no_logs(entity_type)
 
     def upload_close(self, upload_id: str) -> None:
         """``POST uploads/{id}/close``."""

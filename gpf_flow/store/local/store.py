@@ -15,7 +15,17 @@ from typing import Any
 from gpf_flow.checks.base import CheckSpec
 from gpf_flow.errors import BadRequestError, NotFoundError
 from gpf_flow.processings.base import ProcessingSpec
-from gpf_flow.store.base import TAGGABLE_TYPES, Entity, Page, ProgressCallback, UploadChecks
+from gpf_flow.store.base import (
+    TAGGABLE_TYPES,
+    Action,
+    Entity,
+    EntityType,
+    Page,
+    ProgressCallback,
+    UploadChecks,
+    no_logs,
+    unknown_action,
+)
 from gpf_flow.store.local import layout
 from gpf_flow.store.local.core import (
     EDITABLE_TYPES,
@@ -229,6 +239,27 @@ class LocalStore:
     def processing_execution_logs(self, execution_id: str, start: int = 0) -> list[str]:
         """Log lines from 0-based line ``start`` (readable while the execution runs)."""
         return self._executions.processing_execution_logs(execution_id, start)
+
+    def act(self, entity_type: str, entity_id: str, action: str) -> None:
+        """``POST {collection}/{id}/{action}`` (see :data:`~gpf_flow.store.base.ACTIONS`)."""
+        if entity_type == EntityType.UPLOAD and action == Action.CLOSE:
+            self.upload_close(entity_id)
+        elif entity_type == EntityType.UPLOAD and action == Action.OPEN:
+            self.upload_open(entity_id)
+        elif entity_type == EntityType.PROCESSING_EXECUTION and action == Action.LAUNCH:
+            self.launch_processing_execution(entity_id)
+        elif entity_type == EntityType.PROCESSING_EXECUTION and action == Action.ABORT:
+            self.abort_processing_execution(entity_id)
+        else:
+            raise unknown_action(entity_type, action)
+
+    def logs(self, entity_type: str, entity_id: str, start: int = 0) -> list[str]:
+        """Log lines of a processing or check execution from 0-based line ``start``."""
+        if entity_type == EntityType.PROCESSING_EXECUTION:
+            return self.processing_execution_logs(entity_id, start)
+        if entity_type == EntityType.CHECK_EXECUTION:
+            return self.check_execution_logs(entity_id, start)
+        raise no_logs(entity_type)
 
     # -- publication -----------------------------------------------------------------------------
     def create_offering(self, configuration_id: str, body: Mapping[str, Any]) -> Entity:
