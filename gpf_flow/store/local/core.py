@@ -14,7 +14,7 @@ from typing import Any
 from gpf_flow.checks.base import CHECKS, CheckSpec
 from gpf_flow.errors import BadRequestError, ConflictError, GpfFlowError, NotFoundError
 from gpf_flow.processings.base import PROCESSINGS, ProcessingSpec
-from gpf_flow.store.base import ENTITY_TYPES, Entity, Page
+from gpf_flow.store.base import ENTITY_TYPES, Entity, ExecutionStatus, Page
 from gpf_flow.store.local import catalog, layout
 from gpf_flow.store.local.db import Database, now_iso
 from gpf_flow.store.local.dispatcher import Dispatcher
@@ -298,11 +298,11 @@ class Entities:
 
     def watch_job(self, row: sqlite3.Row) -> sqlite3.Row:
         """A follower looks at a job: end it if its owner died, adopt it if its launcher died."""
-        if row["status"] == "PROGRESS" and recover_stale(
+        if row["status"] == ExecutionStatus.PROGRESS and recover_stale(
             self.db, row["id"], self._core.dispatcher.running_ids()
         ):
             row = get_row(self.db.conn, row["id"]) or row
-        elif row["status"] == "WAITING" and has_orphans(self.db, job_id=row["id"]):
+        elif row["status"] == ExecutionStatus.WAITING and has_orphans(self.db, job_id=row["id"]):
             self.start_workers()
         return row
 
@@ -311,7 +311,7 @@ class Entities:
         if row["status"] != "CHECKING":
             return row
         upload_id = row["id"]
-        for r in children(self.db.conn, upload_id, "PROGRESS"):
+        for r in children(self.db.conn, upload_id, ExecutionStatus.PROGRESS):
             self.watch_job(r)
         if has_orphans(self.db, parent=upload_id):
             self.start_workers()

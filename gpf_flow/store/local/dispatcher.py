@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from gpf_flow.store.base import ExecutionStatus
 from gpf_flow.store.local import layout
 from gpf_flow.store.local.db import Database
 from gpf_flow.store.local.liveness import HOST, launched_here, launcher_gone
@@ -151,13 +152,13 @@ class Dispatcher:
         output.unlink(missing_ok=True)
         with self.db.tx() as conn:
             row = get_row(conn, item.job_id)
-            if row is None or row["status"] != "PROGRESS" or row["owner_pid"] != os.getpid():
+            if row is None or row["status"] != ExecutionStatus.PROGRESS or row["owner_pid"] != os.getpid():
                 return
             if row["abort"]:
                 end_job(
                     conn,
                     item.job_id,
-                    "ABORTED",
+                    ExecutionStatus.ABORTED,
                     [f"INFO aborted: worker process {item.proc.pid} was stopped"],
                 )
                 return
@@ -165,7 +166,7 @@ class Dispatcher:
             end_job(
                 conn,
                 item.job_id,
-                "FAILURE",
+                ExecutionStatus.FAILURE,
                 [f"  worker output: {line}" for line in last_lines]
                 + [f"ERROR interrupted: worker process {item.proc.pid} is gone ({why})"],
             )
@@ -184,7 +185,7 @@ class Dispatcher:
             running = list(self._running.values())
         for item in running:
             row = get_row(self.db.conn, item.job_id)
-            if row is None or row["status"] != "PROGRESS":
+            if row is None or row["status"] != ExecutionStatus.PROGRESS:
                 if item.proc.poll() is None and (row is None or row["owner_pid"] is None):
                     item.proc.terminate()
                 continue
@@ -198,7 +199,7 @@ class Dispatcher:
                 item.proc.terminate()
 
     def _candidates(self) -> list[str]:
-        rows = jobs_in(self.db.conn, "WAITING", limit=100)
+        rows = jobs_in(self.db.conn, ExecutionStatus.WAITING, limit=100)
         return [r["id"] for r in rows if launched_here(r) or launcher_gone(r)]
 
     def _claim(self) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gpf_flow.errors import BadRequestError, ConflictError
-from gpf_flow.store.base import Entity
+from gpf_flow.store.base import Entity, ExecutionStatus
 from gpf_flow.store.local import layout
 from gpf_flow.store.local.core import (
     Entities,
@@ -178,7 +178,7 @@ class Executions:
         """CREATED → WAITING; this process's workers start it. A FAILURE/ABORTED one is relaunched."""
         with self.base.db.tx() as conn:
             row = self.base.row("processing_execution", execution_id, conn)
-            if row["status"] not in ("CREATED", "FAILURE", "ABORTED"):
+            if row["status"] not in ("CREATED", ExecutionStatus.FAILURE, ExecutionStatus.ABORTED):
                 raise ConflictError(
                     f"processing execution {execution_id} is {row['status']}; "
                     "only a CREATED one can be launched"
@@ -195,7 +195,7 @@ class Executions:
             if row["status"] != "CREATED":
                 append_logs(conn, execution_id, ["INFO relaunched"])
             mark_launched(conn, execution_id, os.getpid(), HOST)
-            set_status(conn, execution_id, "WAITING")
+            set_status(conn, execution_id, ExecutionStatus.WAITING)
         self.base.start_workers()
 
     def abort_processing_execution(self, execution_id: str) -> None:
@@ -204,20 +204,20 @@ class Executions:
         with self.base.db.tx() as conn:
             row = self.base.row("processing_execution", execution_id, conn)
             status = row["status"]
-            if status in ("CREATED", "WAITING"):
+            if status in ("CREATED", ExecutionStatus.WAITING):
                 end_job(
                     conn,
                     execution_id,
-                    "ABORTED",
+                    ExecutionStatus.ABORTED,
                     ["INFO aborted before it started"],
-                    only_if=("CREATED", "WAITING"),
+                    only_if=("CREATED", ExecutionStatus.WAITING),
                 )
-            elif status == "PROGRESS":
+            elif status == ExecutionStatus.PROGRESS:
                 request_abort(conn, execution_id)
                 append_logs(conn, execution_id, ["INFO abort requested"])
             else:
                 raise ConflictError(f"processing execution {execution_id} already ended ({status})")
-        if status == "PROGRESS":
+        if status == ExecutionStatus.PROGRESS:
             self.base.watch_job(self.base.row("processing_execution", execution_id))
 
     def processing_execution_logs(self, execution_id: str, start: int = 0) -> list[str]:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gpf_flow.store.base import ExecutionStatus
 from gpf_flow.store.local.db import Database, dumps, now_iso, now_log
 from gpf_flow.store.local.paths import is_reserved
 
@@ -21,20 +22,24 @@ Entity = dict[str, Any]
 JOB_TYPES = ("processing_execution", "check_execution")
 """The entity types run by worker processes."""
 
-ACTIVE = ("WAITING", "PROGRESS")
+ACTIVE = (ExecutionStatus.WAITING, ExecutionStatus.PROGRESS)
 """The statuses of a job that is queued or running."""
 
 TRANSITIONS: dict[str, dict[str | None, frozenset[str]]] = {
     "processing_execution": {
-        "CREATED": frozenset({"WAITING", "ABORTED"}),
-        "WAITING": frozenset({"PROGRESS", "ABORTED", "FAILURE"}),
-        "PROGRESS": frozenset({"SUCCESS", "FAILURE", "ABORTED"}),
-        "FAILURE": frozenset({"WAITING"}),  # relaunched
-        "ABORTED": frozenset({"WAITING"}),
+        "CREATED": frozenset({ExecutionStatus.WAITING, ExecutionStatus.ABORTED}),
+        ExecutionStatus.WAITING: frozenset(
+            {ExecutionStatus.PROGRESS, ExecutionStatus.ABORTED, ExecutionStatus.FAILURE}
+        ),
+        ExecutionStatus.PROGRESS: frozenset(
+            {ExecutionStatus.SUCCESS, ExecutionStatus.FAILURE, ExecutionStatus.ABORTED}
+        ),
+        ExecutionStatus.FAILURE: frozenset({ExecutionStatus.WAITING}),  # relaunched
+        ExecutionStatus.ABORTED: frozenset({ExecutionStatus.WAITING}),
     },
     "check_execution": {
-        "WAITING": frozenset({"PROGRESS", "FAILURE"}),
-        "PROGRESS": frozenset({"SUCCESS", "FAILURE"}),
+        ExecutionStatus.WAITING: frozenset({ExecutionStatus.PROGRESS, ExecutionStatus.FAILURE}),
+        ExecutionStatus.PROGRESS: frozenset({ExecutionStatus.SUCCESS, ExecutionStatus.FAILURE}),
     },
     "upload": {
         "OPEN": frozenset({"CHECKING", "CLOSED"}),
@@ -73,11 +78,11 @@ class TransitionError(RuntimeError):
 
 EVENT_TITLES = {
     "CREATED": "Création",
-    "WAITING": "Mise en attente",
-    "PROGRESS": "Démarrage",
-    "SUCCESS": "Succès",
-    "FAILURE": "Échec",
-    "ABORTED": "Annulation",
+    ExecutionStatus.WAITING: "Mise en attente",
+    ExecutionStatus.PROGRESS: "Démarrage",
+    ExecutionStatus.SUCCESS: "Succès",
+    ExecutionStatus.FAILURE: "Échec",
+    ExecutionStatus.ABORTED: "Annulation",
 }
 
 
@@ -215,9 +220,9 @@ def finalize_upload(conn: sqlite3.Connection, upload_id: str) -> None:
             "SELECT status FROM entities WHERE type = 'check_execution' AND parent = ?", (upload_id,)
         )
     ]
-    if any(s in ("WAITING", "PROGRESS") for s in statuses):
+    if any(s in (ExecutionStatus.WAITING, ExecutionStatus.PROGRESS) for s in statuses):
         return
-    ok = bool(statuses) and all(s == "SUCCESS" for s in statuses)
+    ok = bool(statuses) and all(s == ExecutionStatus.SUCCESS for s in statuses)
     set_status(conn, upload_id, "CLOSED" if ok else "UNSTABLE", title="Vérifications terminées")
 
 
@@ -249,7 +254,7 @@ def end_job(
     status: str,
     log_lines: list[str],
     *,
-    only_if: tuple[str, ...] = ("PROGRESS",),
+    only_if: tuple[str, ...] = (ExecutionStatus.PROGRESS,),
 ) -> bool:
     """End a processing or check execution that did not succeed (FAILURE/ABORTED/interrupted).
 
@@ -258,7 +263,7 @@ def end_job(
     if row is None or row["status"] not in only_if:
         return False
     if row["type"] == "check_execution":
-        status = "FAILURE" if status != "SUCCESS" else status
+        status = ExecutionStatus.FAILURE if status != ExecutionStatus.SUCCESS else status
     finish_job(conn, job_id, status, log_lines)
     if row["type"] == "check_execution":
         finalize_upload(conn, row["parent"])
@@ -416,7 +421,7 @@ def claim(conn: sqlite3.Connection, job_id: str, pid: int, host: str) -> bool:
     )
     if cur.rowcount != 1:
         return False
-    set_status(conn, job_id, "PROGRESS", fields={"start": now_iso()})
+    set_status(conn, job_id, ExecutionStatus.PROGRESS, fields={"start": now_iso()})
     return True
 
 

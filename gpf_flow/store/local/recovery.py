@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from gpf_flow.store.base import ExecutionStatus
 from gpf_flow.store.local import layout
 from gpf_flow.store.local.db import Database
 from gpf_flow.store.local.liveness import launcher_gone, owner_gone
@@ -23,9 +24,13 @@ def interrupt(db: Database, row: sqlite3.Row) -> bool:
     line = f"ERROR interrupted: worker process {pid} is gone (owner process {row['owner_pid']})"
     with db.tx() as conn:
         current = get_row(conn, job_id)
-        if current is None or current["status"] != "PROGRESS" or current["owner_pid"] != row["owner_pid"]:
+        if (
+            current is None
+            or current["status"] != ExecutionStatus.PROGRESS
+            or current["owner_pid"] != row["owner_pid"]
+        ):
             return False
-        status = "ABORTED" if current["abort"] else "FAILURE"
+        status = ExecutionStatus.ABORTED if current["abort"] else ExecutionStatus.FAILURE
         ended = end_job(conn, job_id, status, [line])
         if current["type"] == "check_execution" and current["parent"]:
             _skip_orphan_checks(conn, current["parent"])
@@ -37,16 +42,16 @@ def interrupt(db: Database, row: sqlite3.Row) -> bool:
 def _skip_orphan_checks(conn: sqlite3.Connection, upload_id: str) -> None:
     """The upload lost a check to a dead process: its checks nobody will start end FAILURE too,
     so the upload ends UNSTABLE now rather than waiting for someone to adopt them."""
-    for r in children(conn, upload_id, "WAITING"):
+    for r in children(conn, upload_id, ExecutionStatus.WAITING):
         if launcher_gone(r):
             lines = [f"ERROR not run: the process {r['launcher_pid']} that closed the upload is gone"]
-            end_job(conn, r["id"], "FAILURE", lines, only_if=("WAITING",))
+            end_job(conn, r["id"], ExecutionStatus.FAILURE, lines, only_if=(ExecutionStatus.WAITING,))
 
 
 def recover_stale(db: Database, job_id: str | None = None, running_here: set[str] | None = None) -> int:
     """End every PROGRESS job (or just ``job_id``) whose owner process is gone; returns how many."""
     count = 0
-    for row in jobs_in(db.conn, "PROGRESS", job_id=job_id):
+    for row in jobs_in(db.conn, ExecutionStatus.PROGRESS, job_id=job_id):
         if owner_gone(row, running_here) and interrupt(db, row):
             count += 1
     return count
@@ -54,4 +59,5 @@ def recover_stale(db: Database, job_id: str | None = None, running_here: set[str
 
 def has_orphans(db: Database, job_id: str | None = None, parent: str | None = None) -> bool:
     """True if a WAITING job (this one, or of this upload) was launched by a process that is gone."""
-    return any(launcher_gone(r) for r in jobs_in(db.conn, "WAITING", job_id=job_id, parent=parent))
+    waiting = jobs_in(db.conn, ExecutionStatus.WAITING, job_id=job_id, parent=parent)
+    return any(launcher_gone(r) for r in waiting)

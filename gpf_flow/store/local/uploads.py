@@ -11,7 +11,7 @@ from typing import Any
 
 from gpf_flow.checks.base import CHECKS, CheckSpec
 from gpf_flow.errors import BadRequestError, ConflictError, NotFoundError
-from gpf_flow.store.base import Entity, ProgressCallback, UploadChecks
+from gpf_flow.store.base import Entity, ExecutionStatus, ProgressCallback, UploadChecks
 from gpf_flow.store.local import files, layout
 from gpf_flow.store.local.core import (
     SERVER_OWNED,
@@ -192,7 +192,7 @@ class Uploads:
                 new_id(),
                 self.base.datastore_id,
                 body,
-                "WAITING",
+                ExecutionStatus.WAITING,
                 parent=upload_id,
                 runner=spec.run,
                 launcher_pid=os.getpid(),
@@ -217,7 +217,11 @@ class Uploads:
         row = self.base.row("upload", upload_id)
         self.base.watch_upload(row)
         result = UploadChecks()
-        buckets = {"WAITING": result.asked, "PROGRESS": result.in_progress, "SUCCESS": result.passed}
+        buckets = {
+            ExecutionStatus.WAITING: result.asked,
+            ExecutionStatus.PROGRESS: result.in_progress,
+            ExecutionStatus.SUCCESS: result.passed,
+        }
         for r in children(self.base.db.conn, upload_id):
             buckets.get(r["status"], result.failed).append(
                 self.base.present("check_execution", row_entity(r))
@@ -242,7 +246,7 @@ class Uploads:
         with self.base.db.tx() as conn:
             row = self.base.row("check_execution", entity_id, conn)
             upload_id = row["parent"]
-            if row["status"] in ("WAITING", "PROGRESS"):
+            if row["status"] in (ExecutionStatus.WAITING, ExecutionStatus.PROGRESS):
                 request_abort(conn, entity_id)
             drop(conn, "check_execution", entity_id)
             if upload_id:
