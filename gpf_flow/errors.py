@@ -6,7 +6,6 @@ message (never a traceback) and exits with its ``exit_code``.
 
 from __future__ import annotations
 
-EXIT_OK = 0
 EXIT_INVALID = 1  # invalid workflow, failed run, failed upload...
 EXIT_USAGE = 2  # bad command-line usage
 EXIT_INTERRUPTED = 130

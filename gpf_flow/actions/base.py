@@ -9,7 +9,7 @@ from typing import Any
 
 from gpf_flow import events as ev
 from gpf_flow.errors import Interrupted, NotFoundError, WorkflowError
-from gpf_flow.store.base import Entity, Store
+from gpf_flow.store.base import Entity, EntityType, OfferingStatus, Store
 from gpf_flow.store.follow import PollSchedule
 
 BEHAVIORS = ("STOP", "DELETE", "CONTINUE", "RESUME")
@@ -132,7 +132,7 @@ class ActionContext:
 
 
 def apply_tags_and_comments(
-    ctx: ActionContext, entity_type: str, entity_id: str, *, fresh: bool = False
+    ctx: ActionContext, entity_type: EntityType, entity_id: str, *, fresh: bool = False
 ) -> None:
     """Merge the action's tags into the entity and add its comments that are not there yet
     (``fresh``: the entity was just created, it has none: they are not read back)."""
@@ -150,7 +150,7 @@ def apply_tags_and_comments(
 
 def wait_status(
     ctx: ActionContext,
-    entity_type: str,
+    entity_type: EntityType,
     entity_id: str,
     targets: tuple[str, ...],
     *,
@@ -186,17 +186,22 @@ def wait_status(
 def delete_offering(ctx: ActionContext, offering: Entity) -> None:
     """Unpublish then delete an offering (API semantics: the first DELETE only unpublishes)."""
     store, oid = ctx.store, offering["_id"]
-    if offering.get("status") in ("PUBLISHED", "UNSTABLE", "PUBLISHING", "MODIFYING"):
-        store.delete_entity("offering", oid)
-        if wait_status(ctx, "offering", oid, ("UNPUBLISHED",), gone_ok=True) is None:
+    if offering.get("status") in (
+        OfferingStatus.PUBLISHED,
+        OfferingStatus.UNSTABLE,
+        OfferingStatus.PUBLISHING,
+        OfferingStatus.MODIFYING,
+    ):
+        store.delete_entity(EntityType.OFFERING, oid)
+        if wait_status(ctx, EntityType.OFFERING, oid, (OfferingStatus.UNPUBLISHED,), gone_ok=True) is None:
             ctx.deleted("offering", offering)
             return
-    store.delete_entity("offering", oid)
-    wait_status(ctx, "offering", oid, (), gone_ok=True)
+    store.delete_entity(EntityType.OFFERING, oid)
+    wait_status(ctx, EntityType.OFFERING, oid, (), gone_ok=True)
     ctx.deleted("offering", offering)
 
 
-def exact_one(ctx: ActionContext, entity_type: str, infos: Mapping[str, str]) -> Entity | None:
+def exact_one(ctx: ActionContext, entity_type: EntityType, infos: Mapping[str, str]) -> Entity | None:
     """The first entity whose infos equal ``infos`` exactly (uniqueness checks), fetched in full."""
     page = ctx.store.list_entities(entity_type, infos, None, page=1, limit=10)
     for item in page.items:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gpf_flow.actions.base import ActionContext, apply_tags_and_comments, delete_offering, exact_one
-from gpf_flow.store.base import Entity
+from gpf_flow.store.base import Entity, EntityType
 
 
 def run(ctx: ActionContext) -> None:
@@ -20,21 +20,21 @@ def create_configuration(ctx: ActionContext, body: Mapping[str, Any]) -> Entity:
     keys = {"name": str(name)}
     if body.get("layer_name"):
         keys["layer_name"] = str(body["layer_name"])
-    existing = exact_one(ctx, "configuration", keys)
+    existing = exact_one(ctx, EntityType.CONFIGURATION, keys)
     configuration: Entity | None = None
     if existing is not None:
         label = f"configuration {name!r} (layer {keys.get('layer_name')!r}, {existing['_id']})"
         if ctx.reuse_or_replace(label, "configurations"):
             for offering in ctx.store.list_configuration_offerings(existing["_id"]):
-                delete_offering(ctx, ctx.store.get_entity("offering", offering["_id"]))
-            ctx.store.delete_entity("configuration", existing["_id"])
+                delete_offering(ctx, ctx.store.get_entity(EntityType.OFFERING, offering["_id"]))
+            ctx.store.delete_entity(EntityType.CONFIGURATION, existing["_id"])
             ctx.deleted("configuration", existing)
         else:
             configuration = existing
             ctx.created("configuration", configuration, reused=True)
     fresh = configuration is None
     if configuration is None:
-        configuration = ctx.store.create_entity("configuration", body)
+        configuration = ctx.store.create_entity(EntityType.CONFIGURATION, body)
         ctx.created("configuration", configuration)
-    apply_tags_and_comments(ctx, "configuration", configuration["_id"], fresh=fresh)
+    apply_tags_and_comments(ctx, EntityType.CONFIGURATION, configuration["_id"], fresh=fresh)
     return configuration

@@ -9,12 +9,12 @@ from __future__ import annotations
 from gpf_flow.actions.base import ActionContext, delete_offering
 from gpf_flow.actions.selection import select_entities
 from gpf_flow.errors import NotFoundError, WorkflowError
-from gpf_flow.store.base import Entity, iter_entities
+from gpf_flow.store.base import Entity, EntityType, as_entity_type, iter_entities
 
 
 def run(ctx: ActionContext) -> None:
     """Run the action."""
-    entity_type = str(ctx.require("entity_type"))
+    entity_type = as_entity_type(ctx.require("entity_type"))
     targets = select_entities(
         ctx,
         entity_type,
@@ -23,7 +23,7 @@ def run(ctx: ActionContext) -> None:
     )
     if not targets:
         return
-    plan: list[tuple[str, Entity]] = []
+    plan: list[tuple[EntityType, Entity]] = []
     for entity in targets:
         if ctx.data.get("cascade"):
             plan.extend(_dependents(ctx, entity_type, entity))
@@ -41,7 +41,7 @@ def run(ctx: ActionContext) -> None:
         done.add(entity["_id"])
         try:
             if kind == "offering":
-                delete_offering(ctx, ctx.store.get_entity("offering", entity["_id"]))
+                delete_offering(ctx, ctx.store.get_entity(EntityType.OFFERING, entity["_id"]))
             else:
                 ctx.store.delete_entity(kind, entity["_id"])
                 ctx.deleted(kind, entity)
@@ -49,19 +49,23 @@ def run(ctx: ActionContext) -> None:
             ctx.warn(f"{kind} {entity['_id']} was already gone")
 
 
-def _dependents(ctx: ActionContext, entity_type: str, entity: Entity) -> list[tuple[str, Entity]]:
+def _dependents(
+    ctx: ActionContext, entity_type: EntityType, entity: Entity
+) -> list[tuple[EntityType, Entity]]:
     """Offerings and configurations that depend on an entity, in deletion order."""
     if entity_type == "offering" or entity_type == "upload":
         return []
     if entity_type == "configuration":
-        return [("offering", o) for o in ctx.store.list_configuration_offerings(entity["_id"])]
+        return [(EntityType.OFFERING, o) for o in ctx.store.list_configuration_offerings(entity["_id"])]
     if entity_type == "stored_data":
-        found: list[tuple[str, Entity]] = []
-        for configuration in iter_entities(ctx.store, "configuration", {"stored_data": entity["_id"]}):
+        found: list[tuple[EntityType, Entity]] = []
+        for configuration in iter_entities(
+            ctx.store, EntityType.CONFIGURATION, {"stored_data": entity["_id"]}
+        ):
             found.extend(
-                ("offering", o) for o in ctx.store.list_configuration_offerings(configuration["_id"])
+                (EntityType.OFFERING, o) for o in ctx.store.list_configuration_offerings(configuration["_id"])
             )
-            found.append(("configuration", configuration))
+            found.append((EntityType.CONFIGURATION, configuration))
         return found
     if entity_type not in ("static", "permission", "key", "processing_execution"):
         raise WorkflowError(f"delete-entity cannot delete entities of type {entity_type!r}")

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gpf_flow.actions.base import ActionContext, apply_tags_and_comments
-from gpf_flow.store.base import TAGGABLE_TYPES, Entity
+from gpf_flow.store.base import TAGGABLE_TYPES, Entity, as_entity_type
 
 # Fields the server owns: never sent back in a full replacement.
 SERVER_FIELDS = ("_id", "status", "tags", "last_event", "creation", "update", "events", "extra", "size")
@@ -39,7 +39,7 @@ def merge_configuration(current: Mapping[str, Any], edit: Mapping[str, Any]) -> 
 
 def run(ctx: ActionContext) -> None:
     """Run the action."""
-    entity_type = str(ctx.require("entity_type"))
+    entity_type = as_entity_type(ctx.require("entity_type"))
     entity_id = str(ctx.require("entity_id"))
     entity: Entity = ctx.store.get_entity(entity_type, entity_id)
     body = ctx.data.get("body_parameters")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gpf_flow.actions.base import ActionContext, delete_offering, wait_status
 from gpf_flow.errors import WorkflowError
-from gpf_flow.store.base import Entity
+from gpf_flow.store.base import Entity, EntityType, OfferingStatus
 
 
 def run(ctx: ActionContext) -> None:
@@ -27,7 +27,7 @@ def _endpoint_id(offering: Entity) -> str | None:
 
 def _existing(ctx: ActionContext, configuration_id: str, endpoint: str) -> Entity | None:
     for item in ctx.store.list_configuration_offerings(configuration_id):
-        offering = ctx.store.get_entity("offering", item["_id"])
+        offering = ctx.store.get_entity(EntityType.OFFERING, item["_id"])
         if _endpoint_id(offering) != endpoint:
             continue
         label = f"offering {offering['_id']} of configuration {configuration_id} on endpoint {endpoint}"
@@ -35,7 +35,7 @@ def _existing(ctx: ActionContext, configuration_id: str, endpoint: str) -> Entit
             delete_offering(ctx, offering)
             return None
         ctx.created("offering", offering, reused=True)
-        if offering.get("status") == "UNPUBLISHED":
+        if offering.get("status") == OfferingStatus.UNPUBLISHED:
             raise WorkflowError(
                 f"{label} exists but is UNPUBLISHED", hint="use --behavior DELETE to re-publish"
             )
@@ -45,9 +45,11 @@ def _existing(ctx: ActionContext, configuration_id: str, endpoint: str) -> Entit
 
 def publish_wait(ctx: ActionContext, offering: Entity) -> Entity:
     """Wait for PUBLISHED (links announced) or UNSTABLE (error)."""
-    final = wait_status(ctx, "offering", offering["_id"], ("PUBLISHED", "UNSTABLE"))
+    final = wait_status(
+        ctx, EntityType.OFFERING, offering["_id"], (OfferingStatus.PUBLISHED, OfferingStatus.UNSTABLE)
+    )
     assert final is not None
-    if final.get("status") != "PUBLISHED":
+    if final.get("status") != OfferingStatus.PUBLISHED:
         raise WorkflowError(
             f"offering {final['_id']} ({final.get('layer_name')}) ended {final.get('status')}",
             hint="check the configuration's stored data and the endpoint",

@@ -13,7 +13,7 @@ from typing import Any
 from gpf_flow import events as ev
 from gpf_flow.actions.base import ActionContext, apply_tags_and_comments, exact_one
 from gpf_flow.errors import Interrupted, WorkflowError
-from gpf_flow.store.base import Entity
+from gpf_flow.store.base import Action, Entity, EntityType, ExecutionStatus, StoredDataStatus
 from gpf_flow.store.follow import PollSchedule, follow_execution
 
 LOG_TAIL = 5  # log lines quoted in the error of a failed execution
@@ -32,7 +32,7 @@ def run(ctx: ActionContext) -> None:
         execution = _existing_update(ctx, body, str(out_sd["_id"]))
     created = execution is None
     if execution is None:
-        execution = ctx.store.create_processing_execution(body)
+        execution = ctx.store.create_entity(EntityType.PROCESSING_EXECUTION, body)
         ctx.created("processing_execution", execution)
     out_type, out_entity = _output_of(execution)
     if out_type and out_entity:
@@ -40,11 +40,11 @@ def run(ctx: ActionContext) -> None:
             ctx.created(out_type, out_entity)
         fresh = created and not out_sd.get("_id")
         apply_tags_and_comments(ctx, out_type, out_entity["_id"], fresh=fresh)
-    if execution.get("status") == "CREATED":
-        ctx.store.launch_processing_execution(execution["_id"])
+    if execution.get("status") == ExecutionStatus.CREATED:
+        ctx.store.act(EntityType.PROCESSING_EXECUTION, execution["_id"], Action.LAUNCH)
     tail: deque[str] = deque(maxlen=LOG_TAIL)
     final = follow(ctx, execution["_id"], tail)
-    if final.get("status") != "SUCCESS":
+    if final.get("status") != ExecutionStatus.SUCCESS:
         name = (final.get("processing") or {}).get("name", "")
         last = "".join(f"\n    | {line}" for line in tail)
         raise WorkflowError(
@@ -54,10 +54,13 @@ def run(ctx: ActionContext) -> None:
         )
 
 
-def _output_of(execution: Entity) -> tuple[str | None, Entity | None]:
+_RELAUNCHABLE = (ExecutionStatus.FAILURE, ExecutionStatus.ABORTED)
+
+
+def _output_of(execution: Entity) -> tuple[EntityType | None, Entity | None]:
     """The execution's output: its type (``stored_data`` or ``upload``) and entity, if any."""
     output = execution.get("output") or {}
-    for key in ("stored_data", "upload"):
+    for key in (EntityType.STORED_DATA, EntityType.UPLOAD):
         value = output.get(key)
         if isinstance(value, dict) and value.get("_id"):
             return key, value
@@ -66,7 +69,7 @@ def _output_of(execution: Entity) -> tuple[str | None, Entity | None]:
 
 def _existing_output(ctx: ActionContext, name: str) -> Entity | None:
     """Apply the behaviour when the output stored data already exists; the execution to follow."""
-    stored = exact_one(ctx, "stored_data", {"name": name})
+    stored = exact_one(ctx, EntityType.STORED_DATA, {"name": name})
     if stored is None:
         return None
     behavior = ctx.effective_behavior()
@@ -76,9 +79,9 @@ def _existing_output(ctx: ActionContext, name: str) -> Entity | None:
             f"{label} already exists",
             hint="use --behavior DELETE to replace it, CONTINUE or RESUME to reuse it",
         )
-    unstable = stored.get("status") == "UNSTABLE"
+    unstable = stored.get("status") == StoredDataStatus.UNSTABLE
     if behavior == "DELETE" or (behavior == "RESUME" and unstable):
-        ctx.store.delete_entity("stored_data", stored["_id"])
+        ctx.store.delete_entity(EntityType.STORED_DATA, stored["_id"])
         ctx.deleted("stored_data", stored)
         return None
     if unstable:
@@ -86,15 +89,15 @@ def _existing_output(ctx: ActionContext, name: str) -> Entity | None:
             f"{label} is UNSTABLE (an earlier execution failed)", hint="use --behavior RESUME"
         )
     page = ctx.store.list_entities(
-        "processing_execution", {"output_stored_data": stored["_id"]}, page=1, limit=10
+        EntityType.PROCESSING_EXECUTION, {"output_stored_data": stored["_id"]}, page=1, limit=10
     )
     if not page.items:
-        if stored.get("status") == "GENERATED":
+        if stored.get("status") == StoredDataStatus.GENERATED:
             ctx.warn(f"{label} exists and no execution produced it here: reused as it is")
             ctx.created("stored_data", stored, reused=True)
-            return {"_id": "", "status": "SUCCESS", "output": {"stored_data": stored}}
+            return {"_id": "", "status": ExecutionStatus.SUCCESS.value, "output": {"stored_data": stored}}
         raise WorkflowError(f"{label} exists but no execution produces it", hint="use --behavior DELETE")
-    execution = ctx.store.get_entity("processing_execution", page.items[0]["_id"])
+    execution = ctx.store.get_entity(EntityType.PROCESSING_EXECUTION, page.items[0]["_id"])
     ctx.created("processing_execution", execution, reused=True)
     ctx.created("stored_data", stored, reused=True)
     return execution
@@ -102,13 +105,13 @@ def _existing_output(ctx: ActionContext, name: str) -> Entity | None:
 
 def _existing_update(ctx: ActionContext, body: dict[str, Any], stored_id: str) -> Entity | None:
     """An update of an existing stored data: find an execution with the same inputs and parameters."""
-    ctx.store.get_entity("stored_data", stored_id)
+    ctx.store.get_entity(EntityType.STORED_DATA, stored_id)
     filters = {"output_stored_data": stored_id}
     if body.get("processing"):
         filters["processing"] = str(body["processing"])
     wanted_inputs = {k: sorted(v or []) for k, v in (body.get("inputs") or {}).items()}
-    for item in ctx.store.list_entities("processing_execution", filters, page=1, limit=10).items:
-        candidate = ctx.store.get_entity("processing_execution", item["_id"])
+    for item in ctx.store.list_entities(EntityType.PROCESSING_EXECUTION, filters, page=1, limit=10).items:
+        candidate = ctx.store.get_entity(EntityType.PROCESSING_EXECUTION, item["_id"])
         inputs = {
             k: sorted(x["_id"] if isinstance(x, dict) else x for x in v or [])
             for k, v in (candidate.get("inputs") or {}).items()
@@ -124,7 +127,8 @@ def _existing_update(ctx: ActionContext, body: dict[str, Any], stored_id: str) -
                 hint="use --behavior DELETE, CONTINUE or RESUME",
             )
         if behavior == "DELETE" or (
-            behavior == "RESUME" and candidate.get("status") in ("FAILURE", "ABORTED")
+            behavior == "RESUME"
+            and candidate.get("status") in (ExecutionStatus.FAILURE, ExecutionStatus.ABORTED)
         ):
             return None
         ctx.created("processing_execution", candidate, reused=True)
@@ -137,7 +141,7 @@ def follow(ctx: ActionContext, execution_id: str, tail: deque[str] | None = None
 
     ``tail`` (a bounded deque) receives the lines too, for error messages."""
     if not execution_id:  # reused output without execution
-        return {"status": "SUCCESS"}
+        return {"status": ExecutionStatus.SUCCESS.value}
 
     def on_lines(offset: int, lines: list[str]) -> None:
         for number, line in enumerate(lines, start=offset):

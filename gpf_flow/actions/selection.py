@@ -6,11 +6,11 @@ from typing import Any
 
 from gpf_flow.actions.base import ActionContext
 from gpf_flow.errors import NotFoundError, WorkflowError
-from gpf_flow.store.base import Entity, iter_entities
+from gpf_flow.store.base import Entity, EntityType, iter_entities
 
 
 def select_entities(
-    ctx: ActionContext, entity_type: str, *, not_found_ok: bool, if_multi: str
+    ctx: ActionContext, entity_type: EntityType, *, not_found_ok: bool, if_multi: str
 ) -> list[Entity]:
     """The entities named by the action, after ``not_found_ok`` and ``if_multi`` (first/all/error)."""
     data = ctx.data
@@ -56,7 +56,7 @@ def _configuration_offerings(
 ) -> list[Entity]:
     offerings = []
     for item in ctx.store.list_configuration_offerings(configuration_id):
-        offering = ctx.store.get_entity("offering", item["_id"])
+        offering = ctx.store.get_entity(EntityType.OFFERING, item["_id"])
         ok = True
         for key, value in infos.items():
             actual = offering.get(key)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from gpf_flow.actions.base import ActionContext
 from gpf_flow.actions.offering import publish_wait
 from gpf_flow.actions.selection import select_entities
+from gpf_flow.store.base import EntityType
 
 
 def run(ctx: ActionContext) -> None:
     """Run the action."""
     offerings = select_entities(
         ctx,
-        "offering",
+        EntityType.OFFERING,
         not_found_ok=bool(ctx.data.get("not_found_ok", False)),
         if_multi=str(ctx.data.get("if_multi") or "all"),
     )

@@ -7,6 +7,7 @@ from typing import Any
 
 from gpf_flow.actions.base import ActionContext
 from gpf_flow.actions.edit_entity import SERVER_FIELDS
+from gpf_flow.store.base import EntityType
 
 
 def _matches(item: Any, pattern: Mapping[str, Any]) -> bool:
@@ -16,7 +17,7 @@ def _matches(item: Any, pattern: Mapping[str, Any]) -> bool:
 def run(ctx: ActionContext) -> None:
     """Run the action."""
     entity_id = str(ctx.require("entity_id"))
-    current = ctx.store.get_entity("configuration", entity_id)
+    current = ctx.store.get_entity(EntityType.CONFIGURATION, entity_id)
     body = {k: v for k, v in current.items() if k not in SERVER_FIELDS}
     type_infos = dict(body.get("type_infos") or {})
     used = list(type_infos.get("used_data") or [])
@@ -27,5 +28,5 @@ def run(ctx: ActionContext) -> None:
     if ctx.data.get("reset_bbox"):
         type_infos.pop("bbox", None)
     body["type_infos"] = type_infos
-    entity = ctx.store.edit_entity("configuration", entity_id, body, replace=True)
+    entity = ctx.store.edit_entity(EntityType.CONFIGURATION, entity_id, body, replace=True)
     ctx.created("configuration", entity, reused=True)

@@ -82,8 +82,3 @@ CHECKS: tuple[CheckSpec, ...] = (
         run="gpf_flow.checks.archive_check:run",
     ),
 )
-
-
-def checks_for(upload_type: str) -> list[CheckSpec]:
-    """The checks run when an upload of this type is closed."""
-    return [c for c in CHECKS if c.applies_to(upload_type)]

@@ -19,22 +19,19 @@ def auth(store: StoreOption = None, config: ConfigOption = None, home: HomeOptio
     from datetime import UTC, datetime, timedelta
 
     from gpf_flow.config import resolve_home
-    from gpf_flow.store import resolve_store
+    from gpf_flow.store import LOCAL, resolve_store
 
     kind, _source = resolve_store(store, config)
-    if kind == "local":
+    if kind == LOCAL:
         typer.echo(f"local store in {resolve_home(home)}: no credentials needed (use --store geoplateforme)")
         return
     from gpf_flow.store.geoplateforme import GeoplateformeStore, load_settings
 
     settings = load_settings(config)
-    gpf = GeoplateformeStore(settings, datastore_id="")
-    try:
+    with GeoplateformeStore(settings, datastore_id="") as gpf:
         gpf.client.tokens.get()
         token = gpf.client.tokens.token
         user = gpf.user_me()
-    finally:
-        gpf.close()
     name = " ".join(str(user.get(k) or "") for k in ("first_name", "last_name")).strip()
     who = f"{name} <{user.get('email', '')}>" if name else str(user.get("email") or user.get("_id"))
     typer.echo(f"authenticated as {who} (id {user.get('_id')})")
@@ -73,11 +70,8 @@ def me(
     from gpf_flow.cli.common import console, open_store_from_options
     from gpf_flow.render.tables import communities_table
 
-    opened = open_store_from_options(store, home, config)
-    try:
+    with open_store_from_options(store, home, config) as opened:
         user = opened.user_me()
-    finally:
-        opened.close()
     if json_output:
         typer.echo(json.dumps(user, indent=2, ensure_ascii=False))
         return

@@ -50,14 +50,11 @@ def upload(
         raise UsageError(f"unknown output {output!r}", hint="use --output rich or --output json")
     chosen = normalize_behavior(behavior)
     descriptor = load_descriptor(file)
-    opened = open_store_from_options(store, home, config)
-    try:
+    with open_store_from_options(store, home, config) as opened:
         if output == "json":
             report = _deliver_json(opened, chosen, descriptor)
         else:
             report = _deliver_rich(opened, chosen, descriptor)
-    finally:
-        opened.close()
     if not report.ok:
         raise typer.Exit(code=1)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -12,6 +10,8 @@ from gpf_flow.cli.common import ConfigOption, HomeOption, StoreOption
 
 if TYPE_CHECKING:
     from gpf_flow.store.base import Store
+
+from gpf_flow.store.base import EntityType
 
 entities_app = typer.Typer(
     help="List, show and delete store entities (uploads, stored data, executions, offerings...).",
@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(entities_app, name="entities")
 
 
-def _check_type(entity_type: str) -> str:
+def _check_type(entity_type: str) -> EntityType:
     from gpf_flow.errors import UsageError
     from gpf_flow.store.base import ENTITY_TYPES
 
@@ -53,7 +53,7 @@ def _check_type(entity_type: str) -> str:
         raise UsageError(
             f"unknown entity type {entity_type!r}", hint=f"{hint}types: {', '.join(ENTITY_TYPES)}"
         )
-    return value
+    return EntityType(value)
 
 
 def parse_pairs(values: list[str] | None, option: str) -> dict[str, str]:
@@ -69,16 +69,11 @@ def parse_pairs(values: list[str] | None, option: str) -> dict[str, str]:
     return result
 
 
-@contextmanager
-def _opened_store(store: str | None, home: str | None, config: str | None) -> Iterator[Store]:
-    """The store the options name, closed when the command is done with it."""
+def _opened_store(store: str | None, home: str | None, config: str | None) -> Store:
+    """The store the options name (a context manager: ``with`` closes it)."""
     from gpf_flow.cli.common import open_store_from_options
 
-    opened = open_store_from_options(store, home, config)
-    try:
-        yield opened
-    finally:
-        opened.close()
+    return open_store_from_options(store, home, config)
 
 
 def _echo_json(value: Any) -> None:

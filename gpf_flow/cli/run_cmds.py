@@ -90,44 +90,43 @@ def run_command(
         renderer = ConsoleRenderer(common.console(), show_bodies=dry_run)
     for message in warnings:
         common.err_console().print(f"[yellow]warning:[/yellow] {message}")
-    the_store = common.open_store_from_options(store, home, config)
-    cancel = threading.Event()
+    with common.open_store_from_options(store, home, config) as the_store:
+        cancel = threading.Event()
 
-    def _on_sigint(signum: int, frame: object) -> None:
-        if cancel.is_set():  # second Ctrl-C: stop waiting
-            raise KeyboardInterrupt
-        cancel.set()
-        common.err_console().print("[yellow]interrupted: aborting running executions…[/yellow]")
+        def _on_sigint(signum: int, frame: object) -> None:
+            if cancel.is_set():  # second Ctrl-C: stop waiting
+                raise KeyboardInterrupt
+            cancel.set()
+            common.err_console().print("[yellow]interrupted: aborting running executions…[/yellow]")
 
-    previous = signal.signal(signal.SIGINT, _on_sigint)
-    try:
-        result = run(
-            workflow,
-            the_store,
-            RunOptions(
-                step=step,
-                until=until,
-                from_=from_,
-                params=params,
-                behavior=behavior,
-                jobs=jobs,
-                dry_run=dry_run,
-                force=force,
-                state_path=default_state_path(the_store, home),
-                yes=yes,
-                datastore=datastore,
-            ),
-            on_event=renderer,
-            cancel=cancel,
-        )
-    except RunInterrupted as exc:
-        _close(renderer)
-        _summary(renderer, exc.result)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        _close(renderer)
-        the_store.close()
+        previous = signal.signal(signal.SIGINT, _on_sigint)
+        try:
+            result = run(
+                workflow,
+                the_store,
+                RunOptions(
+                    step=step,
+                    until=until,
+                    from_=from_,
+                    params=params,
+                    behavior=behavior,
+                    jobs=jobs,
+                    dry_run=dry_run,
+                    force=force,
+                    state_path=default_state_path(the_store, home),
+                    yes=yes,
+                    datastore=datastore,
+                ),
+                on_event=renderer,
+                cancel=cancel,
+            )
+        except RunInterrupted as exc:
+            _close(renderer)
+            _summary(renderer, exc.result)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            _close(renderer)
     _summary(renderer, result)
     if result.links and output != "json":
         _serve_hint(store, config, home)

@@ -81,8 +81,7 @@ def serve(
     home_dir.mkdir(parents=True, exist_ok=True)
     settings_file = home_dir / SETTINGS_FILE
     url = base_url(host if host not in ("0.0.0.0", "::") else "127.0.0.1", port)
-    store = LocalStore(home_dir, public_url=url)
-    try:
+    with LocalStore(home_dir, public_url=url) as store:
         settings: dict[str, Any] = store.config
         accounts = accounts_from_config(settings)
         token_url, api_root = url + TOKEN_PATH, url + "/api"
@@ -110,20 +109,20 @@ def serve(
             typer.echo(f"  SDK config:   {write_sdk_config_path}")
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         serving.record(home_dir, url)  # runs on this home print links at this address
-        if workers > 1:
-            _run_processes(home_dir, url, token_lifetime, host, port, workers, store)
-            return
-        app = build_app(store, home=home_dir, token_lifetime=token_lifetime)
-        config = uvicorn.Config(
-            app, host=host, port=port, access_log=False, log_level="info", lifespan="on", log_config=None
-        )
-        server = uvicorn.Server(config)
-        if open_path is not None:
-            _open_when_started(server, url + "/" + open_path.lstrip("/"))
-        server.run()
-    finally:
-        serving.clear(home_dir)
-        store.close()
+        try:
+            if workers > 1:
+                _run_processes(home_dir, url, token_lifetime, host, port, workers, store)
+                return
+            app = build_app(store, home=home_dir, token_lifetime=token_lifetime)
+            config = uvicorn.Config(
+                app, host=host, port=port, access_log=False, log_level="info", lifespan="on", log_config=None
+            )
+            server = uvicorn.Server(config)
+            if open_path is not None:
+                _open_when_started(server, url + "/" + open_path.lstrip("/"))
+            server.run()
+        finally:
+            serving.clear(home_dir)
 
 
 def _run_processes(

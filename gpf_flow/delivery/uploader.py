@@ -46,7 +46,7 @@ from gpf_flow.delivery.events import (
 )
 from gpf_flow.delivery.md5 import verify_md5_file, write_md5_file
 from gpf_flow.errors import GpfFlowError, UsageError
-from gpf_flow.store.base import Entity, Store, UploadChecks, flatten_tree, iter_entities
+from gpf_flow.store.base import Action, Entity, EntityType, Store, UploadChecks, flatten_tree, iter_entities
 
 BEHAVIORS = ("STOP", "DELETE", "CONTINUE", "RESUME")
 DEFAULT_BEHAVIOR = "STOP"
@@ -169,7 +169,7 @@ class Uploader:
     # -- one dataset ---------------------------------------------------------------------------
     def find_upload(self, name: str) -> Entity | None:
         """The first upload with exactly this name, or None."""
-        for upload in iter_entities(self.store, "upload", {"name": name}):
+        for upload in iter_entities(self.store, EntityType.UPLOAD, {"name": name}):
             if upload.get("name") == name:
                 return upload
         return None
@@ -179,7 +179,7 @@ class Uploader:
         body: dict[str, Any] = {
             k: infos[k] for k in ("name", "description", "srs", "type", "type_infos") if k in infos
         }
-        return self.store.create_entity("upload", body)
+        return self.store.create_entity(EntityType.UPLOAD, body)
 
     def _open_upload(self, spec: DatasetSpec) -> tuple[Entity, str]:
         """The upload to fill and what was done to get it (created, recreated, reused, reopened)."""
@@ -187,7 +187,7 @@ class Uploader:
         if existing is None:
             return self._create_upload(spec), "created"
         upload_id = str(existing["_id"])
-        status = str(self.store.get_entity("upload", upload_id).get("status"))
+        status = str(self.store.get_entity(EntityType.UPLOAD, upload_id).get("status"))
         if self.behavior == "STOP":
             raise GpfFlowError(
                 f"an upload named {spec.name!r} already exists (id {upload_id}, status {status})",
@@ -195,16 +195,16 @@ class Uploader:
                 "or DELETE to replace it",
             )
         if self.behavior == "DELETE":
-            self.store.delete_entity("upload", upload_id)
+            self.store.delete_entity(EntityType.UPLOAD, upload_id)
             return self._create_upload(spec), "recreated"
         if status == "OPEN":
-            return self.store.get_entity("upload", upload_id), "reused"
+            return self.store.get_entity(EntityType.UPLOAD, upload_id), "reused"
         if self.behavior == "RESUME" and status in ("CLOSED", "UNSTABLE"):
             checks = self.store.upload_checks(upload_id)
             if status == "UNSTABLE" or checks.failed:
-                self.store.upload_open(upload_id)
-                return self.store.get_entity("upload", upload_id), "reopened"
-        return self.store.get_entity("upload", upload_id), "reused"
+                self.store.act(EntityType.UPLOAD, upload_id, Action.OPEN)
+                return self.store.get_entity(EntityType.UPLOAD, upload_id), "reopened"
+        return self.store.get_entity(EntityType.UPLOAD, upload_id), "reused"
 
     def send_dataset(self, spec: DatasetSpec, result: DatasetResult) -> bool:
         """Create or find the upload, send what is missing and close it.
@@ -221,15 +221,15 @@ class Uploader:
             self._emit(Info(spec.name, f"upload {upload_id} is already {status}: nothing to send"))
             return status in ("CHECKING", "CLOSED", "UNSTABLE")
         if spec.tags:
-            self.store.add_tags("upload", upload_id, spec.tags)
-        known = {str(c.get("text")) for c in self.store.list_comments("upload", upload_id)}
+            self.store.add_tags(EntityType.UPLOAD, upload_id, spec.tags)
+        known = {str(c.get("text")) for c in self.store.list_comments(EntityType.UPLOAD, upload_id)}
         for comment in spec.comments:
             if comment not in known:
-                self.store.add_comment("upload", upload_id, comment)
+                self.store.add_comment(EntityType.UPLOAD, upload_id, comment)
                 known.add(comment)
         self._push_files(prepared, upload_id, result)
         self._push_md5(prepared, upload_id, result)
-        self.store.upload_close(upload_id)
+        self.store.act(EntityType.UPLOAD, upload_id, Action.CLOSE)
         result.status = "CHECKING"
         self._emit(UploadClosed(spec.name, upload_id))
         return True
@@ -288,7 +288,7 @@ class Uploader:
                 last = state
                 self._emit(ChecksChanged(result.name, upload_id, *state))
             self._stream_logs(result.name, checks, offsets, names)
-            status = str(self.store.get_entity("upload", upload_id).get("status"))
+            status = str(self.store.get_entity(EntityType.UPLOAD, upload_id).get("status"))
             if checks.finished and status != "CHECKING":
                 break
             if self.poll.timeout is not None and time.monotonic() - started > self.poll.timeout:
@@ -308,14 +308,14 @@ class Uploader:
         for item in [*checks.in_progress, *checks.passed, *checks.failed]:
             execution_id = str(item["_id"])
             names.setdefault(execution_id, _check_names([item])[0])
-            lines = self.store.check_execution_logs(execution_id, offsets.get(execution_id, 0))
+            lines = self.store.logs(EntityType.CHECK_EXECUTION, execution_id, offsets.get(execution_id, 0))
             offsets[execution_id] = offsets.get(execution_id, 0) + len(lines)
             for line in lines:
                 self._emit(CheckLog(dataset, names[execution_id], line))
 
     def _failed(self, item: Mapping[str, Any]) -> FailedCheck:
         execution_id = str(item["_id"])
-        lines = self.store.check_execution_logs(execution_id, 0)
+        lines = self.store.logs(EntityType.CHECK_EXECUTION, execution_id, 0)
         return FailedCheck(
             name=_check_names([dict(item)])[0],
             execution_id=execution_id,
@@ -325,7 +325,7 @@ class Uploader:
     # -- statics -------------------------------------------------------------------------------
     def find_static(self, name: str, static_type: str) -> Entity | None:
         """The first static with exactly this name and type, or None."""
-        for static in iter_entities(self.store, "static", {"name": name}):
+        for static in iter_entities(self.store, EntityType.STATIC, {"name": name}):
             if static.get("name") == name and static.get("type", static_type) == static_type:
                 return static
         return None
@@ -344,7 +344,7 @@ class Uploader:
                 result.static_id, result.action = str(existing["_id"]), "reused"
             else:
                 if existing is not None:
-                    self.store.delete_entity("static", str(existing["_id"]))
+                    self.store.delete_entity(EntityType.STATIC, str(existing["_id"]))
                 created = self.store.create_static(spec.file, spec.name, spec.type, spec.description)
                 result.static_id = str(created["_id"])
                 result.action = "recreated" if existing is not None else "created"

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from gpf_flow.errors import NotFoundError
-from gpf_flow.store.base import Store
+from gpf_flow.store.base import EntityType, Store
 
 # Entity type → the statuses in which it still does its job (None: existing is enough).
 GOOD_STATUSES: dict[str, frozenset[str] | None] = {
@@ -36,7 +36,7 @@ def lost_entities(store: Store, entities: Iterable[Mapping[str, Any]]) -> list[s
             continue  # a deletion is a result too: what it removed is meant to be gone
         label = f"{entity_type} {entity.get('name') or entity_id}"
         try:
-            current = store.get_entity(entity_type, str(entity_id))
+            current = store.get_entity(EntityType(entity_type), str(entity_id))
         except NotFoundError:
             lost.append(f"{label} is gone")
             continue

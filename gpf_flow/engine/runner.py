@@ -32,12 +32,12 @@ __all__ = ["run", "default_state_path", "RunOptions", "RunResult", "StepResult",
 def default_state_path(store: Store | None = None, home: str | Path | None = None) -> Path:
     """``<home>/runs.sqlite``: next to the local store's files, else in ``home`` (``--home``) or
     the default home."""
-    folder = getattr(store, "home", None)
-    if folder is None:
-        from gpf_flow.config import resolve_home
+    local = store.local() if store is not None else None
+    if local is not None:
+        return local.home / "runs.sqlite"
+    from gpf_flow.config import resolve_home
 
-        folder = resolve_home(home)
-    return Path(folder) / "runs.sqlite"
+    return resolve_home(home) / "runs.sqlite"
 
 
 def run(
@@ -111,8 +111,7 @@ class _Runner:
         self.datastore = options.datastore
         self.cancel = cancel
         self._emit_lock = threading.Lock()
-        # the local store is read from SQLite: polling it often is cheap and keeps latency < 0.5 s
-        self.poll_cap = 0.3 if store.kind == "local" else 5.0
+        self.poll_cap = store.poll_interval
         self.resolve = ResolveContext(
             store=store,
             params=dict(options.params),

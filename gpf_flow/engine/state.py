@@ -227,26 +227,6 @@ class RunState:
             for r in rows
         ]
 
-    def runs(self, key: str) -> list[dict[str, Any]]:
-        """Every run of a workflow, newest first."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT id, status, started, finished, datastore, params FROM runs WHERE workflow_key = ?"
-                " ORDER BY id DESC",
-                (key,),
-            ).fetchall()
-        return [
-            {
-                "id": r[0],
-                "status": r[1],
-                "started": r[2],
-                "finished": r[3],
-                "datastore": r[4],
-                "params": json.loads(r[5]),
-            }
-            for r in rows
-        ]
-
 
 def step_records(
     workflow: Workflow, state_path: Path | str, store: str | None = None

@@ -185,8 +185,3 @@ PROCESSINGS: tuple[ProcessingSpec, ...] = (
         run="gpf_flow.processings.archive:run",
     ),
 )
-
-
-def processing_by_id(pid: str) -> ProcessingSpec | None:
-    """The catalog entry with this id, if any."""
-    return next((p for p in PROCESSINGS if p.id == pid), None)

@@ -20,7 +20,7 @@ from gpf_flow.resolve.nodes import (
     Template,
     Text,
 )
-from gpf_flow.store.base import Entity, endpoints_of
+from gpf_flow.store.base import Entity, EntityType, endpoints_of
 
 DATE_FORMATS = {"date": "%d/%m/%Y", "time": "%H:%M", "datetime": "%d/%m/%Y %H:%M"}
 RESOLVER_PAGE_LIMIT = 10  # the official SDK reads only the first page of 10
@@ -192,7 +192,7 @@ def _store_entity(ref: StoreEntityRef, ctx: ResolveContext) -> Any:
         items, total = _datastores(ctx, ref.source, infos), None
     else:
         page = ctx.require_store(ref.source).list_entities(
-            ref.entity_type, infos, tags, page=1, limit=RESOLVER_PAGE_LIMIT
+            EntityType(ref.entity_type), infos, tags, page=1, limit=RESOLVER_PAGE_LIMIT
         )
         items, total = page.items, page.total
     count = len(items) if total is None else total
@@ -210,7 +210,7 @@ def _store_entity(ref: StoreEntityRef, ctx: ResolveContext) -> Any:
         entities = chosen  # the listed items already hold what is asked: no GET per entity
     else:
         store = ctx.require_store(ref.source)
-        entities = [store.get_entity(ref.entity_type, e["_id"]) for e in chosen]
+        entities = [store.get_entity(EntityType(ref.entity_type), e["_id"]) for e in chosen]
     if ref.kind == "entity":
         return entities if ref.select == "ALL" else entities[0]
     values: list[Any] = []

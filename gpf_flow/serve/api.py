@@ -29,27 +29,20 @@ from gpf_flow.serve.api_common import (
 )
 from gpf_flow.serve.api_documents import documents_routes
 from gpf_flow.serve.api_files import FileReceiver
-from gpf_flow.serve.api_local import LocalExtras, LocalRoutes
-from gpf_flow.store.base import TAGGABLE_TYPES, Store, endpoints_of
+from gpf_flow.serve.api_local import LocalRoutes
+from gpf_flow.store.base import (
+    COLLECTIONS,
+    TAGGABLE_TYPES,
+    Action,
+    EntityType,
+    LocalCapabilities,
+    endpoints_of,
+)
 
 Handler = Callable[[Request], Awaitable[Response]]
 
 MAX_PAGE_SIZE = 1000
 MAX_LOG_PAGE_SIZE = 10000
-
-# URL collection (under /datastores/{ds}) → entity type. Longer paths first: routes match in order.
-COLLECTIONS: tuple[tuple[str, str], ...] = (
-    ("processings/executions", "processing_execution"),
-    ("checks/executions", "check_execution"),
-    ("uploads", "upload"),
-    ("stored_data", "stored_data"),
-    ("processings", "processing"),
-    ("configurations", "configuration"),
-    ("offerings", "offering"),
-    ("statics", "static"),
-    ("permissions", "permission"),
-    ("checks", "check"),
-)
 
 # Entity types without tags: tag filters on their lists are dropped (offerings, docs/entrepot-api.md §3.3).
 _UNTAGGED = frozenset({"offering", "processing", "processing_execution", "check", "check_execution"})
@@ -58,14 +51,14 @@ _UNTAGGED = frozenset({"offering", "processing", "processing_execution", "check"
 class RestApi:
     """The REST routes over one store (bound to the default datastore) and its datastore views."""
 
-    def __init__(self, store: Store, tmp_dir: Path) -> None:
+    def __init__(self, store: LocalCapabilities, tmp_dir: Path) -> None:
         self.store = store
         self.files = FileReceiver(tmp_dir)
-        self._views: dict[str, Store] = {store.datastore_id: store}
+        self._views: dict[str, LocalCapabilities] = {store.datastore_id: store}
         self._lock = threading.Lock()
 
     # -- helpers ------------------------------------------------------------------------------
-    def _view_sync(self, datastore: str) -> Store:
+    def _view_sync(self, datastore: str) -> LocalCapabilities:
         with self._lock:
             view = self._views.get(datastore)
         if view is None:
@@ -74,7 +67,7 @@ class RestApi:
                 view = self._views.setdefault(datastore, view)
         return view
 
-    async def view(self, request: Request) -> Store:
+    async def view(self, request: Request) -> LocalCapabilities:
         """The store bound to the request's ``{ds}``; 404 for an unknown datastore."""
         return await call(self._view_sync, request.path_params["ds"])
 
@@ -126,7 +119,7 @@ class RestApi:
         return paged_response(kept[start : start + limit], page, limit, len(kept))
 
     # -- generic entity routes ----------------------------------------------------------------
-    async def _list(self, view: Store, entity_type: str, request: Request) -> Response:
+    async def _list(self, view: LocalCapabilities, entity_type: str, request: Request) -> Response:
         infos, tags = list_filters(request)
         if entity_type in _UNTAGGED:
             tags = {}
@@ -191,26 +184,24 @@ class RestApi:
 
         return handler
 
-    def action_route(self, operation: Callable[[Store], Callable[[str], object]]) -> Handler:
-        """``POST .../{id}/<action>`` → 204: ``operation(view)`` called with the id."""
+    def action_route(self, entity_type: EntityType, action: Action) -> Handler:
+        """``POST .../{id}/<action>`` → 204."""
 
         async def handler(request: Request) -> Response:
             view = await self.view(request)
-            await call(operation(view), request.path_params["id"])
+            await call(view.act, entity_type, request.path_params["id"], action)
             return no_content()
 
         return handler
 
-    def logs_route(
-        self, entity_type: str, logs: Callable[[Store], Callable[[str, int], list[str]]]
-    ) -> Handler:
+    def logs_route(self, entity_type: EntityType) -> Handler:
         """``GET .../{id}/logs``: the execution's log lines, paged (404 for an unknown id)."""
 
         async def handler(request: Request) -> Response:
             view = await self.view(request)
             execution_id = request.path_params["id"]
             await call(view.get_entity, entity_type, execution_id)
-            return _paged_logs(request, await call(logs(view), execution_id, 0))
+            return _paged_logs(request, await call(view.logs, entity_type, execution_id, 0))
 
         return handler
 
@@ -321,7 +312,7 @@ class RestApi:
             view = await self.view(request)
             entity_id = request.path_params["id"]
             await call(view.get_entity, entity_type, entity_id)
-            found = await call(view.events, entity_id)  # type: ignore[attr-defined]
+            found = await call(view.events, entity_id)
             return paged_response(found, 1, max(len(found), 1), len(found))
 
         return handler
@@ -332,7 +323,8 @@ class RestApi:
         view = await self.view(request)
         body = await read_json(request)
         validate(body, schemas.EXECUTION_CREATE, "processing execution")
-        return JSONResponse(await call(view.create_processing_execution, body), status_code=201)
+        created = await call(view.create_entity, EntityType.PROCESSING_EXECUTION, body)
+        return JSONResponse(created, status_code=201)
 
     # -- configurations and offerings ---------------------------------------------------------
     async def configuration_offerings(self, request: Request) -> Response:
@@ -374,7 +366,7 @@ class RestApi:
         from starlette.responses import FileResponse
 
         view = await self.view(request)
-        path = await call(view.static_file, request.path_params["id"])  # type: ignore[attr-defined]
+        path = await call(view.static_file, request.path_params["id"])
         return FileResponse(path, filename=Path(path).name)
 
     async def permissions_create(self, request: Request) -> Response:
@@ -424,32 +416,38 @@ class RestApi:
             Route(f"{ds}/uploads/{{id}}/md5", self.upload_push_md5, methods=["POST"]),
             Route(f"{ds}/uploads/{{id}}/md5", self.upload_delete_file, methods=["DELETE"]),
             Route(
-                f"{ds}/uploads/{{id}}/close", self.action_route(lambda v: v.upload_close), methods=["POST"]
+                f"{ds}/uploads/{{id}}/close",
+                self.action_route(EntityType.UPLOAD, Action.CLOSE),
+                methods=["POST"],
             ),
-            Route(f"{ds}/uploads/{{id}}/open", self.action_route(lambda v: v.upload_open), methods=["POST"]),
+            Route(
+                f"{ds}/uploads/{{id}}/open",
+                self.action_route(EntityType.UPLOAD, Action.OPEN),
+                methods=["POST"],
+            ),
             Route(f"{ds}/uploads/{{id}}/tree", self.upload_tree, methods=["GET"]),
             Route(f"{ds}/uploads/{{id}}/checks", self.upload_checks, methods=["GET"]),
             # check executions
             Route(
                 f"{ds}/checks/executions/{{id}}/logs",
-                self.logs_route("check_execution", lambda v: v.check_execution_logs),
+                self.logs_route(EntityType.CHECK_EXECUTION),
                 methods=["GET"],
             ),
             # processing executions
             Route(f"{ds}/processings/executions", self.execution_create, methods=["POST"]),
             Route(
                 f"{ds}/processings/executions/{{id}}/launch",
-                self.action_route(lambda v: v.launch_processing_execution),
+                self.action_route(EntityType.PROCESSING_EXECUTION, Action.LAUNCH),
                 methods=["POST"],
             ),
             Route(
                 f"{ds}/processings/executions/{{id}}/abort",
-                self.action_route(lambda v: v.abort_processing_execution),
+                self.action_route(EntityType.PROCESSING_EXECUTION, Action.ABORT),
                 methods=["POST"],
             ),
             Route(
                 f"{ds}/processings/executions/{{id}}/logs",
-                self.logs_route("processing_execution", lambda v: v.processing_execution_logs),
+                self.logs_route(EntityType.PROCESSING_EXECUTION),
                 methods=["GET"],
             ),
             # configurations and offerings
@@ -465,12 +463,11 @@ class RestApi:
             Route(f"{ds}/statics", self.static_create, methods=["POST"]),
             Route(f"{ds}/permissions", self.permissions_create, methods=["POST"]),
         ]
-        if hasattr(self.store, "static_file"):  # local-store extra
-            routes.append(Route(f"{ds}/statics/{{id}}/file", self.static_file, methods=["GET"]))
-        if isinstance(self.store, LocalExtras):  # re-run checks, static re-upload, comment edit...
-            routes += LocalRoutes(self).routes()
-            routes += documents_routes(self, self.files.tmp_dir.parent)  # annexes, metadata, sharings
-        for collection, entity_type in COLLECTIONS:
+        routes.append(Route(f"{ds}/statics/{{id}}/file", self.static_file, methods=["GET"]))
+        routes += LocalRoutes(self).routes()  # re-run checks, static re-upload, comment edit...
+        routes += documents_routes(self, self.files.tmp_dir.parent)  # annexes, metadata, sharings
+        # Longer paths first: routes match in order (processings/executions before processings).
+        for entity_type, collection in sorted(COLLECTIONS.items(), key=lambda item: -len(item[1])):
             base = f"{ds}/{collection}"
             routes.append(Route(base, self.list_route(entity_type), methods=["GET"]))
             routes.append(Route(f"{base}/{{id}}", self.get_route(entity_type), methods=["GET"]))
@@ -480,7 +477,7 @@ class RestApi:
                 routes.append(
                     Route(f"{base}/{{id}}", self.edit_route(entity_type, replace=False), methods=["PATCH"])
                 )
-            if entity_type in ("upload", "stored_data") and hasattr(self.store, "events"):
+            if entity_type in ("upload", "stored_data"):
                 routes.append(Route(f"{base}/{{id}}/events", self.events_route(entity_type), methods=["GET"]))
             if entity_type == "configuration":
                 routes.append(

@@ -25,7 +25,7 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gpf_flow.errors import StoreError
-from gpf_flow.store.base import Store
+from gpf_flow.store.base import EntityType, Store
 
 Lookup = Callable[[str, str], "dict[str, Any] | None"]
 
@@ -129,8 +129,8 @@ class DtoShaper:
         key = (entity_type, entity_id)
         if key not in self._cache:
             try:
-                self._cache[key] = dict(self.view.get_entity(entity_type, entity_id))
-            except StoreError:
+                self._cache[key] = dict(self.view.get_entity(EntityType(entity_type), entity_id))
+            except (StoreError, ValueError):  # gone, or a type the store does not hold
                 self._cache[key] = None
         return self._cache[key]
 

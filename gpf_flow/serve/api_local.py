@@ -1,14 +1,11 @@
-"""REST routes backed by operations the ``Store`` protocol does not have (the local store's extras):
-re-running upload checks, re-uploading a static, editing a comment, withdrawing a key's access.
-
-They are mounted only when the store provides these operations (:class:`LocalExtras`).
+"""REST routes backed by operations the ``Store`` protocol does not have, only the embedded store
+(:class:`~gpf_flow.store.base.LocalCapabilities`): re-running upload checks, re-uploading a
+static, editing a comment, withdrawing a key's access.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -16,35 +13,10 @@ from starlette.routing import BaseRoute, Route
 
 from gpf_flow.serve import api_schemas as schemas
 from gpf_flow.serve.api_common import call, no_content, read_json, validate
-from gpf_flow.store.base import TAGGABLE_TYPES, Entity, Store
+from gpf_flow.store.base import COLLECTIONS, TAGGABLE_TYPES
 
 if TYPE_CHECKING:
     from gpf_flow.serve.api import Handler, RestApi
-
-# URL collection (under /datastores/{ds}) of each entity type that has comments.
-COMMENT_COLLECTIONS: dict[str, str] = {
-    "upload": "uploads",
-    "stored_data": "stored_data",
-    "configuration": "configurations",
-    "static": "statics",
-}
-
-
-@runtime_checkable
-class LocalExtras(Protocol):
-    """The store operations these routes need beyond the ``Store`` protocol."""
-
-    def upload_run_checks(self, upload_id: str, check_ids: Sequence[str]) -> None:
-        """Run these checks again on a CLOSED or UNSTABLE upload."""
-
-    def replace_static_file(self, static_id: str, local_path: Path) -> Entity:
-        """Replace a static's file; returns the static."""
-
-    def edit_comment(self, entity_type: str, entity_id: str, comment_id: str, text: str) -> Entity:
-        """Replace a comment's text; returns the comment."""
-
-    def delete_access(self, key_id: str, access_id: str) -> None:
-        """Withdraw one access of a key."""
 
 
 class LocalRoutes:
@@ -60,7 +32,7 @@ class LocalRoutes:
         await call(view.get_entity, "upload", upload_id)  # 404 before the body's 400
         body = await read_json(request)
         validate(body, schemas.CHECK_IDS, "checks")
-        await call(_local(view).upload_run_checks, upload_id, body)
+        await call(view.upload_run_checks, upload_id, body)
         return no_content()
 
     async def static_replace(self, request: Request) -> Response:
@@ -69,14 +41,14 @@ class LocalRoutes:
         static_id = request.path_params["id"]
         await call(view.get_entity, "static", static_id)  # 404 before reading the file
         async with self.api.files.receive(request) as received:
-            entity = await call(_local(view).replace_static_file, static_id, received.path)
+            entity = await call(view.replace_static_file, static_id, received.path)
         return JSONResponse(entity)
 
     def comment_edit_route(self, entity_type: str) -> Handler:
         """``PUT {collection}/{id}/comments/{comment}``: the edited comment."""
 
         async def handler(request: Request) -> Response:
-            view = _local(await self.api.view(request))
+            view = await self.api.view(request)
             body = await read_json(request)
             validate(body, schemas.COMMENT, "comment")
             params = request.path_params
@@ -89,9 +61,7 @@ class LocalRoutes:
 
     async def access_delete(self, request: Request) -> Response:
         """``DELETE /users/me/keys/{key}/accesses/{access}`` → 204."""
-        await call(
-            _local(self.api.store).delete_access, request.path_params["id"], request.path_params["access"]
-        )
+        await call(self.api.store.delete_access, request.path_params["id"], request.path_params["access"])
         return no_content()
 
     def routes(self) -> list[BaseRoute]:
@@ -103,7 +73,7 @@ class LocalRoutes:
             Route("/users/me/keys/{id}/accesses/{access}", self.access_delete, methods=["DELETE"]),
         ]
         for entity_type in TAGGABLE_TYPES:
-            collection = COMMENT_COLLECTIONS[entity_type]
+            collection = COLLECTIONS[entity_type]
             routes.append(
                 Route(
                     f"{ds}/{collection}/{{id}}/comments/{{comment}}",
@@ -112,8 +82,3 @@ class LocalRoutes:
                 )
             )
         return routes
-
-
-def _local(store: Store) -> LocalExtras:
-    """The store's local-only operations (the routes are mounted only when it has them)."""
-    return cast(LocalExtras, store)

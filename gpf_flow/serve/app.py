@@ -38,7 +38,7 @@ from gpf_flow.serve.auth import (
     load_secret,
 )
 from gpf_flow.serve.ogc import build_ogc_routes
-from gpf_flow.store.base import Store
+from gpf_flow.store.base import LocalCapabilities
 
 log = logging.getLogger("gpf_flow.serve")
 
@@ -181,21 +181,19 @@ def token_lifetime_of(settings: Mapping[str, Any], override: int | None) -> int:
     return seconds if seconds > 0 else DEFAULT_TOKEN_LIFETIME
 
 
-def build_app(store: Store, *, home: Path, token_lifetime: int | None = None) -> Starlette:
+def build_app(store: LocalCapabilities, *, home: Path, token_lifetime: int | None = None) -> Starlette:
     """The server's ASGI app over ``store`` (whose ``public_url`` should be the server's base URL).
 
     The store is closed (worker pool included) when the app shuts down.
     """
-    settings: Mapping[str, Any] = getattr(store, "config", {}) or {}
+    settings: Mapping[str, Any] = store.config
     issuer = TokenIssuer(load_secret(home), token_lifetime_of(settings, token_lifetime))
     api = RestApi(store, home / "serve-tmp")
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # Run the jobs HTTP clients launch here, and adopt those left WAITING by dead CLI processes.
-        start_workers = getattr(store, "start_workers", None)
-        if callable(start_workers):
-            start_workers()
+        store.start_workers()
         try:
             yield
         finally:

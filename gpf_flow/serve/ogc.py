@@ -13,8 +13,6 @@ Only offerings that exist and are PUBLISHED are served; each request looks them 
 
 from __future__ import annotations
 
-from typing import Any
-
 from a2wsgi import WSGIMiddleware
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -28,10 +26,11 @@ from gpf_flow.serve.vector_data import VectorSources
 from gpf_flow.serve.wfs import WfsService
 from gpf_flow.serve.wms_raster import RasterWms
 from gpf_flow.serve.wms_vector import VectorWms
+from gpf_flow.store.base import LocalCapabilities
 
 
-def build_ogc_routes(store: Any) -> list[BaseRoute]:
-    """The service routes over ``store`` (a ``LocalStore``: it needs ``stored_data_dir``)."""
+def build_ogc_routes(store: LocalCapabilities) -> list[BaseRoute]:
+    """The service routes over ``store`` (its stored data folders and static files)."""
     index = PublishedIndex(store)
     pyramids = PyramidCache()
     vectors = VectorSources()

@@ -1,23 +1,20 @@
 """Which offerings are published right now, with their configuration and stored data.
 
 Every service asks :class:`PublishedIndex` on each request, so deleting or unpublishing an
-offering stops its service at once. The lookup is cached and keyed on a change counter: the
-store's ``change_counter()`` if it has one, else SQLite's ``PRAGMA data_version`` of the local
-store's database (it changes on every commit by any connection, in any process); without
-either, the lookup is rebuilt per request.
+offering stops its service at once. The lookup is cached and keyed on the store's
+``change_counter()`` (it changes on every commit by any process).
 """
 
 from __future__ import annotations
 
-import sqlite3
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gpf_flow.errors import NotFoundError
-from gpf_flow.store.base import Entity, Store, iter_entities
+from gpf_flow.store.base import Entity, EntityType, LocalCapabilities, OfferingStatus, iter_entities
 
 # Offering / configuration types served here.
 WMS_RASTER = "WMS-RASTER"
@@ -104,21 +101,15 @@ class Published:
 class PublishedIndex:
     """Looks up the published offerings of a store (thread-safe, cached on a change counter)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: LocalCapabilities) -> None:
         self.store = store
         self._lock = threading.Lock()
         self._key: object = None
         self._snapshot: Published | None = None
-        counter = getattr(store, "change_counter", None)
-        self._counter: Callable[[], object] | None = counter if callable(counter) else None
-        if self._counter is None:
-            self._counter = DataVersion.of(store)
 
     def snapshot(self) -> Published:
         """The published layers as of now."""
-        if self._counter is None:
-            return self._build()
-        key = self._counter()
+        key = self.store.change_counter()
         with self._lock:
             if self._snapshot is not None and key == self._key:
                 return self._snapshot
@@ -129,8 +120,10 @@ class PublishedIndex:
 
     def _build(self) -> Published:
         snap = Published()
-        for offering in iter_entities(self.store, "offering", {"status": "PUBLISHED"}, limit=100):
-            if offering.get("status") != "PUBLISHED":
+        for offering in iter_entities(
+            self.store, EntityType.OFFERING, {"status": OfferingStatus.PUBLISHED}, limit=100
+        ):
+            if offering.get("status") != OfferingStatus.PUBLISHED:
                 continue
             layer = self._layer(offering)
             if layer is not None:
@@ -142,45 +135,18 @@ class PublishedIndex:
         conf_id = conf_ref.get("_id") if isinstance(conf_ref, Mapping) else conf_ref
         if not conf_id:
             return None
-        stored_dir = getattr(self.store, "stored_data_dir", None)
         try:
-            configuration = self.store.get_entity("configuration", str(conf_id))
+            configuration = self.store.get_entity(EntityType.CONFIGURATION, str(conf_id))
             used: list[UsedData] = []
             for spec in (configuration.get("type_infos") or {}).get("used_data") or []:
                 sd_id = spec.get("stored_data") if isinstance(spec, Mapping) else None
-                if not sd_id or stored_dir is None:
+                if not sd_id:
                     continue
-                stored = self.store.get_entity("stored_data", str(sd_id))
-                used.append(UsedData(spec=spec, stored_data=stored, path=Path(stored_dir(str(sd_id)))))
+                stored = self.store.get_entity(EntityType.STORED_DATA, str(sd_id))
+                used.append(
+                    UsedData(spec=spec, stored_data=stored, path=self.store.stored_data_dir(str(sd_id)))
+                )
         except NotFoundError:
             # Deleted between the listing and now: not served.
             return None
         return PublishedLayer(offering=offering, configuration=configuration, used_data=tuple(used))
-
-
-class DataVersion:
-    """A change counter for a SQLite database: ``PRAGMA data_version`` on a connection of our own.
-
-    Our connection never writes, so the value changes whenever anyone commits.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self._conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-        self._lock = threading.Lock()
-
-    @classmethod
-    def of(cls, store: Store) -> Callable[[], object] | None:
-        """The counter of a local store's database, or None for another kind of store."""
-        home = getattr(store, "home", None)
-        if home is None:
-            return None
-        from gpf_flow.store.local.layout import db_path
-
-        path = db_path(Path(home))
-        if not path.is_file():
-            return None
-        return cls(path)
-
-    def __call__(self) -> object:
-        with self._lock:
-            return self._conn.execute("PRAGMA data_version").fetchone()[0]

@@ -55,6 +55,7 @@ from gpf_flow.serve.vector_query import BBox, Query
 from gpf_flow.serve.vector_render import StyledFeatures, legend, scale_denominator
 from gpf_flow.serve.vector_render import render as render_map
 from gpf_flow.serve.wfs import FLAVOURS, gml_collection
+from gpf_flow.store.base import LocalCapabilities
 
 log = logging.getLogger("gpf_flow.serve")
 
@@ -74,16 +75,12 @@ MAX_DRAWN = 200_000
 LEGEND_SIZE = (20, 20)
 
 
-def static_file(store: Any, static_id: str) -> Path | None:
-    """The file of a static (an SLD) through the local store's ``static_file``; None if it has none."""
-    finder = getattr(store, "static_file", None)
-    if not callable(finder):
-        return None
+def static_file(store: LocalCapabilities, static_id: str) -> Path | None:
+    """The file of a static (an SLD); None if there is no such static."""
     try:
-        found = finder(static_id)
+        return store.static_file(static_id)
     except NotFoundError:
         return None
-    return Path(found) if found else None
 
 
 def queryable(layer: PublishedLayer) -> bool:
@@ -112,7 +109,7 @@ def _exception(error: OgcError, version: str) -> Response:
 class VectorWms:
     """``/wms-v``."""
 
-    def __init__(self, index: PublishedIndex, sources: VectorSources, store: Any) -> None:
+    def __init__(self, index: PublishedIndex, sources: VectorSources, store: LocalCapabilities) -> None:
         self.index = index
         self.sources = sources
         self.store = store

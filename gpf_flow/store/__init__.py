@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from gpf_flow.store.base import Store
 
+LOCAL = "local"
+"""The kind of the embedded store (``--store local``, the default)."""
+
 
 def resolve_store(kind: str | None, config: str | Path | None = None) -> tuple[str, str]:
     """The store kind and where it comes from: ``--store``, ``GPF_FLOW_STORE``, the configuration
@@ -24,7 +27,7 @@ def resolve_store(kind: str | None, config: str | Path | None = None) -> tuple[s
     found = configured_store(config)
     if found is not None:
         return resolve_store_kind(found[0]), f"config file {found[1]}"
-    return "local", "default"
+    return LOCAL, "default"
 
 
 def open_store(
@@ -38,7 +41,7 @@ def open_store(
     from gpf_flow.config import resolve_home
 
     chosen, _source = resolve_store(kind, config)
-    if chosen == "local":
+    if chosen == LOCAL:
         from gpf_flow.store.local import LocalStore
 
         return LocalStore(resolve_home(home))

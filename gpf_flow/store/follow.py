@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gpf_flow.errors import ConflictError
-from gpf_flow.store.base import EXECUTION_TERMINAL, Entity, Store
+from gpf_flow.store.base import EXECUTION_TERMINAL, Action, Entity, EntityType, Store
 
 MAX_END_DELAY = 2.0
 """Longest wait between two status reads: the end of an execution is noticed within it."""
@@ -69,7 +69,7 @@ def follow_execution(
     def read_logs() -> bool:
         nonlocal offset, last_log_read
         last_log_read = time.monotonic()
-        lines = store.processing_execution_logs(execution_id, start=offset)
+        lines = store.logs(EntityType.PROCESSING_EXECUTION, execution_id, start=offset)
         if lines and on_lines is not None:
             on_lines(offset, lines)
         offset += len(lines)
@@ -78,11 +78,11 @@ def follow_execution(
     while True:
         if stop.is_set() and not aborted:
             aborted = True
-            current = store.get_entity("processing_execution", execution_id)
+            current = store.get_entity(EntityType.PROCESSING_EXECUTION, execution_id)
             if current.get("status") not in EXECUTION_TERMINAL:
                 with contextlib.suppress(ConflictError):  # it ended between the read and the abort
-                    store.abort_processing_execution(execution_id)
-        execution = store.get_entity("processing_execution", execution_id)
+                    store.act(EntityType.PROCESSING_EXECUTION, execution_id, Action.ABORT)
+        execution = store.get_entity(EntityType.PROCESSING_EXECUTION, execution_id)
         changed = execution.get("status") != status
         status = execution.get("status")
         if changed and on_status is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from pathlib import Path
 
 from gpf_flow.checks.base import CheckContext, CheckSpec
 from gpf_flow.processings.base import ProcessingContext, ProcessingFailed, ProcessingResult, ProcessingSpec
@@ -35,9 +36,10 @@ def slow(ctx: ProcessingContext) -> ProcessingResult:
     (ctx.output_dir / "partial.txt").write_text("partial", encoding="utf-8")
     marker = ctx.parameters.get("started_file")
     ctx.log(f"INFO pid {os.getpid()}")
-    if marker:
-        with open(marker, "w", encoding="utf-8") as fh:
-            fh.write(str(os.getpid()))
+    if marker:  # written then renamed: a reader never sees it empty
+        tmp = Path(f"{marker}.tmp")
+        tmp.write_text(str(os.getpid()), encoding="utf-8")
+        os.replace(tmp, marker)
     end = time.monotonic() + float(ctx.parameters.get("seconds", 30))
     tick = 0
     while time.monotonic() < end:

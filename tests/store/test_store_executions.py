@@ -169,9 +169,9 @@ def test_running_execution_blocks_deletes(store: LocalStore, tmp_path: Path) -> 
 def test_abort_ignored_by_processing_stops_the_worker(
     store: LocalStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gpf_flow.store.local import jobs
+    from gpf_flow.store.local import dispatcher
 
-    monkeypatch.setattr(jobs, "ABORT_GRACE_S", 0.5)
+    monkeypatch.setattr(dispatcher, "ABORT_GRACE_S", 0.5)
     ex = _execution(store, tmp_path, P_STUBBORN.id, {"seconds": 120})
     store.launch_processing_execution(ex["_id"])
     wait_for(lambda: store.processing_execution_logs(ex["_id"]), what="worker start")

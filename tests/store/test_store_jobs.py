@@ -11,7 +11,8 @@ from store_test_helpers import make_upload, wait_status
 from store_test_procs import C_SLOW, P_OK
 
 from gpf_flow.store.local import LocalStore
-from gpf_flow.store.local.jobs import HOST, Dispatcher, pid_alive
+from gpf_flow.store.local.dispatcher import Dispatcher
+from gpf_flow.store.local.liveness import HOST, pid_alive
 
 
 def _dead_pid() -> int:

@@ -17,14 +17,19 @@ import httpx
 
 from gpf_flow.errors import BadRequestError, ConflictError, NotFoundError, StoreError
 from gpf_flow.store.base import (
+    COLLECTIONS,
     EXECUTION_TERMINAL,
+    Action,
     Entity,
+    EntityType,
     Page,
     ProgressCallback,
     Store,
     UploadChecks,
     endpoints_of,
     flatten_tree,
+    no_logs,
+    unknown_action,
 )
 from gpf_flow.store.geoplateforme.client import AmbiguousRequestError, ApiClient
 from gpf_flow.store.geoplateforme.created import created_since
@@ -33,21 +38,6 @@ from gpf_flow.store.geoplateforme.paging import content_range_total, log_window
 from gpf_flow.store.geoplateforme.settings import ConfigError, GpfSettings, load_settings
 
 log = logging.getLogger("gpf_flow.store.geoplateforme")
-
-ROUTES: dict[str, str] = {
-    "upload": "uploads",
-    "stored_data": "stored_data",
-    "processing": "processings",
-    "processing_execution": "processings/executions",
-    "configuration": "configurations",
-    "offering": "offerings",
-    "static": "statics",
-    "permission": "permissions",
-    "check": "checks",
-    "check_execution": "checks/executions",
-}
-"""List routes under ``/datastores/{id}``; ``key`` lives under ``/users/me``, ``endpoint`` and
-``datastore`` are read from the datastore and the user documents (as the official SDK does)."""
 
 ENTITY_ID = re.compile(r"^[0-9a-z]{8}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{12}$")
 LOG_PAGE_MAX = 2000
@@ -58,6 +48,8 @@ class GeoplateformeStore:
     """The Géoplateforme Entrepôt over HTTP, bound to one datastore."""
 
     kind = "geoplateforme"
+    poll_interval = 5.0
+    """Each look is an HTTP request: followers back off up to 5 s."""
 
     def __init__(
         self,
@@ -105,6 +97,10 @@ class GeoplateformeStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def local(self) -> None:
+        """A remote Entrepôt has no local capabilities."""
+        return None
+
     def for_datastore(self, datastore_id: str) -> Store:
         """The same connection bound to another datastore (an id, or a name found in ``/users/me``)."""
         if datastore_id == self.datastore_id:
@@ -129,11 +125,12 @@ class GeoplateformeStore:
         if entity_type == "key":
             return f"{self.root_url}/users/me/keys"
         try:
-            return f"{self.ds_url}/{ROUTES[entity_type]}"
-        except KeyError:
+            return f"{self.ds_url}/{COLLECTIONS[EntityType(entity_type)]}"
+        except (KeyError, ValueError):
+            known = [str(t) for t in (*COLLECTIONS, "key", "endpoint", "datastore")]
             raise BadRequestError(
                 f"unknown entity type {entity_type!r}",
-                hint=f"use one of: {', '.join([*ROUTES, 'key', 'endpoint', 'datastore'])}",
+                hint=f"use one of: {', '.join(known)}",
             ) from None
 
     def _entity_url(self, entity_type: str, entity_id: str) -> str:
@@ -417,6 +414,27 @@ class GeoplateformeStore:
     def upload_tree(self, upload_id: str) -> list[Entity]:
         """``GET uploads/{id}/tree``: nested ``FILE``/``DIRECTORY`` nodes (see :func:`flatten_tree`)."""
         return list(self.client.get_json(f"{self._entity_url('upload', upload_id)}/tree") or [])
+
+    def act(self, entity_type: str, entity_id: str, action: str) -> None:
+        """``POST {collection}/{id}/{action}`` (see :data:`~gpf_flow.store.base.ACTIONS`)."""
+        if entity_type == EntityType.UPLOAD and action == Action.CLOSE:
+            self.upload_close(entity_id)
+        elif entity_type == EntityType.UPLOAD and action == Action.OPEN:
+            self.upload_open(entity_id)
+        elif entity_type == EntityType.PROCESSING_EXECUTION and action == Action.LAUNCH:
+            self.launch_processing_execution(entity_id)
+        elif entity_type == EntityType.PROCESSING_EXECUTION and action == Action.ABORT:
+            self.abort_processing_execution(entity_id)
+        else:
+            raise unknown_action(entity_type, action)
+
+    def logs(self, entity_type: str, entity_id: str, start: int = 0) -> list[str]:
+        """Log lines of a processing or check execution from 0-based line ``start``."""
+        if entity_type == EntityType.PROCESSING_EXECUTION:
+            return self.processing_execution_logs(entity_id, start)
+        if entity_type == EntityType.CHECK_EXECUTION:
+            return self.check_execution_logs(entity_id, start)
+        raise no_logs(entity_type)
 
     def upload_close(self, upload_id: str) -> None:
         """``POST uploads/{id}/close``."""

@@ -1,5 +1,5 @@
-"""The shared base of the local store: the per-home core (database, settings, catalogs, dispatcher)
-and the reads every part uses."""
+"""The shared part of the local store: the per-home core (database, settings, catalogs, the
+dispatcher it owns) and :class:`Entities`, the reads and writes every part of the store uses."""
 
 from __future__ import annotations
 
@@ -14,16 +14,23 @@ from typing import Any
 from gpf_flow.checks.base import CHECKS, CheckSpec
 from gpf_flow.errors import BadRequestError, ConflictError, GpfFlowError, NotFoundError
 from gpf_flow.processings.base import PROCESSINGS, ProcessingSpec
-from gpf_flow.store.base import ENTITY_TYPES, Entity, Page
-from gpf_flow.store.local import catalog, jobs, layout
-from gpf_flow.store.local.db import Database, dumps, now_iso
+from gpf_flow.store.base import ENTITY_TYPES, Entity, ExecutionStatus, Page
+from gpf_flow.store.local import catalog, layout
+from gpf_flow.store.local.db import Database, now_iso
+from gpf_flow.store.local.dispatcher import Dispatcher
 from gpf_flow.store.local.filters import matches, used_stored_data
 from gpf_flow.store.local.records import (
-    add_event,
+    JOB_TYPES,
+    active_jobs,
+    catalog_rows,
+    children,
     get_row,
     insert_entity,
     row_entity,
+    rows_of_type,
+    set_runner,
 )
+from gpf_flow.store.local.recovery import has_orphans, recover_stale
 from gpf_flow.store.local.serving import serving_url
 from gpf_flow.store.local.settings import DEFAULT_PUBLIC_URL, load_settings
 
@@ -38,7 +45,6 @@ EXTRA_OWNED = {
     "static": frozenset({"type", "file_name"}),
 }
 EDITABLE_TYPES = ("upload", "stored_data", "configuration", "offering", "static", "permission", "key")
-ACTIVE_EXECUTION = ("WAITING", "PROGRESS")
 
 
 def new_id() -> str:
@@ -56,7 +62,8 @@ def ref_id(value: Any) -> str | None:
 
 
 class StoreCore:
-    """What every view of one home shares: database, settings, catalogs, dispatcher."""
+    """What every view of one home shares: database, settings, catalogs, and the dispatcher that
+    runs the jobs launched through this store (its own: stopped when the store is closed)."""
 
     def __init__(
         self,
@@ -85,10 +92,10 @@ class StoreCore:
         self.processings = (*PROCESSINGS, *extra_processings)
         self.checks = tuple(checks) if checks is not None else CHECKS
         self.workers = workers or max(1, min(4, os.cpu_count() or 2))
-        self.dispatcher = jobs.acquire(home, self.workers)
+        self.dispatcher = Dispatcher(home.resolve(), self.workers)
         self.datastore_id: str = self.settings["datastore"]["_id"]
         self._seed()
-        jobs.recover_stale(self.db, running_here=self.dispatcher.running_ids())
+        recover_stale(self.db, running_here=self.dispatcher.running_ids())
 
     def _seed(self) -> None:
         wanted: list[tuple[str, str, Entity, str]] = []
@@ -100,12 +107,7 @@ class StoreCore:
             body = c.as_entity()
             body.pop("_id")
             wanted.append(("check", c.id, body, c.run))
-        current = {
-            r["id"]: (r["body"], r["runner"])
-            for r in self.db.query(
-                "SELECT id, body, runner FROM entities WHERE type IN ('processing', 'check')"
-            )
-        }
+        current = catalog_rows(self.db.conn)
         todo = []
         for kind, eid, body, run in wanted:
             old = current.get(eid)
@@ -118,24 +120,29 @@ class StoreCore:
                 if new and get_row(conn, eid) is None:
                     insert_entity(conn, kind, eid, self.datastore_id, body, None, runner=run)
                 else:
-                    conn.execute(
-                        "UPDATE entities SET body = ?, runner = ? WHERE id = ?", (dumps(body), run, eid)
-                    )
+                    set_runner(conn, eid, body, run)
 
     def close(self) -> None:
-        """Release the dispatcher (the last user stops it) and the database."""
-        jobs.release(self.dispatcher)
+        """Stop the dispatcher (running jobs end as interrupted) and close the database."""
+        if self.dispatcher.started:
+            self.dispatcher.stop()
+        else:
+            self.dispatcher.db.close()
         self.db.close()
 
 
-class StoreBase:
-    """What every part of :class:`LocalStore` shares: the core, rows, reads, presentation."""
+class Entities:
+    """The reads and writes every part of :class:`LocalStore` shares: rows, presentation,
+    listing, and the watch a follower's read keeps on jobs."""
 
-    kind = "local"
-    datastore_id: str
-    _core: StoreCore
-    _owner: bool
-    _closed: bool
+    def __init__(self, core: StoreCore) -> None:
+        self._core = core
+        self.datastore_id = core.datastore_id
+
+    @property
+    def core(self) -> StoreCore:
+        """The home's core."""
+        return self._core
 
     @property
     def home(self) -> Path:
@@ -148,12 +155,8 @@ class StoreBase:
         return self._core.public_url
 
     @property
-    def config(self) -> dict[str, Any]:
-        """The home's settings (``config.json``): user, accounts (login/password), public_url..."""
-        return self._core.settings
-
-    @property
-    def _db(self) -> Database:
+    def db(self) -> Database:
+        """The home's database."""
         return self._core.db
 
     def start_workers(self) -> None:
@@ -169,13 +172,14 @@ class StoreBase:
         """``GET {DS}`` with its endpoints."""
         return catalog.datastore_document(self._core.settings, self.public_url)
 
-    def _row(self, entity_type: str, entity_id: str, conn: sqlite3.Connection | None = None) -> sqlite3.Row:
-        row = get_row(conn or self._db.conn, entity_id)
+    def row(self, entity_type: str, entity_id: str, conn: sqlite3.Connection | None = None) -> sqlite3.Row:
+        """The row of an entity of this type; ``NotFoundError`` if there is none."""
+        row = get_row(conn or self.db.conn, entity_id)
         if row is None or row["type"] != entity_type:
             raise NotFoundError(f"{entity_type} {entity_id} does not exist in the local store")
         return row
 
-    def _present(self, entity_type: str, entity: Entity) -> Entity:
+    def present(self, entity_type: str, entity: Entity) -> Entity:
         """Fields computed at read time (references' current status, offering URLs)."""
         if entity_type == "processing_execution":
             for kind in ("upload", "stored_data"):
@@ -194,7 +198,7 @@ class StoreBase:
         return entity
 
     def _refresh_ref(self, ref: dict[str, Any]) -> None:
-        row = get_row(self._db.conn, ref.get("_id", ""))
+        row = get_row(self.db.conn, ref.get("_id", ""))
         if row is not None:
             body = json.loads(row["body"])
             ref["name"] = body.get("name", ref.get("name"))
@@ -203,7 +207,7 @@ class StoreBase:
 
     def _present_offering(self, entity: Entity) -> None:
         conf_id = (entity.get("configuration") or {}).get("_id")
-        conf_row = get_row(self._db.conn, conf_id) if conf_id else None
+        conf_row = get_row(self.db.conn, conf_id) if conf_id else None
         sd_entity = None
         if conf_row is not None:
             conf = row_entity(conf_row)
@@ -216,7 +220,7 @@ class StoreBase:
             }
             used = (conf.get("type_infos") or {}).get("used_data") or []
             if used:
-                sd_row = get_row(self._db.conn, str(used[0].get("stored_data", "")))
+                sd_row = get_row(self.db.conn, str(used[0].get("stored_data", "")))
                 sd_entity = row_entity(sd_row) if sd_row is not None else None
         entity["urls"] = catalog.offering_urls(
             self.public_url, entity["_id"], entity.get("type", ""), entity.get("layer_name", ""), sd_entity
@@ -224,7 +228,7 @@ class StoreBase:
 
     def _offering_stored_data(self, entity: Entity) -> list[str]:
         conf_id = (entity.get("configuration") or {}).get("_id")
-        row = get_row(self._db.conn, conf_id) if conf_id else None
+        row = get_row(self.db.conn, conf_id) if conf_id else None
         return [] if row is None else used_stored_data(json.loads(row["body"]))
 
     def list_entities(
@@ -237,7 +241,7 @@ class StoreBase:
         limit: int = 10,
     ) -> Page:
         """One page of the entities matching the filters, in creation order."""
-        self._check_type(entity_type)
+        self.check_type(entity_type)
         if page < 1 or limit < 1:
             raise BadRequestError(f"page ({page}) and limit ({limit}) must be at least 1")
         if entity_type == "endpoint":
@@ -254,13 +258,8 @@ class StoreBase:
             rest = {k: v for k, v in (infos or {}).items() if k != "name"}
             found = [d for d in found if matches("datastore", d, rest, None)]
         else:
-            if entity_type == "key":
-                rows = self._db.query("SELECT * FROM entities WHERE type = 'key' ORDER BY seq")
-            else:
-                rows = self._db.query(
-                    "SELECT * FROM entities WHERE type = ? AND datastore = ? ORDER BY seq",
-                    (entity_type, self.datastore_id),
-                )
+            datastore = None if entity_type == "key" else self.datastore_id
+            rows = rows_of_type(self.db.conn, entity_type, datastore)
             found = []
             needs_sd = entity_type == "offering" and "stored_data" in (infos or {})
             for row in rows:
@@ -272,10 +271,11 @@ class StoreBase:
                     found.append(entity)
         total = len(found)
         chunk = found[(page - 1) * limit : page * limit]
-        items = [self._present(entity_type, e) for e in chunk]
+        items = [self.present(entity_type, e) for e in chunk]
         return Page(items=items, total=total, page=page, limit=limit)
 
-    def _check_type(self, entity_type: str) -> None:
+    def check_type(self, entity_type: str) -> None:
+        """``BadRequestError`` for a name that is no entity type."""
         if entity_type not in ENTITY_TYPES:
             raise BadRequestError(
                 f"unknown entity type {entity_type!r}", hint=f"use one of: {', '.join(ENTITY_TYPES)}"
@@ -283,7 +283,7 @@ class StoreBase:
 
     def get_entity(self, entity_type: str, entity_id: str) -> Entity:
         """One entity by id (``NotFoundError`` if none)."""
-        self._check_type(entity_type)
+        self.check_type(entity_type)
         if entity_type == "endpoint":
             for ep in catalog.endpoints(self.datastore_id, self.public_url):
                 if ep["_id"] == entity_id:
@@ -293,58 +293,47 @@ class StoreBase:
             if entity_id != self.datastore_id:
                 raise NotFoundError(f"datastore {entity_id} does not exist in the local store")
             return self.get_datastore()
-        row = self._row(entity_type, entity_id)
-        if entity_type in jobs.JOB_TYPES:
-            row = self._watch_job(row)
+        row = self.row(entity_type, entity_id)
+        if entity_type in JOB_TYPES:
+            row = self.watch_job(row)
         elif entity_type == "upload":
-            row = self._watch_upload(row)
-        return self._present(entity_type, row_entity(row))
+            row = self.watch_upload(row)
+        return self.present(entity_type, row_entity(row))
 
-    def _watch_job(self, row: sqlite3.Row) -> sqlite3.Row:
+    def watch_job(self, row: sqlite3.Row) -> sqlite3.Row:
         """A follower looks at a job: end it if its owner died, adopt it if its launcher died."""
-        if row["status"] == "PROGRESS" and jobs.recover_stale(
-            self._db, row["id"], self._core.dispatcher.running_ids()
+        if row["status"] == ExecutionStatus.PROGRESS and recover_stale(
+            self.db, row["id"], self._core.dispatcher.running_ids()
         ):
-            row = get_row(self._db.conn, row["id"]) or row
-        elif row["status"] == "WAITING" and jobs.has_orphans(self._db, job_id=row["id"]):
+            row = get_row(self.db.conn, row["id"]) or row
+        elif row["status"] == ExecutionStatus.WAITING and has_orphans(self.db, job_id=row["id"]):
             self.start_workers()
         return row
 
-    def _watch_upload(self, row: sqlite3.Row) -> sqlite3.Row:
+    def watch_upload(self, row: sqlite3.Row) -> sqlite3.Row:
         """A follower looks at a CHECKING upload: end checks whose owner died, adopt orphans."""
         if row["status"] != "CHECKING":
             return row
         upload_id = row["id"]
-        for r in self._db.query(
-            "SELECT * FROM entities WHERE type = 'check_execution' AND parent = ? AND status = 'PROGRESS'",
-            (upload_id,),
-        ):
-            self._watch_job(r)
-        if jobs.has_orphans(self._db, parent=upload_id):
+        for r in children(self.db.conn, upload_id, ExecutionStatus.PROGRESS):
+            self.watch_job(r)
+        if has_orphans(self.db, parent=upload_id):
             self.start_workers()
-        return get_row(self._db.conn, upload_id) or row
+        return get_row(self.db.conn, upload_id) or row
 
-    def _insert(self, entity_type: str, body: Entity, status: str | None, **columns: Any) -> Entity:
+    def insert(self, entity_type: str, body: Entity, status: str | None, **columns: Any) -> Entity:
+        """Insert a new entity of this datastore (a key belongs to none) and return it as read."""
         entity_id = new_id()
         body = dict(body)
         body.setdefault("creation", now_iso())
         datastore = None if entity_type == "key" else self.datastore_id
-        with self._db.tx() as conn:
+        with self.db.tx() as conn:
             insert_entity(conn, entity_type, entity_id, datastore, body, status, **columns)
         return self.get_entity(entity_type, entity_id)
 
-    def _drop(self, conn: sqlite3.Connection, entity_type: str, entity_id: str) -> None:
-        conn.execute("DELETE FROM entities WHERE id = ?", (entity_id,))
-        conn.execute("DELETE FROM comments WHERE entity_id = ?", (entity_id,))
-        conn.execute("DELETE FROM logs WHERE entity_id = ?", (entity_id,))
-        add_event(conn, entity_id, entity_type, "Suppression")
-
     def _users_of(self, conn: sqlite3.Connection, key: str, entity_id: str) -> list[str]:
         """Ids of active executions that use this entity (as input or output)."""
-        rows = conn.execute(
-            "SELECT id, body FROM entities WHERE type = 'processing_execution' "
-            "AND status IN ('WAITING', 'PROGRESS')"
-        ).fetchall()
+        rows = active_jobs(conn, "processing_execution")
         found = []
         for r in rows:
             body = json.loads(r["body"])
@@ -354,7 +343,7 @@ class StoreBase:
                 found.append(r["id"])
         return found
 
-    def _refuse_if_in_use(self, conn: sqlite3.Connection, key: str, entity_id: str, what: str) -> None:
+    def refuse_if_in_use(self, conn: sqlite3.Connection, key: str, entity_id: str, what: str) -> None:
         """``ConflictError`` when running executions use this upload or stored data."""
         users = self._users_of(conn, key, entity_id)
         if users:

@@ -87,6 +87,7 @@ class Database:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._watcher: sqlite3.Connection | None = None
         self._init_schema()
 
     def _connect(self) -> sqlite3.Connection:
@@ -142,6 +143,16 @@ class Database:
             raise
         conn.execute("COMMIT")
 
+    def data_version(self) -> int:
+        """SQLite's ``PRAGMA data_version`` on a read-only connection of our own: it never writes,
+        so the value changes whenever anyone (another connection, another process) commits."""
+        with self._lock:
+            if self._watcher is None:
+                self._watcher = sqlite3.connect(
+                    f"file:{self.path}?mode=ro", uri=True, check_same_thread=False
+                )
+            return int(self._watcher.execute("PRAGMA data_version").fetchone()[0])
+
     def query(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[sqlite3.Row]:
         """Run a read query and return all rows."""
         return self.conn.execute(sql, params).fetchall()
@@ -150,6 +161,9 @@ class Database:
         """Close every connection this object opened."""
         with self._lock:
             conns, self._all = self._all, []
+            if self._watcher is not None:
+                conns.append(self._watcher)
+                self._watcher = None
         for conn in conns:
             with suppress(sqlite3.Error):
                 conn.close()

@@ -10,34 +10,39 @@ from collections.abc import Mapping
 from typing import Any
 
 from gpf_flow.errors import BadRequestError, ConflictError
-from gpf_flow.processings.base import ProcessingSpec
-from gpf_flow.store.base import Entity
-from gpf_flow.store.local import jobs, layout
+from gpf_flow.store.base import Entity, ExecutionStatus
+from gpf_flow.store.local import layout
 from gpf_flow.store.local.core import (
-    ACTIVE_EXECUTION,
-    StoreBase,
+    Entities,
     new_id,
     ref_id,
 )
 from gpf_flow.store.local.db import now_iso
 from gpf_flow.store.local.filters import used_stored_data
+from gpf_flow.store.local.liveness import HOST
 from gpf_flow.store.local.records import (
+    ACTIVE,
+    active_jobs,
     append_logs,
+    drop,
     end_job,
     get_row,
     insert_entity,
+    mark_launched,
     read_logs,
     remove_tree,
+    request_abort,
     row_entity,
+    rows_of_type,
     set_status,
 )
 
 
-class ExecutionsMixin(StoreBase):
-    """Processing execution routes (the work itself runs in :mod:`gpf_flow.store.local.worker`)."""
+class Executions:
+    """Processing execution and stored data routes (the work runs in :mod:`.worker`)."""
 
-    def _spec(self, processing_id: str) -> ProcessingSpec | None:
-        return next((p for p in self._core.processings if p.id == processing_id), None)
+    def __init__(self, base: Entities) -> None:
+        self.base = base
 
     def create_processing_execution(self, body: Mapping[str, Any]) -> Entity:
         """``POST processings/executions``: CREATED, with its output stored data created at once."""
@@ -46,7 +51,7 @@ class ExecutionsMixin(StoreBase):
         pid = ref_id(body.get("processing"))
         if not pid:
             raise BadRequestError("field 'processing' (the processing id) is missing")
-        with self._db.tx() as conn:
+        with self.base.db.tx() as conn:
             prow = get_row(conn, pid)
             if prow is None or prow["type"] != "processing":
                 raise BadRequestError(
@@ -104,9 +109,15 @@ class ExecutionsMixin(StoreBase):
                 entity["output"] = output
             eid = new_id()
             insert_entity(
-                conn, "processing_execution", eid, self.datastore_id, entity, "CREATED", runner=prow["runner"]
+                conn,
+                "processing_execution",
+                eid,
+                self.base.datastore_id,
+                entity,
+                "CREATED",
+                runner=prow["runner"],
             )
-        return self.get_entity("processing_execution", eid)
+        return self.base.get_entity("processing_execution", eid)
 
     def _execution_output(
         self, conn: sqlite3.Connection, output: Any, processing: Entity, srs: str | None
@@ -160,14 +171,14 @@ class ExecutionsMixin(StoreBase):
         if srs:
             body["srs"] = srs
         sd_id = new_id()
-        insert_entity(conn, "stored_data", sd_id, self.datastore_id, body, "CREATED")
+        insert_entity(conn, "stored_data", sd_id, self.base.datastore_id, body, "CREATED")
         return {"stored_data": {"_id": sd_id, "name": sd["name"], "type": out_type, "status": "CREATED"}}
 
     def launch_processing_execution(self, execution_id: str) -> None:
         """CREATED → WAITING; this process's workers start it. A FAILURE/ABORTED one is relaunched."""
-        with self._db.tx() as conn:
-            row = self._row("processing_execution", execution_id, conn)
-            if row["status"] not in ("CREATED", "FAILURE", "ABORTED"):
+        with self.base.db.tx() as conn:
+            row = self.base.row("processing_execution", execution_id, conn)
+            if row["status"] not in ("CREATED", ExecutionStatus.FAILURE, ExecutionStatus.ABORTED):
                 raise ConflictError(
                     f"processing execution {execution_id} is {row['status']}; "
                     "only a CREATED one can be launched"
@@ -183,63 +194,54 @@ class ExecutionsMixin(StoreBase):
                 raise ConflictError(f"the output stored data {output['_id']} is {out_row['status']}")
             if row["status"] != "CREATED":
                 append_logs(conn, execution_id, ["INFO relaunched"])
-            conn.execute(
-                "UPDATE entities SET launcher_pid = ?, launcher_host = ?, abort = 0, abort_at = NULL, "
-                "owner_pid = NULL, worker_pid = NULL, heartbeat = NULL WHERE id = ?",
-                (os.getpid(), jobs.HOST, execution_id),
-            )
-            set_status(conn, execution_id, "WAITING")
-        self.start_workers()
+            mark_launched(conn, execution_id, os.getpid(), HOST)
+            set_status(conn, execution_id, ExecutionStatus.WAITING)
+        self.base.start_workers()
 
     def abort_processing_execution(self, execution_id: str) -> None:
         """WAITING/CREATED end ABORTED at once; PROGRESS gets the abort flag (the processing sees
         ``ctx.is_aborted()``; a worker that ignores it is stopped after a grace period)."""
-        with self._db.tx() as conn:
-            row = self._row("processing_execution", execution_id, conn)
+        with self.base.db.tx() as conn:
+            row = self.base.row("processing_execution", execution_id, conn)
             status = row["status"]
-            if status in ("CREATED", "WAITING"):
+            if status in ("CREATED", ExecutionStatus.WAITING):
                 end_job(
                     conn,
                     execution_id,
-                    "ABORTED",
+                    ExecutionStatus.ABORTED,
                     ["INFO aborted before it started"],
-                    only_if=("CREATED", "WAITING"),
+                    only_if=("CREATED", ExecutionStatus.WAITING),
                 )
-            elif status == "PROGRESS":
-                conn.execute(
-                    "UPDATE entities SET abort = 1, abort_at = ? WHERE id = ?", (time.time(), execution_id)
-                )
+            elif status == ExecutionStatus.PROGRESS:
+                request_abort(conn, execution_id)
                 append_logs(conn, execution_id, ["INFO abort requested"])
             else:
                 raise ConflictError(f"processing execution {execution_id} already ended ({status})")
-        if status == "PROGRESS":
-            self._watch_job(self._row("processing_execution", execution_id))
+        if status == ExecutionStatus.PROGRESS:
+            self.base.watch_job(self.base.row("processing_execution", execution_id))
 
     def processing_execution_logs(self, execution_id: str, start: int = 0) -> list[str]:
         """Log lines from 0-based line ``start`` (readable while the execution runs)."""
-        self._row("processing_execution", execution_id)
-        return read_logs(self._db, execution_id, start)
+        self.base.row("processing_execution", execution_id)
+        return read_logs(self.base.db, execution_id, start)
 
-    def _delete_execution(self, entity_type: str, entity_id: str) -> None:
-        with self._db.tx() as conn:
-            row = self._row("processing_execution", entity_id, conn)
-            if row["status"] in ACTIVE_EXECUTION:
+    def delete_execution(self, entity_type: str, entity_id: str) -> None:
+        with self.base.db.tx() as conn:
+            row = self.base.row("processing_execution", entity_id, conn)
+            if row["status"] in ACTIVE:
                 raise ConflictError(
                     f"processing execution {entity_id} is {row['status']}",
                     hint="abort it first (processing_execution --abort)",
                 )
-            self._drop(conn, "processing_execution", entity_id)
+            drop(conn, "processing_execution", entity_id)
 
-    def _delete_stored_data(self, entity_type: str, entity_id: str) -> None:
-        with self._db.tx() as conn:
-            self._row("stored_data", entity_id, conn)
-            self._refuse_if_in_use(conn, "stored_data", entity_id, "stored data")
+    def delete_stored_data(self, entity_type: str, entity_id: str) -> None:
+        with self.base.db.tx() as conn:
+            self.base.row("stored_data", entity_id, conn)
+            self.base.refuse_if_in_use(conn, "stored_data", entity_id, "stored data")
             confs = [
                 r["id"]
-                for r in conn.execute(
-                    "SELECT id, body FROM entities WHERE type = 'configuration' AND datastore = ?",
-                    (self.datastore_id,),
-                ).fetchall()
+                for r in rows_of_type(conn, "configuration", self.base.datastore_id)
                 if entity_id in used_stored_data(json.loads(r["body"]))
             ]
             if confs:
@@ -248,20 +250,17 @@ class ExecutionsMixin(StoreBase):
                     hint="delete those configurations (and their offerings) first, "
                     'or use a delete-entity action with "cascade": true',
                 )
-            self._drop(conn, "stored_data", entity_id)
-        remove_tree(layout.stored_data_dir(self.home, entity_id))
+            drop(conn, "stored_data", entity_id)
+        remove_tree(layout.stored_data_dir(self.base.home, entity_id))
 
     def wait_idle(self, timeout: float = 60.0) -> bool:
         """Wait until this home has no WAITING/PROGRESS job (tests, scripts). True if idle."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            rows = self._db.query(
-                "SELECT * FROM entities WHERE status IN ('WAITING', 'PROGRESS') AND type IN (?, ?)",
-                jobs.JOB_TYPES,
-            )
+            rows = active_jobs(self.base.db.conn)
             if not rows:
                 return True
             for r in rows:
-                self._watch_job(r)
+                self.base.watch_job(r)
             time.sleep(0.05)
         return False

@@ -13,7 +13,7 @@ from gpf_flow.store.base import Entity
 from gpf_flow.store.local import catalog, files, layout
 from gpf_flow.store.local.core import (
     SERVER_OWNED,
-    StoreBase,
+    Entities,
     new_id,
     ref_id,
 )
@@ -22,19 +22,24 @@ from gpf_flow.store.local.filters import used_stored_data
 from gpf_flow.store.local.paths import confine
 from gpf_flow.store.local.records import (
     add_event,
+    drop,
     get_row,
     insert_entity,
     remove_tree,
     row_entity,
+    rows_of_type,
     set_status,
     update_body,
 )
 
 
-class PublishingMixin(StoreBase):
-    """Publication routes."""
+class Publishing:
+    """Configuration, offering, static, permission and key routes."""
 
-    def _validate_configuration(
+    def __init__(self, base: Entities) -> None:
+        self.base = base
+
+    def validate_configuration(
         self, conn: sqlite3.Connection, body: Entity, exclude: str | None = None
     ) -> None:
         ctype = body.get("type")
@@ -69,10 +74,7 @@ class PublishingMixin(StoreBase):
                     hint=f"type_infos.used_data[{i}]: stored data {sd} is already listed; list each one once",
                 )
             seen.add(str(sd))
-        for r in conn.execute(
-            "SELECT id, body FROM entities WHERE type = 'configuration' AND datastore = ?",
-            (self.datastore_id,),
-        ).fetchall():
+        for r in rows_of_type(conn, "configuration", self.base.datastore_id):
             other = json.loads(r["body"])
             if (
                 r["id"] != exclude
@@ -85,21 +87,18 @@ class PublishingMixin(StoreBase):
                     hint="choose another layer_name or reuse that configuration",
                 )
 
-    def _create_configuration(self, body: Mapping[str, Any]) -> Entity:
+    def create_configuration(self, body: Mapping[str, Any]) -> Entity:
         entity = {k: v for k, v in body.items() if k not in SERVER_OWNED}
         entity["tags"] = {}
         entity["creation"] = now_iso()
         eid = new_id()
-        with self._db.tx() as conn:
-            self._validate_configuration(conn, entity)
-            insert_entity(conn, "configuration", eid, self.datastore_id, entity, "UNPUBLISHED")
-        return self.get_entity("configuration", eid)
+        with self.base.db.tx() as conn:
+            self.validate_configuration(conn, entity)
+            insert_entity(conn, "configuration", eid, self.base.datastore_id, entity, "UNPUBLISHED")
+        return self.base.get_entity("configuration", eid)
 
     def _offerings_of(self, conn: sqlite3.Connection, configuration_id: str) -> list[Entity]:
-        rows = conn.execute(
-            "SELECT * FROM entities WHERE type = 'offering' AND datastore = ? ORDER BY seq",
-            (self.datastore_id,),
-        ).fetchall()
+        rows = rows_of_type(conn, "offering", self.base.datastore_id)
         return [
             row_entity(r)
             for r in rows
@@ -121,7 +120,8 @@ class PublishingMixin(StoreBase):
             raise BadRequestError("the offering body must be a JSON object {endpoint, open}")
         ep_id = ref_id(body.get("endpoint"))
         endpoint = next(
-            (e for e in catalog.endpoints(self.datastore_id, self.public_url) if e["_id"] == ep_id), None
+            (e for e in catalog.endpoints(self.base.datastore_id, self.base.public_url) if e["_id"] == ep_id),
+            None,
         )
         if endpoint is None:
             raise BadRequestError(
@@ -129,8 +129,8 @@ class PublishingMixin(StoreBase):
                 hint="find endpoints with: entities list endpoint",
             )
         oid = new_id()
-        with self._db.tx() as conn:
-            conf = row_entity(self._row("configuration", configuration_id, conn))
+        with self.base.db.tx() as conn:
+            conf = row_entity(self.base.row("configuration", configuration_id, conn))
             if conf.get("type") != endpoint["type"]:
                 raise BadRequestError(
                     f"configuration {configuration_id} is {conf.get('type')} but endpoint "
@@ -158,14 +158,14 @@ class PublishingMixin(StoreBase):
             }
             if body.get("permissions"):
                 entity["permissions"] = list(body["permissions"])
-            insert_entity(conn, "offering", oid, self.datastore_id, entity, "PUBLISHING")
+            insert_entity(conn, "offering", oid, self.base.datastore_id, entity, "PUBLISHING")
         self._publish(oid)
-        return self.get_entity("offering", oid)
+        return self.base.get_entity("offering", oid)
 
     def _publish(self, offering_id: str) -> None:
         """PUBLISHING/MODIFYING → PUBLISHED when every used stored data is GENERATED, else UNSTABLE."""
-        with self._db.tx() as conn:
-            row = self._row("offering", offering_id, conn)
+        with self.base.db.tx() as conn:
+            row = self.base.row("offering", offering_id, conn)
             conf_id = json.loads(row["body"]).get("configuration", {}).get("_id")
             conf_row = get_row(conn, conf_id)
             ok = conf_row is not None
@@ -179,16 +179,18 @@ class PublishingMixin(StoreBase):
 
     def list_configuration_offerings(self, configuration_id: str) -> list[Entity]:
         """``GET configurations/{id}/offerings``."""
-        self._row("configuration", configuration_id)
-        return [self._present("offering", o) for o in self._offerings_of(self._db.conn, configuration_id)]
+        self.base.row("configuration", configuration_id)
+        return [
+            self.base.present("offering", o) for o in self._offerings_of(self.base.db.conn, configuration_id)
+        ]
 
     def synchronize_offering(self, offering_id: str) -> Entity:
         """``PUT offerings/{id}``: MODIFYING, then PUBLISHED (or UNSTABLE) again."""
-        with self._db.tx() as conn:
-            self._row("offering", offering_id, conn)
+        with self.base.db.tx() as conn:
+            self.base.row("offering", offering_id, conn)
             set_status(conn, offering_id, "MODIFYING", title="Synchronisation")
         self._publish(offering_id)
-        return self.get_entity("offering", offering_id)
+        return self.base.get_entity("offering", offering_id)
 
     def create_static(
         self, local_path: Path, name: str, static_type: str, description: str | None = None
@@ -203,7 +205,7 @@ class PublishingMixin(StoreBase):
             raise BadRequestError("a static needs a name")
         local_path = Path(local_path)
         sid = new_id()
-        folder = layout.static_dir(self.home, sid)
+        folder = layout.static_dir(self.base.home, sid)
         folder.mkdir(parents=True, exist_ok=True)
         target = confine(folder, local_path.name, what="static file name")
         try:
@@ -221,21 +223,21 @@ class PublishingMixin(StoreBase):
             "type_infos": {},
             "creation": now_iso(),
         }
-        with self._db.tx() as conn:
-            insert_entity(conn, "static", sid, self.datastore_id, entity, None)
-        return self.get_entity("static", sid)
+        with self.base.db.tx() as conn:
+            insert_entity(conn, "static", sid, self.base.datastore_id, entity, None)
+        return self.base.get_entity("static", sid)
 
     def replace_static_file(self, static_id: str, local_path: Path) -> Entity:
         """``PUT statics/{id}``: replace a static's file (its name may change); metadata are kept."""
         local_path = Path(local_path)
-        self._row("static", static_id)
-        folder = layout.static_dir(self.home, static_id)
+        self.base.row("static", static_id)
+        folder = layout.static_dir(self.base.home, static_id)
         folder.mkdir(parents=True, exist_ok=True)
         target = confine(folder, local_path.name, what="static file name")
         size = files.receive_file(local_path, target)
         try:
-            with self._db.tx() as conn:
-                entity = row_entity(self._row("static", static_id, conn))
+            with self.base.db.tx() as conn:
+                entity = row_entity(self.base.row("static", static_id, conn))
                 old_name = entity.get("file_name")
                 entity.update(file_name=local_path.name, size=size)
                 update_body(conn, static_id, entity)
@@ -245,7 +247,7 @@ class PublishingMixin(StoreBase):
             raise
         if isinstance(old_name, str) and old_name and old_name != local_path.name:
             confine(folder, old_name, what="static file name").unlink(missing_ok=True)
-        return self.get_entity("static", static_id)
+        return self.base.get_entity("static", static_id)
 
     def create_permissions(self, body: Mapping[str, Any]) -> list[Entity]:
         """``POST permissions``: one permission per beneficiary (a list, as the API answers)."""
@@ -254,12 +256,12 @@ class PublishingMixin(StoreBase):
         offerings = []
         for i, ref in enumerate(body.get("offerings") or []):
             oid = ref_id(ref)
-            r = get_row(self._db.conn, oid) if oid else None
+            r = get_row(self.base.db.conn, oid) if oid else None
             if r is None or r["type"] != "offering":
                 raise BadRequestError(f"offerings[{i}]: offering {ref!r} does not exist")
             o = row_entity(r)
             offerings.append({"_id": o["_id"], "layer_name": o.get("layer_name"), "type": o.get("type")})
-        beneficiaries = list(body.get("beneficiaries") or []) or [self.user_me()["_id"]]
+        beneficiaries = list(body.get("beneficiaries") or []) or [self.base.user_me()["_id"]]
         base = {
             k: v for k, v in body.items() if k not in SERVER_OWNED and k not in ("offerings", "beneficiaries")
         }
@@ -269,24 +271,24 @@ class PublishingMixin(StoreBase):
             entity = dict(
                 base, offerings=offerings, beneficiary={"_id": ref_id(beneficiary) or str(beneficiary)}
             )
-            created.append(self._insert("permission", entity, None))
+            created.append(self.base.insert("permission", entity, None))
         return created
 
-    def _create_key(self, body: Mapping[str, Any]) -> Entity:
+    def create_key(self, body: Mapping[str, Any]) -> Entity:
         if not isinstance(body.get("name"), str) or not body.get("name"):
             raise BadRequestError("key field 'name' is missing or empty")
         entity = {k: v for k, v in body.items() if k not in SERVER_OWNED}
         entity.setdefault("type", "HASH")
         entity["accesses"] = []
-        return self._insert("key", entity, None)
+        return self.base.insert("key", entity, None)
 
     def create_access(self, key_id: str, body: Mapping[str, Any]) -> None:
         """``POST /users/me/keys/{key}/accesses``: grant a key access to offerings of a permission."""
         if not isinstance(body, Mapping):
             raise BadRequestError("the access body must be a JSON object {permission, offerings}")
         perm_id = ref_id(body.get("permission"))
-        with self._db.tx() as conn:
-            key = row_entity(self._row("key", key_id, conn))
+        with self.base.db.tx() as conn:
+            key = row_entity(self.base.row("key", key_id, conn))
             perm = get_row(conn, perm_id) if perm_id else None
             if perm is None or perm["type"] != "permission":
                 raise BadRequestError(f"field 'permission': permission {perm_id!r} does not exist")
@@ -304,8 +306,8 @@ class PublishingMixin(StoreBase):
 
     def delete_access(self, key_id: str, access_id: str) -> None:
         """``DELETE /users/me/keys/{key}/accesses/{access}``: withdraw one access of a key."""
-        with self._db.tx() as conn:
-            key = row_entity(self._row("key", key_id, conn))
+        with self.base.db.tx() as conn:
+            key = row_entity(self.base.row("key", key_id, conn))
             accesses = list(key.get("accesses") or [])
             kept = [a for a in accesses if not (isinstance(a, Mapping) and a.get("_id") == access_id)]
             if len(kept) == len(accesses):
@@ -313,9 +315,9 @@ class PublishingMixin(StoreBase):
             key["accesses"] = kept
             update_body(conn, key_id, key)
 
-    def _delete_configuration(self, entity_type: str, entity_id: str) -> None:
-        with self._db.tx() as conn:
-            self._row("configuration", entity_id, conn)
+    def delete_configuration(self, entity_type: str, entity_id: str) -> None:
+        with self.base.db.tx() as conn:
+            self.base.row("configuration", entity_id, conn)
             offerings = [o["_id"] for o in self._offerings_of(conn, entity_id)]
             if offerings:
                 raise ConflictError(
@@ -323,27 +325,27 @@ class PublishingMixin(StoreBase):
                     hint="delete its offerings first (twice for a published one), "
                     'or use a delete-entity action with "cascade": true',
                 )
-            self._drop(conn, "configuration", entity_id)
+            drop(conn, "configuration", entity_id)
 
-    def _delete_offering(self, entity_type: str, entity_id: str) -> None:
-        with self._db.tx() as conn:
-            row = self._row("offering", entity_id, conn)
+    def delete_offering(self, entity_type: str, entity_id: str) -> None:
+        with self.base.db.tx() as conn:
+            row = self.base.row("offering", entity_id, conn)
             conf_id = json.loads(row["body"]).get("configuration", {}).get("_id")
             if row["status"] == "PUBLISHED":
                 set_status(conn, entity_id, "UNPUBLISHING")
                 set_status(conn, entity_id, "UNPUBLISHED")
             else:
-                self._drop(conn, "offering", entity_id)
+                drop(conn, "offering", entity_id)
             if conf_id:
                 self._update_configuration_status(conn, conf_id)
 
-    def _delete_static(self, entity_type: str, entity_id: str) -> None:
-        with self._db.tx() as conn:
-            self._row("static", entity_id, conn)
-            self._drop(conn, "static", entity_id)
-        remove_tree(layout.static_dir(self.home, entity_id))
+    def delete_static(self, entity_type: str, entity_id: str) -> None:
+        with self.base.db.tx() as conn:
+            self.base.row("static", entity_id, conn)
+            drop(conn, "static", entity_id)
+        remove_tree(layout.static_dir(self.base.home, entity_id))
 
-    def _delete_plain(self, entity_type: str, entity_id: str) -> None:
-        with self._db.tx() as conn:
-            self._row(entity_type, entity_id, conn)
-            self._drop(conn, entity_type, entity_id)
+    def delete_plain(self, entity_type: str, entity_id: str) -> None:
+        with self.base.db.tx() as conn:
+            self.base.row(entity_type, entity_id, conn)
+            drop(conn, entity_type, entity_id)

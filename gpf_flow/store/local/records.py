@@ -1,5 +1,6 @@
-"""Reading and writing entity rows, logs and events; the status transitions shared by the store,
-its dispatcher and its worker processes (so each transition is written in one place)."""
+"""All SQL on the local store's tables (entities, comments, events, logs) and the table of the
+status transitions allowed, shared by the store, its dispatcher and its worker processes: each
+statement and each transition is written in one place. (The schema itself is in :mod:`.db`.)"""
 
 from __future__ import annotations
 
@@ -8,21 +9,80 @@ import json
 import os
 import shutil
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
+from gpf_flow.store.base import ExecutionStatus
 from gpf_flow.store.local.db import Database, dumps, now_iso, now_log
 from gpf_flow.store.local.paths import is_reserved
 
 Entity = dict[str, Any]
 
+JOB_TYPES = ("processing_execution", "check_execution")
+"""The entity types run by worker processes."""
+
+ACTIVE = (ExecutionStatus.WAITING, ExecutionStatus.PROGRESS)
+"""The statuses of a job that is queued or running."""
+
+TRANSITIONS: dict[str, dict[str | None, frozenset[str]]] = {
+    "processing_execution": {
+        "CREATED": frozenset({ExecutionStatus.WAITING, ExecutionStatus.ABORTED}),
+        ExecutionStatus.WAITING: frozenset(
+            {ExecutionStatus.PROGRESS, ExecutionStatus.ABORTED, ExecutionStatus.FAILURE}
+        ),
+        ExecutionStatus.PROGRESS: frozenset(
+            {ExecutionStatus.SUCCESS, ExecutionStatus.FAILURE, ExecutionStatus.ABORTED}
+        ),
+        ExecutionStatus.FAILURE: frozenset({ExecutionStatus.WAITING}),  # relaunched
+        ExecutionStatus.ABORTED: frozenset({ExecutionStatus.WAITING}),
+    },
+    "check_execution": {
+        ExecutionStatus.WAITING: frozenset({ExecutionStatus.PROGRESS, ExecutionStatus.FAILURE}),
+        ExecutionStatus.PROGRESS: frozenset({ExecutionStatus.SUCCESS, ExecutionStatus.FAILURE}),
+    },
+    "upload": {
+        "OPEN": frozenset({"CHECKING", "CLOSED"}),
+        "CHECKING": frozenset({"CLOSED", "UNSTABLE"}),
+        "CLOSED": frozenset({"OPEN", "CHECKING"}),
+        "UNSTABLE": frozenset({"OPEN", "CHECKING"}),
+    },
+    "stored_data": {
+        "CREATED": frozenset({"GENERATING", "UNSTABLE"}),
+        "GENERATING": frozenset({"GENERATED", "UNSTABLE"}),
+        # two executions writing one output: the second one's start, the first one's failure
+        "MODIFYING": frozenset({"GENERATED", "UNSTABLE", "GENERATING"}),
+        "GENERATED": frozenset({"MODIFYING", "UNSTABLE"}),
+        "UNSTABLE": frozenset({"GENERATING", "GENERATED"}),
+    },
+    "offering": {
+        "PUBLISHING": frozenset({"PUBLISHED", "UNSTABLE"}),
+        "MODIFYING": frozenset({"PUBLISHED", "UNSTABLE"}),
+        "PUBLISHED": frozenset({"MODIFYING", "UNPUBLISHING"}),
+        "UNSTABLE": frozenset({"MODIFYING"}),
+        "UNPUBLISHING": frozenset({"UNPUBLISHED"}),
+        "UNPUBLISHED": frozenset({"MODIFYING"}),
+    },
+    "configuration": {
+        "UNPUBLISHED": frozenset({"PUBLISHED"}),
+        "PUBLISHED": frozenset({"UNPUBLISHED"}),
+    },
+}
+"""``TRANSITIONS[type][from]``: the statuses an entity may move to (staying put is always allowed).
+A move outside this table is a bug of the store, refused by :func:`set_status`."""
+
+
+class TransitionError(RuntimeError):
+    """A status change the table does not allow (a bug of the store, not of the client)."""
+
+
 EVENT_TITLES = {
     "CREATED": "Création",
-    "WAITING": "Mise en attente",
-    "PROGRESS": "Démarrage",
-    "SUCCESS": "Succès",
-    "FAILURE": "Échec",
-    "ABORTED": "Annulation",
+    ExecutionStatus.WAITING: "Mise en attente",
+    ExecutionStatus.PROGRESS: "Démarrage",
+    ExecutionStatus.SUCCESS: "Succès",
+    ExecutionStatus.FAILURE: "Échec",
+    ExecutionStatus.ABORTED: "Annulation",
 }
 
 
@@ -85,6 +145,11 @@ def set_status(
     row = get_row(conn, entity_id)
     if row is None:
         return
+    current = row["status"]
+    if current != status and status not in TRANSITIONS.get(row["type"], {}).get(current, frozenset()):
+        raise TransitionError(
+            f"{row['type']} {entity_id}: {current} -> {status} is not an allowed transition"
+        )
     body = json.loads(row["body"])
     if fields:
         body.update(fields)
@@ -155,9 +220,9 @@ def finalize_upload(conn: sqlite3.Connection, upload_id: str) -> None:
             "SELECT status FROM entities WHERE type = 'check_execution' AND parent = ?", (upload_id,)
         )
     ]
-    if any(s in ("WAITING", "PROGRESS") for s in statuses):
+    if any(s in (ExecutionStatus.WAITING, ExecutionStatus.PROGRESS) for s in statuses):
         return
-    ok = bool(statuses) and all(s == "SUCCESS" for s in statuses)
+    ok = bool(statuses) and all(s == ExecutionStatus.SUCCESS for s in statuses)
     set_status(conn, upload_id, "CLOSED" if ok else "UNSTABLE", title="Vérifications terminées")
 
 
@@ -189,7 +254,7 @@ def end_job(
     status: str,
     log_lines: list[str],
     *,
-    only_if: tuple[str, ...] = ("PROGRESS",),
+    only_if: tuple[str, ...] = (ExecutionStatus.PROGRESS,),
 ) -> bool:
     """End a processing or check execution that did not succeed (FAILURE/ABORTED/interrupted).
 
@@ -198,7 +263,7 @@ def end_job(
     if row is None or row["status"] not in only_if:
         return False
     if row["type"] == "check_execution":
-        status = "FAILURE" if status != "SUCCESS" else status
+        status = ExecutionStatus.FAILURE if status != ExecutionStatus.SUCCESS else status
     finish_job(conn, job_id, status, log_lines)
     if row["type"] == "check_execution":
         finalize_upload(conn, row["parent"])
@@ -213,3 +278,182 @@ def remove_tree(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     elif path.exists() or path.is_symlink():
         path.unlink(missing_ok=True)
+
+
+# -- queries -----------------------------------------------------------------------------------------
+
+
+def rows_of_type(conn: sqlite3.Connection, entity_type: str, datastore: str | None) -> list[sqlite3.Row]:
+    """Every row of a type in a datastore (``datastore`` None: in every datastore), oldest first."""
+    if datastore is None:
+        return conn.execute("SELECT * FROM entities WHERE type = ? ORDER BY seq", (entity_type,)).fetchall()
+    return conn.execute(
+        "SELECT * FROM entities WHERE type = ? AND datastore = ? ORDER BY seq", (entity_type, datastore)
+    ).fetchall()
+
+
+def children(conn: sqlite3.Connection, parent: str, status: str | None = None) -> list[sqlite3.Row]:
+    """The check executions of an upload (only those in ``status`` if given), oldest first."""
+    sql = "SELECT * FROM entities WHERE type = 'check_execution' AND parent = ?"
+    params: list[object] = [parent]
+    if status is not None:
+        sql += " AND status = ?"
+        params.append(status)
+    return conn.execute(sql + " ORDER BY seq", params).fetchall()
+
+
+def catalog_rows(conn: sqlite3.Connection) -> dict[str, tuple[str, str | None]]:
+    """``{id: (body, runner)}`` of the processings and checks."""
+    rows = conn.execute("SELECT id, body, runner FROM entities WHERE type IN ('processing', 'check')")
+    return {r["id"]: (r["body"], r["runner"]) for r in rows}
+
+
+def set_runner(conn: sqlite3.Connection, entity_id: str, body: Entity, runner: str) -> None:
+    """Replace a processing's or check's description and implementation."""
+    conn.execute("UPDATE entities SET body = ?, runner = ? WHERE id = ?", (dumps(body), runner, entity_id))
+
+
+def drop(conn: sqlite3.Connection, entity_type: str, entity_id: str) -> None:
+    """Delete an entity with its comments and logs; its history keeps the deletion."""
+    conn.execute("DELETE FROM entities WHERE id = ?", (entity_id,))
+    conn.execute("DELETE FROM comments WHERE entity_id = ?", (entity_id,))
+    conn.execute("DELETE FROM logs WHERE entity_id = ?", (entity_id,))
+    add_event(conn, entity_id, entity_type, "Suppression")
+
+
+def events_of(conn: sqlite3.Connection, entity_id: str) -> list[Entity]:
+    """An entity's history, oldest first."""
+    rows = conn.execute("SELECT title, date FROM events WHERE entity_id = ? ORDER BY seq", (entity_id,))
+    return [{"title": r["title"], "date": r["date"]} for r in rows]
+
+
+# -- comments ----------------------------------------------------------------------------------------
+
+
+def comments_of(conn: sqlite3.Connection, entity_id: str) -> list[sqlite3.Row]:
+    """An entity's comments, oldest first."""
+    return conn.execute("SELECT * FROM comments WHERE entity_id = ? ORDER BY seq", (entity_id,)).fetchall()
+
+
+def comment_row(conn: sqlite3.Connection, comment_id: str) -> sqlite3.Row:
+    """One comment."""
+    row: sqlite3.Row = conn.execute("SELECT * FROM comments WHERE id = ?", (comment_id,)).fetchone()
+    return row
+
+
+def insert_comment(conn: sqlite3.Connection, comment_id: str, entity_id: str, text: str, author: str) -> None:
+    """Add a comment to an entity."""
+    conn.execute(
+        "INSERT INTO comments (id, entity_id, text, author, date) VALUES (?, ?, ?, ?, ?)",
+        (comment_id, entity_id, text, author, now_iso()),
+    )
+
+
+def delete_comment(conn: sqlite3.Connection, comment_id: str, entity_id: str) -> bool:
+    """Remove a comment of an entity; False if it had no such comment."""
+    cur = conn.execute("DELETE FROM comments WHERE id = ? AND entity_id = ?", (comment_id, entity_id))
+    return cur.rowcount > 0
+
+
+def update_comment(conn: sqlite3.Connection, comment_id: str, entity_id: str, text: str) -> bool:
+    """Replace a comment's text; False if the entity had no such comment."""
+    cur = conn.execute(
+        "UPDATE comments SET text = ? WHERE id = ? AND entity_id = ?", (text, comment_id, entity_id)
+    )
+    return cur.rowcount > 0
+
+
+# -- jobs --------------------------------------------------------------------------------------------
+
+
+def jobs_in(
+    conn: sqlite3.Connection,
+    status: str,
+    *,
+    job_id: str | None = None,
+    parent: str | None = None,
+    limit: int | None = None,
+) -> list[sqlite3.Row]:
+    """Processing and check executions in ``status`` (this one, or of this upload), oldest first."""
+    sql = "SELECT * FROM entities WHERE status = ? AND type IN (?, ?)"
+    params: list[object] = [status, *JOB_TYPES]
+    if job_id is not None:
+        sql += " AND id = ?"
+        params.append(job_id)
+    if parent is not None:
+        sql += " AND parent = ?"
+        params.append(parent)
+    sql += " ORDER BY seq"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return conn.execute(sql, params).fetchall()
+
+
+def active_jobs(conn: sqlite3.Connection, entity_type: str | None = None) -> list[sqlite3.Row]:
+    """Jobs (of one type, or all) that are WAITING or PROGRESS."""
+    types = (entity_type, entity_type) if entity_type else JOB_TYPES
+    return conn.execute(
+        "SELECT * FROM entities WHERE status IN (?, ?) AND type IN (?, ?) ORDER BY seq", (*ACTIVE, *types)
+    ).fetchall()
+
+
+def mark_launched(conn: sqlite3.Connection, job_id: str, pid: int, host: str) -> None:
+    """A job (re)launched by process ``pid``: no owner, no worker, no abort yet."""
+    conn.execute(
+        "UPDATE entities SET launcher_pid = ?, launcher_host = ?, abort = 0, abort_at = NULL, "
+        "owner_pid = NULL, worker_pid = NULL, heartbeat = NULL WHERE id = ?",
+        (pid, host, job_id),
+    )
+
+
+def request_abort(conn: sqlite3.Connection, job_id: str) -> None:
+    """Raise a job's abort flag (its worker sees it; the dispatcher enforces it after a grace)."""
+    conn.execute("UPDATE entities SET abort = 1, abort_at = ? WHERE id = ?", (time.time(), job_id))
+
+
+def claim(conn: sqlite3.Connection, job_id: str, pid: int, host: str) -> bool:
+    """A WAITING job becomes PROGRESS, owned by process ``pid``; False if it is no longer WAITING
+    (someone else claimed it). Atomic: the caller holds a write transaction."""
+    cur = conn.execute(
+        "UPDATE entities SET owner_pid = ?, host = ?, heartbeat = ?, launcher_pid = ?, launcher_host = ?, "
+        "worker_pid = NULL WHERE id = ? AND status = 'WAITING'",
+        (pid, host, time.time(), pid, host, job_id),
+    )
+    if cur.rowcount != 1:
+        return False
+    set_status(conn, job_id, ExecutionStatus.PROGRESS, fields={"start": now_iso()})
+    return True
+
+
+def set_worker(conn: sqlite3.Connection, job_id: str, worker_pid: int) -> None:
+    """Record the worker process running a job."""
+    conn.execute("UPDATE entities SET worker_pid = ? WHERE id = ?", (worker_pid, job_id))
+
+
+def heartbeat(conn: sqlite3.Connection, job_ids: set[str], owner_pid: int) -> None:
+    """The owner process is alive and still runs these jobs."""
+    conn.executemany(
+        "UPDATE entities SET heartbeat = ? WHERE id = ? AND owner_pid = ?",
+        [(time.time(), i, owner_pid) for i in job_ids],
+    )
+
+
+def abort_flag(conn: sqlite3.Connection, job_id: str) -> tuple[bool, str | None] | None:
+    """``(abort asked, status)`` of a job, or None if it is gone."""
+    row = conn.execute("SELECT abort, status FROM entities WHERE id = ?", (job_id,)).fetchone()
+    return None if row is None else (bool(row["abort"]), row["status"])
+
+
+def start_output(conn: sqlite3.Connection, execution: Entity) -> None:
+    """The output stored data when its execution starts: GENERATING, or MODIFYING for an update."""
+    sd_id = ((execution.get("output") or {}).get("stored_data") or {}).get("_id")
+    row = get_row(conn, sd_id) if isinstance(sd_id, str) else None
+    if row is None:
+        return
+    if row["status"] == "GENERATED":
+        body = row_entity(row)
+        body["_previous_status"] = "GENERATED"
+        update_body(conn, row["id"], body)
+        set_status(conn, row["id"], "MODIFYING")
+    else:
+        set_status(conn, row["id"], "GENERATING")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gpf_flow.errors import BadRequestError, ConflictError, StoreError
-from gpf_flow.store.base import Entity, Store
+from gpf_flow.store.base import Entity, EntityType, Store
 from gpf_flow.store.local.documents import DocumentsDb, now_iso
 
 
@@ -37,7 +37,7 @@ class Sharings:
         return found or {"_id": stored_data_id, "datastores": []}
 
     def _stored_data(self, stored_data_id: str) -> Entity:
-        return self.store.get_entity("stored_data", stored_data_id)  # NotFoundError (404)
+        return self.store.get_entity(EntityType.STORED_DATA, stored_data_id)  # NotFoundError (404)
 
     def listing(self, stored_data_id: str) -> list[Entity]:
         """The datastores the stored data is shared with (``DatastoreSharingResponseDto``)."""

@@ -11,32 +11,39 @@ from typing import Any
 
 from gpf_flow.checks.base import CHECKS, CheckSpec
 from gpf_flow.errors import BadRequestError, ConflictError, NotFoundError
-from gpf_flow.store.base import Entity, ProgressCallback, UploadChecks
-from gpf_flow.store.local import files, jobs, layout
+from gpf_flow.store.base import Entity, ExecutionStatus, ProgressCallback, UploadChecks
+from gpf_flow.store.local import files, layout
 from gpf_flow.store.local.core import (
     SERVER_OWNED,
-    StoreBase,
+    Entities,
     new_id,
 )
 from gpf_flow.store.local.db import now_iso
+from gpf_flow.store.local.liveness import HOST
 from gpf_flow.store.local.paths import confine
 from gpf_flow.store.local.records import (
+    children,
     dir_size,
+    drop,
     finalize_upload,
     get_row,
     insert_entity,
     read_logs,
     remove_tree,
+    request_abort,
     row_entity,
     set_status,
     update_body,
 )
 
 
-class UploadsMixin(StoreBase):
+class Uploads:
     """Upload routes."""
 
-    def _create_upload(self, body: Mapping[str, Any]) -> Entity:
+    def __init__(self, base: Entities) -> None:
+        self.base = base
+
+    def create_upload(self, body: Mapping[str, Any]) -> Entity:
         for key in ("name", "type"):
             if not isinstance(body.get(key), str) or not body.get(key):
                 raise BadRequestError(
@@ -46,12 +53,12 @@ class UploadsMixin(StoreBase):
         entity.setdefault("description", "")
         entity.setdefault("type_infos", {})
         entity.update({"tags": {}, "size": 0, "open": False})
-        created = self._insert("upload", entity, "OPEN")
-        layout.upload_dir(self.home, created["_id"]).mkdir(parents=True, exist_ok=True)
+        created = self.base.insert("upload", entity, "OPEN")
+        layout.upload_dir(self.base.home, created["_id"]).mkdir(parents=True, exist_ok=True)
         return created
 
     def _open_upload_row(self, upload_id: str) -> sqlite3.Row:
-        row = self._row("upload", upload_id)
+        row = self.base.row("upload", upload_id)
         if row["status"] != "OPEN":
             raise ConflictError(
                 f"upload {upload_id} is {row['status']}, files can only be sent to an OPEN upload",
@@ -61,7 +68,7 @@ class UploadsMixin(StoreBase):
 
     def _add_size(self, upload_id: str, delta: int) -> None:
         """Keep the upload's ``size`` up to date without walking its folder on every push."""
-        with self._db.tx() as conn:
+        with self.base.db.tx() as conn:
             row = get_row(conn, upload_id)
             if row is not None:
                 entity = row_entity(row)
@@ -80,7 +87,7 @@ class UploadsMixin(StoreBase):
     ) -> None:
         """Store one data file under exactly ``remote_path`` (confined to the upload folder)."""
         self._open_upload_row(upload_id)
-        root = layout.upload_dir(self.home, upload_id)
+        root = layout.upload_dir(self.base.home, upload_id)
         root.mkdir(parents=True, exist_ok=True)
         target = confine(root, remote_path, what="upload path")
         try:
@@ -98,17 +105,17 @@ class UploadsMixin(StoreBase):
     ) -> None:
         """Store an md5 file at the upload's root under its base name."""
         self._open_upload_row(upload_id)
-        root = layout.upload_dir(self.home, upload_id)
+        root = layout.upload_dir(self.base.home, upload_id)
         root.mkdir(parents=True, exist_ok=True)
         target = confine(root, Path(local_path).name, what="md5 file name")
         self._receive(upload_id, local_path, target, progress)
 
     def upload_delete_file(self, upload_id: str, remote_path: str) -> None:
         """Remove a pushed data or md5 file."""
-        row = self._row("upload", upload_id)
+        row = self.base.row("upload", upload_id)
         if row["status"] == "CHECKING":
             raise ConflictError(f"upload {upload_id} is being checked; wait for the checks to end")
-        root = layout.upload_dir(self.home, upload_id)
+        root = layout.upload_dir(self.base.home, upload_id)
         target = confine(root, remote_path, what="upload path")
         if not target.is_file() or target.is_symlink():
             raise NotFoundError(f"upload {upload_id} has no file {remote_path!r}")
@@ -119,33 +126,33 @@ class UploadsMixin(StoreBase):
 
     def upload_tree(self, upload_id: str) -> list[Entity]:
         """The upload's files and folders."""
-        self._row("upload", upload_id)
-        return files.tree(layout.upload_dir(self.home, upload_id))
+        self.base.row("upload", upload_id)
+        return files.tree(layout.upload_dir(self.base.home, upload_id))
 
     def upload_close(self, upload_id: str) -> None:
         """OPEN → CHECKING with one check execution per applicable check, created now."""
-        files.remove_partials(layout.upload_dir(self.home, upload_id))
-        size = dir_size(layout.upload_dir(self.home, upload_id))  # exact, once, outside the lock
-        with self._db.tx() as conn:
-            row = self._row("upload", upload_id, conn)
+        files.remove_partials(layout.upload_dir(self.base.home, upload_id))
+        size = dir_size(layout.upload_dir(self.base.home, upload_id))  # exact, once, outside the lock
+        with self.base.db.tx() as conn:
+            row = self.base.row("upload", upload_id, conn)
             if row["status"] != "OPEN":
                 raise ConflictError(
                     f"upload {upload_id} is {row['status']}, only an OPEN upload can be closed"
                 )
             upload = row_entity(row)
-            specs = [c for c in self._core.checks if c.applies_to(str(upload.get("type", "")))]
+            specs = [c for c in self.base.core.checks if c.applies_to(str(upload.get("type", "")))]
             self._queue_checks(conn, upload, specs, replace_all=True)
             set_status(
                 conn, upload_id, "CHECKING" if specs else "CLOSED", title="Fermeture", fields={"size": size}
             )
         if specs:
-            self.start_workers()
+            self.base.start_workers()
 
     def upload_run_checks(self, upload_id: str, check_ids: Sequence[str]) -> None:
         """``POST uploads/{id}/checks``: run these checks again on a CLOSED or UNSTABLE upload."""
         specs = []
         for i, cid in enumerate(check_ids):
-            spec = next((c for c in (*self._core.checks, *CHECKS) if c.id == cid), None)
+            spec = next((c for c in (*self.base.core.checks, *CHECKS) if c.id == cid), None)
             if spec is None:
                 raise BadRequestError(
                     f"[{i}]: check {cid!r} does not exist", hint="list them: entities list check"
@@ -153,8 +160,8 @@ class UploadsMixin(StoreBase):
             specs.append(spec)
         if not specs:
             raise BadRequestError("give at least one check id")
-        with self._db.tx() as conn:
-            row = self._row("upload", upload_id, conn)
+        with self.base.db.tx() as conn:
+            row = self.base.row("upload", upload_id, conn)
             if row["status"] not in ("CLOSED", "UNSTABLE"):
                 raise ConflictError(
                     f"upload {upload_id} is {row['status']}; "
@@ -162,7 +169,7 @@ class UploadsMixin(StoreBase):
                 )
             self._queue_checks(conn, row_entity(row), specs, replace_all=False)
             set_status(conn, upload_id, "CHECKING", title="Vérifications demandées")
-        self.start_workers()
+        self.base.start_workers()
 
     def _queue_checks(
         self, conn: sqlite3.Connection, upload: Entity, specs: Sequence[CheckSpec], *, replace_all: bool
@@ -170,11 +177,9 @@ class UploadsMixin(StoreBase):
         """Create WAITING check executions (replacing older executions of the same checks)."""
         upload_id = upload["_id"]
         wanted = {s.id for s in specs}
-        for r in conn.execute(
-            "SELECT id, body FROM entities WHERE type = 'check_execution' AND parent = ?", (upload_id,)
-        ).fetchall():
+        for r in children(conn, upload_id):
             if replace_all or json.loads(r["body"]).get("check", {}).get("_id") in wanted:
-                self._drop(conn, "check_execution", r["id"])
+                drop(conn, "check_execution", r["id"])
         for spec in specs:
             body = {
                 "check": {"_id": spec.id, "name": spec.name},
@@ -185,19 +190,19 @@ class UploadsMixin(StoreBase):
                 conn,
                 "check_execution",
                 new_id(),
-                self.datastore_id,
+                self.base.datastore_id,
                 body,
-                "WAITING",
+                ExecutionStatus.WAITING,
                 parent=upload_id,
                 runner=spec.run,
                 launcher_pid=os.getpid(),
-                launcher_host=jobs.HOST,
+                launcher_host=HOST,
             )
 
     def upload_open(self, upload_id: str) -> None:
         """CLOSED or UNSTABLE → OPEN."""
-        with self._db.tx() as conn:
-            row = self._row("upload", upload_id, conn)
+        with self.base.db.tx() as conn:
+            row = self.base.row("upload", upload_id, conn)
             if row["status"] == "OPEN":
                 return
             if row["status"] not in ("CLOSED", "UNSTABLE"):
@@ -209,41 +214,40 @@ class UploadsMixin(StoreBase):
 
     def upload_checks(self, upload_id: str) -> UploadChecks:
         """The upload's check executions by state (never all empty while checks are pending)."""
-        row = self._row("upload", upload_id)
-        self._watch_upload(row)
+        row = self.base.row("upload", upload_id)
+        self.base.watch_upload(row)
         result = UploadChecks()
-        buckets = {"WAITING": result.asked, "PROGRESS": result.in_progress, "SUCCESS": result.passed}
-        for r in self._db.query(
-            "SELECT * FROM entities WHERE type = 'check_execution' AND parent = ? ORDER BY seq", (upload_id,)
-        ):
-            buckets.get(r["status"], result.failed).append(self._present("check_execution", row_entity(r)))
+        buckets = {
+            ExecutionStatus.WAITING: result.asked,
+            ExecutionStatus.PROGRESS: result.in_progress,
+            ExecutionStatus.SUCCESS: result.passed,
+        }
+        for r in children(self.base.db.conn, upload_id):
+            buckets.get(r["status"], result.failed).append(
+                self.base.present("check_execution", row_entity(r))
+            )
         return result
 
     def check_execution_logs(self, execution_id: str, start: int = 0) -> list[str]:
         """Log lines of a check execution from 0-based line ``start``."""
-        self._row("check_execution", execution_id)
-        return read_logs(self._db, execution_id, start)
+        self.base.row("check_execution", execution_id)
+        return read_logs(self.base.db, execution_id, start)
 
-    def _delete_upload(self, entity_type: str, entity_id: str) -> None:
-        with self._db.tx() as conn:
-            self._row("upload", entity_id, conn)
-            self._refuse_if_in_use(conn, "upload", entity_id, "upload")
-            for r in conn.execute(
-                "SELECT id FROM entities WHERE type = 'check_execution' AND parent = ?", (entity_id,)
-            ).fetchall():
-                self._drop(conn, "check_execution", r["id"])
-            self._drop(conn, "upload", entity_id)
-        remove_tree(layout.upload_dir(self.home, entity_id))
+    def delete_upload(self, entity_type: str, entity_id: str) -> None:
+        with self.base.db.tx() as conn:
+            self.base.row("upload", entity_id, conn)
+            self.base.refuse_if_in_use(conn, "upload", entity_id, "upload")
+            for r in children(conn, entity_id):
+                drop(conn, "check_execution", r["id"])
+            drop(conn, "upload", entity_id)
+        remove_tree(layout.upload_dir(self.base.home, entity_id))
 
-    def _delete_check_execution(self, entity_type: str, entity_id: str) -> None:
-        with self._db.tx() as conn:
-            row = self._row("check_execution", entity_id, conn)
+    def delete_check_execution(self, entity_type: str, entity_id: str) -> None:
+        with self.base.db.tx() as conn:
+            row = self.base.row("check_execution", entity_id, conn)
             upload_id = row["parent"]
-            if row["status"] in ("WAITING", "PROGRESS"):
-                conn.execute(
-                    "UPDATE entities SET abort = 1, abort_at = strftime('%s','now') WHERE id = ?",
-                    (entity_id,),
-                )
-            self._drop(conn, "check_execution", entity_id)
+            if row["status"] in (ExecutionStatus.WAITING, ExecutionStatus.PROGRESS):
+                request_abort(conn, entity_id)
+            drop(conn, "check_execution", entity_id)
             if upload_id:
                 finalize_upload(conn, upload_id)

@@ -21,10 +21,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from gpf_flow.store.base import ExecutionStatus
 from gpf_flow.store.local import layout
 from gpf_flow.store.local.db import Database
 from gpf_flow.store.local.paths import is_reserved
 from gpf_flow.store.local.records import (
+    abort_flag,
     append_logs,
     dir_size,
     end_job,
@@ -77,16 +79,18 @@ class Job:
         if now - self._checked >= ABORT_POLL_S:
             self._checked = now
             with self._lock:
-                row = self.db.conn.execute(
-                    "SELECT abort, status FROM entities WHERE id = ?", (self.job_id,)
-                ).fetchone()
-            self._aborted = row is None or bool(row["abort"]) or row["status"] != "PROGRESS"
+                flag = abort_flag(self.db.conn, self.job_id)
+            self._aborted = flag is None or flag[0] or flag[1] != ExecutionStatus.PROGRESS
         return self._aborted
 
     def still_mine(self, conn: Any) -> bool:
         """True if the job is still PROGRESS and owned by our parent (nobody ended it meanwhile)."""
         row = get_row(conn, self.job_id)
-        return row is not None and row["status"] == "PROGRESS" and row["owner_pid"] == self.owner_pid
+        return (
+            row is not None
+            and row["status"] == ExecutionStatus.PROGRESS
+            and row["owner_pid"] == self.owner_pid
+        )
 
 
 def _error_lines(exc: BaseException) -> list[str]:
@@ -110,7 +114,7 @@ def run_processing(home: Path, job: Job, workers: int) -> None:
 
     db = job.db
     row = get_row(db.conn, job.job_id)
-    if row is None or row["status"] != "PROGRESS":
+    if row is None or row["status"] != ExecutionStatus.PROGRESS:
         return
     execution = row_entity(row)
     inputs = execution.get("inputs") or {}
@@ -161,12 +165,13 @@ def run_processing(home: Path, job: Job, workers: int) -> None:
             raise TypeError(f"{target} returned {type(result).__name__}, expected ProcessingResult")
     except ProcessingAborted:
         with db.tx() as conn:
-            end_job(conn, job.job_id, "ABORTED", ["INFO execution aborted; partial output removed"])
+            lines = ["INFO execution aborted; partial output removed"]
+            end_job(conn, job.job_id, ExecutionStatus.ABORTED, lines)
         remove_tree(tmp)
         return
     except BaseException as exc:  # a processing bug must end as FAILURE, with its reason logged
         with db.tx() as conn:
-            end_job(conn, job.job_id, "FAILURE", _error_lines(exc))
+            end_job(conn, job.job_id, ExecutionStatus.FAILURE, _error_lines(exc))
         remove_tree(tmp)
         return
     _commit_success(home, job, sd_id, tmp, final, result)
@@ -201,7 +206,7 @@ def _commit_success(
             if result.extent is not None:
                 fields["extent"] = result.extent
             set_status(conn, sd_id, "GENERATED", fields=fields)
-        finish_job(conn, job.job_id, "SUCCESS", ["INFO execution succeeded"])
+        finish_job(conn, job.job_id, ExecutionStatus.SUCCESS, ["INFO execution succeeded"])
     remove_tree(old)
     remove_tree(tmp)  # still there when there was no output to move it to
 
@@ -215,13 +220,13 @@ def run_check(home: Path, job: Job) -> None:
 
     db = job.db
     row = get_row(db.conn, job.job_id)
-    if row is None or row["status"] != "PROGRESS":
+    if row is None or row["status"] != ExecutionStatus.PROGRESS:
         return
     upload_id = row["parent"]
     up_row = get_row(db.conn, upload_id)
     if up_row is None:
         with db.tx() as conn:
-            end_job(conn, job.job_id, "FAILURE", [f"ERROR upload {upload_id} no longer exists"])
+            end_job(conn, job.job_id, ExecutionStatus.FAILURE, [f"ERROR upload {upload_id} no longer exists"])
         return
     root = layout.upload_dir(home, upload_id)
     files, md5_files = list_upload_files(root)
@@ -238,15 +243,15 @@ def run_check(home: Path, job: Job) -> None:
         ok = bool(load_target(target)(ctx))
     except BaseException as exc:
         with db.tx() as conn:
-            end_job(conn, job.job_id, "FAILURE", _error_lines(exc))
+            end_job(conn, job.job_id, ExecutionStatus.FAILURE, _error_lines(exc))
         return
     with db.tx() as conn:
         if not job.still_mine(conn):
             return
         if ok:
-            finish_job(conn, job.job_id, "SUCCESS", ["INFO check passed"])
+            finish_job(conn, job.job_id, ExecutionStatus.SUCCESS, ["INFO check passed"])
         else:
-            finish_job(conn, job.job_id, "FAILURE", ["ERROR check failed"])
+            finish_job(conn, job.job_id, ExecutionStatus.FAILURE, ["ERROR check failed"])
         finalize_upload(conn, upload_id)
 
 
