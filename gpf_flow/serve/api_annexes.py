@@ -17,7 +17,7 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import BaseRoute, Route
 
 from gpf_flow.serve.api_common import ApiError, call, no_content, paged_response, positive_int, read_json
-from gpf_flow.store.local.annexes import Annexes
+from gpf_flow.serve.documents.annexes import Annexes
 
 if TYPE_CHECKING:
     from gpf_flow.serve.api import RestApi

@@ -228,10 +228,11 @@ class DtoShaper:
             return
         from lxml import etree
 
-        from gpf_flow.store.local.layout import static_dir
-
-        path = static_dir(self.home, str(entity["_id"])) / str(entity["file_name"])
+        local = self.view.local()
+        if local is None:
+            return
         try:
+            path = local.static_file(str(entity["_id"]))
             root = etree.parse(str(path), etree.XMLParser(resolve_entities=False, no_network=True))
         except (OSError, etree.XMLSyntaxError, StoreError):
             return

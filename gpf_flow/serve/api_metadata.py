@@ -26,8 +26,8 @@ from gpf_flow.serve.api_common import (
     read_json,
     validate,
 )
+from gpf_flow.serve.documents.metadata import MetadataDocs
 from gpf_flow.store.base import endpoints_of
-from gpf_flow.store.local.metadata import MetadataDocs
 
 if TYPE_CHECKING:
     from gpf_flow.serve.api import RestApi

@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from gpf_flow.serve.api_common import ApiError, call, no_content, paged_response, read_json
-from gpf_flow.store.local.sharings import Sharings
+from gpf_flow.serve.documents.sharings import Sharings
 
 if TYPE_CHECKING:
     from gpf_flow.serve.api import RestApi

@@ -86,9 +86,6 @@ RULES = (
                 "composition point: app_from_environment opens the LocalStore of each "
                 "`serve --workers N` process"
             ),
-            ("gpf_flow.serve.published", "gpf_flow.store.local.layout"): (
-                "to remove once the seam's LocalCapabilities gives serve the database path"
-            ),
         },
     ),
 )

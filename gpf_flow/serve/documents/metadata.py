@@ -16,8 +16,8 @@ from typing import Any
 from lxml import etree
 
 from gpf_flow.errors import BadRequestError, ConflictError, NotFoundError
+from gpf_flow.serve.documents.documents import DocumentsDb, new_id, now_iso
 from gpf_flow.store.base import Entity, Page
-from gpf_flow.store.local.documents import DocumentsDb, new_id, now_iso
 
 GMD = "http://www.isotc211.org/2005/gmd"
 GCO = "http://www.isotc211.org/2005/gco"

@@ -2,7 +2,7 @@
 
 An annex is one file with one or more public paths, labels, and a ``published`` flag; only
 published annexes answer at their public URLs. Records live in the home's ``documents.sqlite``
-(see :mod:`gpf_flow.store.local.documents`), files under ``annexes/{id}/``.
+(see :mod:`gpf_flow.serve.documents.documents`), files under ``annexes/{id}/``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from gpf_flow.errors import BadRequestError, ConflictError, NotFoundError
+from gpf_flow.serve.documents.documents import DocumentsDb, new_id, now_iso
 from gpf_flow.store.base import Entity, Page
-from gpf_flow.store.local.documents import DocumentsDb, new_id, now_iso
 
 EDITABLE = ("labels", "published", "paths", "extra")
 

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gpf_flow.errors import BadRequestError, ConflictError, StoreError
+from gpf_flow.serve.documents.documents import DocumentsDb, now_iso
 from gpf_flow.store.base import Entity, EntityType, Store
-from gpf_flow.store.local.documents import DocumentsDb, now_iso
 
 
 def _datastore_id(raw: object) -> str:
