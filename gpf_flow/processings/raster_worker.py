@@ -163,16 +163,11 @@ def _child_main() -> int:
         config = json.loads(sys.stdin.readline())
         spec = RenderSpec.from_json(config["spec"])
         renderer = Renderer(spec)
-        writer = MBTilesWriter(Path(config["part"]))
+        writer = MBTilesWriter(Path(config["part"]), renderer.tms)
         scratch = Path(config["scratch"])
-        heights = {z: renderer.tms.matrix(z).matrixHeight for z in range(spec.job_level, spec.bottom + 1)}
-
-        def sink(z: int, x: int, y: int, data: bytes) -> None:
-            writer.put(z, x, heights[z] - 1 - y, data)
-
         for line in sys.stdin:
             jx, jy = json.loads(line)
-            result = renderer.render_job(jx, jy, sink)
+            result = renderer.render_job(jx, jy, writer.put)
             root = None
             if result.root is not None:
                 root = str(scratch / f"root-{spec.job_level}-{jx}-{jy}.npy")

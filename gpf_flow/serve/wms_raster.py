@@ -122,7 +122,7 @@ class RasterWms:
     def _build(self, items: list[Item]) -> WsgiApp:
         from mapproxy.wsgiapp import make_wsgi_app
 
-        _install_fast_scaling()
+        install_fast_scaling()
         base = Path(self._tmp.name)
         conf_path = base / f"mapproxy-{abs(hash(tuple(i[0].layer_name for i in items)))}.yaml"
         conf_path.write_text(yaml.safe_dump(mapproxy_config(items, base)), encoding="utf-8")
@@ -209,23 +209,47 @@ def _precheck(params: dict[str, str]) -> None:
 
 
 _PATCHED = False
+_ORIGINAL: Any = None
+"""MapProxy's own ``_transform_simple``, once replaced (tests compare the two)."""
+PATCHED_SIGNATURE = ("self", "src_img", "src_bbox", "dst_size", "dst_bbox", "image_opts")
+"""``ImageTransformer._transform_simple``'s parameters in the tested MapProxy versions (pinned)."""
 
 
-def _install_fast_scaling() -> None:
+def fast_scaling_applies() -> bool:
+    """True when MapProxy's private API still looks like the one :func:`install_fast_scaling` replaces."""
+    import inspect
+
+    from mapproxy.image import transform
+
+    method = getattr(transform.ImageTransformer, "_transform_simple", None)
+    helpers = ("image_filter", "img_for_resampling", "make_lin_transf")
+    if method is None or not all(hasattr(transform, name) for name in helpers):
+        return False
+    return tuple(inspect.signature(method).parameters) == PATCHED_SIGNATURE
+
+
+def install_fast_scaling() -> bool:
     """Make MapProxy scale same-CRS maps with Pillow's ``resize(box=...)`` instead of ``EXTENT``.
 
     MapProxy resamples a map in the cache's CRS with ``Image.transform(EXTENT, BICUBIC)``,
     Pillow's generic (non-separable) path: about 15 ms for 256² and 240 ms for 1024². A pure
     scale + offset is what ``resize`` with a box does, with separable kernels, 4–8× faster and
     antialiased when shrinking. Other cases (exact resolution crop, reprojection) are unchanged.
+
+    This replaces a private method: pyproject.toml pins MapProxy below the first untested
+    version, and when the method does not look as expected MapProxy's own path is kept (the
+    return value says whether the patch is in place; a test asserts it is).
     """
     global _PATCHED
     if _PATCHED:
-        return
+        return True
+    if not fast_scaling_applies():
+        return False
     from mapproxy.image import ImageResult
     from mapproxy.image.transform import ImageTransformer, image_filter, img_for_resampling, make_lin_transf
 
-    original = ImageTransformer._transform_simple
+    global _ORIGINAL
+    original = _ORIGINAL = ImageTransformer._transform_simple
 
     def transform_simple(
         self: Any, src_img: Any, src_bbox: Any, dst_size: tuple[int, int], dst_bbox: Any, image_opts: Any
@@ -245,3 +269,4 @@ def _install_fast_scaling() -> None:
 
     ImageTransformer._transform_simple = transform_simple
     _PATCHED = True
+    return True
