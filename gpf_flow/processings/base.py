@@ -120,9 +120,9 @@ def _param(name: str, description: str, mandatory: bool = False, default: Any = 
 
 
 _RASTER_PARAMS = (
-    _param("tms", "Tile matrix set: PM (WebMercatorQuad) or a morecantile TMS id", default="PM"),
-    _param("compression", "Tile encoding: jpg, png or none", default="jpg"),
-    _param("interpolation", "Resampling: nearest, bilinear or bicubic", default="bicubic"),
+    _param("tms", "Tile matrix set: a platform grid (PM, LAMB93, 2154_5cm, 4326, WGS84G...)", default="PM"),
+    _param("compression", "Tile encoding: jpg, jpg90, png or none (raw)", default="jpg"),
+    _param("interpolation", "Resampling: nn, linear, bicubic or lanczos", default="bicubic"),
     _param("bottom_level", "Most detailed level (default: native resolution); alias `bottom`"),
     _param("top_level", "Least detailed level (default 0); alias `top`"),
     _param("mask", "Accepted for compatibility; masks come from nodata/alpha"),

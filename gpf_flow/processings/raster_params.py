@@ -11,8 +11,27 @@ from morecantile import TileMatrixSet
 from gpf_flow import tms as grids
 from gpf_flow.processings.base import ProcessingFailed
 
-COMPRESSIONS = {"jpg": "jpg", "jpeg": "jpg", "png": "png", "none": "none", "raw": "none"}
-INTERPOLATIONS = {"nearest": "nearest", "bilinear": "bilinear", "bicubic": "cubic", "cubic": "cubic"}
+# The platform's values (ROK4: raw, jpg, jpg90, png...) → what the encoder does.
+COMPRESSIONS = {
+    "jpg": "jpg",
+    "jpeg": "jpg",
+    "jpg90": "jpg90",
+    "png": "png",
+    "zip": "png",
+    "none": "none",
+    "raw": "none",
+}
+# The platform's values (nn, linear, bicubic, lanczos) → rasterio resampling names.
+INTERPOLATIONS = {
+    "nn": "nearest",
+    "nearest": "nearest",
+    "nearest-neighbour": "nearest",
+    "linear": "bilinear",
+    "bilinear": "bilinear",
+    "bicubic": "cubic",
+    "cubic": "cubic",
+    "lanczos": "lanczos",
+}
 TILE_SIZE = 256
 
 
@@ -25,7 +44,7 @@ class RasterPyramidParams:
     tms_id: str
     """The grid's id in :mod:`gpf_flow.tms` (``WebMercatorQuad``, ``2154_5cm``), recorded in the MBTiles."""
     compression: str
-    """``jpg``, ``png`` or ``none`` (PNG without deflate compression)."""
+    """``jpg``, ``jpg90`` (quality 90), ``png`` or ``none`` (PNG without deflate compression)."""
     resampling: str
     """rasterio resampling name: nearest, bilinear or cubic."""
     bottom_level: int | None
@@ -39,12 +58,12 @@ class RasterPyramidParams:
     @property
     def mime(self) -> str:
         """Tile MIME type for type_infos."""
-        return "image/jpeg" if self.compression == "jpg" else "image/png"
+        return "image/jpeg" if self.compression.startswith("jpg") else "image/png"
 
     @property
     def tile_format(self) -> str:
         """MBTiles ``format`` value."""
-        return "jpg" if self.compression == "jpg" else "png"
+        return "jpg" if self.compression.startswith("jpg") else "png"
 
 
 def _level(params: Mapping[str, Any], *names: str) -> int | None:

@@ -95,12 +95,12 @@ def encode_tile(tile: TileImage, compression: str) -> bytes | None:
     opaque = bool(alpha.min() == 255)
     color = tile[..., :-1]
     buf = io.BytesIO()
-    if compression == "jpg":
+    if compression.startswith("jpg"):
         if not opaque:
             a = alpha[..., None].astype(np.uint16)
             color = ((color.astype(np.uint16) * a + 255 * (255 - a) + 127) // 255).astype(np.uint8)
         img = Image.fromarray(color[..., 0] if color.shape[-1] == 1 else color)
-        img.save(buf, format="JPEG", quality=JPEG_QUALITY)
+        img.save(buf, format="JPEG", quality=90 if compression == "jpg90" else JPEG_QUALITY)
     else:
         if opaque:
             img = Image.fromarray(color[..., 0] if color.shape[-1] == 1 else color)

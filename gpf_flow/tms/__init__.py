@@ -35,7 +35,7 @@ def _platform() -> dict[str, TileMatrixSet]:
     for entry in resources.files(__package__).joinpath("data").iterdir():
         if entry.name.endswith(".json"):
             document = json.loads(entry.read_text(encoding="utf-8"))
-            name = str(document["id"])
+            name = entry.name.removesuffix(".json")  # ROK4 names a grid by its file (ids may differ)
             # morecantile refuses dots in ids ("LAMB93_2.5m"): our registry is keyed by the real name.
             document["id"] = name.replace(".", "_")
             grids[name] = TileMatrixSet.model_validate(document)
@@ -124,14 +124,25 @@ def level(grid: TileMatrixSet, zoom: int) -> Level:
     return Level(left, top, float(m.cellSize), int(m.tileWidth), int(m.matrixWidth), int(m.matrixHeight))
 
 
+NEST_TOLERANCE_PX = 0.05
+"""Largest misalignment (in pixels of the finer level) under which two levels count as a quadtree step."""
+
+
 def nests(grid: TileMatrixSet, zoom: int) -> bool:
-    """True when level ``zoom`` is exactly a 2×2 split of level ``zoom - 1`` (a quadtree step)."""
+    """True when level ``zoom`` is a 2×2 split of level ``zoom - 1`` (a quadtree step).
+
+    Exact for PM, 2154_*, WGS84G; LAMB93's cell sizes are not exact halves, so its coarse levels
+    drift apart by up to a tenth of a pixel across the matrix (not a quadtree there) while its
+    fine levels stay within a thousandth (a quadtree in all but name).
+    """
     if zoom <= grid.minzoom:
         return False
     fine, coarse = level(grid, zoom), level(grid, zoom - 1)
-    return (
-        fine.tile == coarse.tile
-        and abs(coarse.cell / fine.cell - 2) < 1e-9
-        and abs(fine.left - coarse.left) <= fine.cell * 1e-6
-        and abs(fine.top - coarse.top) <= fine.cell * 1e-6
-    )
+    tolerance = NEST_TOLERANCE_PX * fine.cell
+    if fine.tile != coarse.tile or abs(fine.left - coarse.left) > tolerance:
+        return False
+    if abs(fine.top - coarse.top) > tolerance:
+        return False
+    # A parent's far edge against its children's, at the far end of the matrix.
+    drift = max(coarse.width, coarse.height) * coarse.tile * abs(coarse.cell - 2 * fine.cell)
+    return drift <= tolerance
