@@ -80,6 +80,25 @@ def get(name: str) -> TileMatrixSet:
     return platform[real] if real in platform else morecantile.tms.get(real)
 
 
+def advertised(grid_id: str) -> TileMatrixSet:
+    """The grid as services advertise it: the platform's own definition when an alias stands for it.
+
+    ``WebMercatorQuad`` goes to level 24 where the platform's ``PM`` stops at 21; the levels they
+    share are the same. (``WGS84G`` keeps morecantile's CRS84 definition, which clients know.)
+    """
+    if grid_id == ALIASES["PM"]:
+        return _platform()["PM"]
+    return get(grid_id)
+
+
+def public_name(grid_id: str) -> str:
+    """The platform's name for a grid id (``WebMercatorQuad`` → ``PM``), as services advertise it."""
+    for alias, real in ALIASES.items():
+        if real == grid_id:
+            return alias
+    return grid_id
+
+
 def tms_row(grid: TileMatrixSet, zoom: int, row: int) -> int:
     """Flip a row between XYZ (0 at the top) and TMS (0 at the bottom) at ``zoom``; its own inverse."""
     return int(grid.matrix(zoom).matrixHeight) - 1 - row
