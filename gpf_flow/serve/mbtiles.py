@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from morecantile import TileMatrixSet
 
@@ -29,6 +32,8 @@ class PyramidInfo:
     maxzoom: int
     tile_matrix_set: str = "WebMercatorQuad"
     """Id of the pyramid's grid in :mod:`gpf_flow.tms`."""
+    top_cut: bool = False
+    """True when a configuration's ``top_level`` hides stored levels above it."""
 
     @property
     def grid(self) -> TileMatrixSet:
@@ -54,6 +59,17 @@ class MBTiles:
         self._local = threading.local()
         self.info = self._read_info()
 
+    def restricted(self, top: int | None, bottom: int | None) -> MBTiles:
+        """The same file served between levels ``top`` and ``bottom`` only (a configuration's choice)."""
+        low = self.info.minzoom if top is None else max(self.info.minzoom, top)
+        high = self.info.maxzoom if bottom is None else min(self.info.maxzoom, bottom)
+        if (low, high) == (self.info.minzoom, self.info.maxzoom) or low > high:
+            return self
+        view = MBTiles.__new__(MBTiles)
+        view.path, view._local = self.path, self._local
+        view.info = dataclasses.replace(self.info, minzoom=low, maxzoom=high, top_cut=low > self.info.minzoom)
+        return view
+
     def _reader(self) -> MBTilesReader:
         reader: MBTilesReader | None = getattr(self._local, "reader", None)
         if reader is None:
@@ -77,6 +93,8 @@ class MBTiles:
 
     def tile(self, z: int, x: int, y: int) -> bytes | None:
         """The tile at ``z/x/y`` (row 0 at the top), or None if the pyramid has none there."""
+        if not self.info.minzoom <= z <= self.info.maxzoom:
+            return None
         return self._reader().tile(self.info.grid, z, x, y)
 
     @functools.cached_property
@@ -85,16 +103,17 @@ class MBTiles:
 
         Computed once: a pyramid file is replaced, never edited, once written.
         """
-        return self._reader().ranges(self.info.grid)
+        ranges = self._reader().ranges(self.info.grid)
+        return {z: r for z, r in ranges.items() if self.info.minzoom <= z <= self.info.maxzoom}
 
 
-def pyramid_path(layer: PublishedLayer) -> Path | None:
-    """The MBTiles file of the layer's first pyramid stored data."""
+def pyramid_entry(layer: PublishedLayer) -> tuple[Path, Mapping[str, Any]] | None:
+    """The MBTiles file of the layer's first pyramid stored data, with its ``used_data`` entry."""
     for used in layer.used_data:
         name = (used.stored_data.get("type_infos") or {}).get("file") or "pyramid.mbtiles"
         path = used.path / str(name)
         if path.is_file():
-            return path
+            return path, used.spec
     return None
 
 
@@ -118,6 +137,16 @@ class PyramidCache:
         return pyramid
 
     def of(self, layer: PublishedLayer) -> MBTiles | None:
-        """The opened pyramid of a published layer, or None when its stored data holds none."""
-        path = pyramid_path(layer)
-        return self.get(path) if path is not None else None
+        """The opened pyramid of a published layer (within its configured levels), or None."""
+        found = pyramid_entry(layer)
+        if found is None:
+            return None
+        path, spec = found
+        return self.get(path).restricted(_level(spec.get("top_level")), _level(spec.get("bottom_level")))
+
+
+def _level(value: object) -> int | None:
+    try:
+        return None if value in (None, "") else int(str(value))
+    except ValueError:
+        return None

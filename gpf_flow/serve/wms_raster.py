@@ -183,7 +183,7 @@ class RasterWms:
             if pyramid is None:
                 return None  # MapProxy reports the unknown layer
             pyramids.append(pyramid)
-        if all(p.info.is_pm for p in pyramids):
+        if all(p.info.is_pm and not p.info.top_cut for p in pyramids):
             return None
         return pyramids
 

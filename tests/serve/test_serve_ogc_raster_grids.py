@@ -40,6 +40,8 @@ from gpf_flow.store.local import LocalStore
 GRIDS = {"PM": 22, "2154_5cm": 23, "4326": 20}
 # The centre half of the source, in Lambert-93: every client read below covers it.
 INNER = (X0 + 500, Y0 + 500, X0 + 1500, Y0 + 1500)
+PYRAMIDS: dict[str, dict[str, Any]] = {}
+"""The stored data built by the module's fixture, by grid."""
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +54,7 @@ def world(server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
         world = World(store=store, base_url=server.base_url)
         for grid in GRIDS:
             params = {"compression": "png", "tms": grid, "interpolation": "linear"}
-            pyramid = process(store, RASTER_PROCESSING, upload, f"grid_{grid}", params)
+            pyramid = PYRAMIDS[grid] = process(store, RASTER_PROCESSING, upload, f"grid_{grid}", params)
             used = {"used_data": [{"stored_data": pyramid["_id"]}]}
             publish(store, "WMTS-TMS", f"tiles_{grid}", used)
             publish(store, "WMS-RASTER", f"map_{grid}", {**used, "getfeatureinfo": {"stored_data": True}})
@@ -223,3 +225,44 @@ def test_tms_documents(world: tuple[World, Path]) -> None:
     bottom = max(int(s.get("order")) for s in sets)
     assert httpx.get(f"{w.base_url}/tms/1.0.0/tiles_2154_5cm/{bottom}/0/0.png").status_code == 404
     assert httpx.get(f"{w.base_url}/tms/1.0.0/nope").status_code == 404
+
+
+def test_configured_levels_limit_what_is_served(world: tuple[World, Path]) -> None:
+    w, source = world
+    stored = PYRAMIDS["PM"]
+    infos = stored["type_infos"]
+    # The first levels of a 2 km square hold no tile (the data is below a pixel there).
+    bottom, top = int(infos["bottom_level"]), min(int(z) for z, n in infos["tiles"].items() if n)
+    used = {"stored_data": stored["_id"], "bottom_level": str(bottom - 2), "top_level": str(top + 3)}
+    publish(w.store, "WMTS-TMS", "tiles_limited", {"used_data": [used]})
+    publish(w.store, "WMS-RASTER", "map_limited", {"used_data": [used]})
+    service = WebMapTileService(f"{w.base_url}/wmts?SERVICE=WMTS&REQUEST=GetCapabilities")
+    limits = service.contents["tiles_limited"].tilematrixsetlinks["PM"].tilematrixlimits
+    assert min(int(z) for z in limits) == top + 3
+    full = service.contents["tiles_PM"].tilematrixsetlinks["PM"].tilematrixlimits
+    lim = full[str(bottom)]
+    url = f"{w.base_url}/tms/1.0.0/{{}}/{bottom}/{lim.mintilecol}/{lim.mintilerow}.png"
+    stored_tile, limited_tile = httpx.get(url.format("tiles_PM")), httpx.get(url.format("tiles_limited"))
+    assert stored_tile.status_code == limited_tile.status_code == 200
+    assert stored_tile.content != limited_tile.content  # resampled from level bottom - 2, not read
+    above = full[str(top + 2)]
+    gone = httpx.get(
+        f"{w.base_url}/tms/1.0.0/tiles_limited/{top + 2}/{above.mintilecol}/{above.mintilerow}.png"
+    )
+    assert (
+        httpx.get(
+            f"{w.base_url}/tms/1.0.0/tiles_PM/{top + 2}/{above.mintilecol}/{above.mintilerow}.png"
+        ).status_code
+        == 200
+    )
+    assert gone.status_code == 404
+    image = WebMapService(f"{w.base_url}/wms-r", version="1.3.0").getmap(
+        layers=["map_limited"],
+        srs="EPSG:2154",
+        bbox=INNER,
+        size=(64, 64),
+        format="image/png",
+        transparent=True,
+    )
+    pixels = np.asarray(Image.open(io.BytesIO(image.read())).convert("RGBA")).astype(float)
+    assert np.abs(pixels[..., :3].reshape(-1, 3).mean(axis=0) - read_source(source, INNER)).max() < 4.0
