@@ -151,6 +151,16 @@ PROCESSINGS: tuple[ProcessingSpec, ...] = (
         run="gpf_flow.processings.raster_pyramid:run",
     ),
     ProcessingSpec(
+        name="Fusion de pyramides raster",
+        description="Merges raster pyramids of one grid into a new one (later inputs on top).",
+        input_upload_types=(),
+        input_stored_data_types=("ROK4-PYRAMID-RASTER",),
+        output_type="ROK4-PYRAMID-RASTER",
+        storage="FILESYSTEM",
+        parameters=(),
+        run="gpf_flow.processings.raster_fusion:run",
+    ),
+    ProcessingSpec(
         name="Intégration de données vecteur livrées en base",
         description="Loads the shapefiles, GeoPackages and CSV of a VECTOR upload into a database.",
         input_upload_types=("VECTOR",),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -154,6 +154,11 @@ class MBTilesReader:
             (zoom, column, tms_row(grid, zoom, row)),
         ).fetchone()
         return bytes(found[0]) if found else None
+
+    def keys(self, grid: TileMatrixSet) -> Iterator[tuple[int, int, int]]:
+        """Every stored tile's ``(zoom, column, row from the top)``."""
+        for z, x, row in self._db.execute("SELECT zoom_level, tile_column, tile_row FROM tiles"):
+            yield int(z), int(x), tms_row(grid, int(z), int(row))
 
     def ranges(self, grid: TileMatrixSet) -> dict[int, tuple[int, int, int, int]]:
         """Per level, the ``(min col, max col, min row, max row)`` of the stored tiles (rows from the top)."""
