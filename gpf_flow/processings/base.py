@@ -151,6 +151,28 @@ PROCESSINGS: tuple[ProcessingSpec, ...] = (
         run="gpf_flow.processings.raster_pyramid:run",
     ),
     ProcessingSpec(
+        name="Calcul ou mise à jour de pyramide raster par moissonnage WMS",
+        description="Builds a raster tile pyramid by requesting a WMS over an area at harvest levels.",
+        input_upload_types=(),
+        input_stored_data_types=(),
+        output_type="ROK4-PYRAMID-RASTER",
+        storage="FILESYSTEM",
+        parameters=(
+            _param("harvest_url", "URL of the WMS to harvest", mandatory=True),
+            _param("harvest_layers", "WMS layer(s) to request", mandatory=True),
+            _param(
+                "harvest_levels", "Levels to request from the WMS (the others are computed)", mandatory=True
+            ),
+            _param("harvest_area", "Area to harvest (WKT, lon/lat)", mandatory=True),
+            _param("harvest_format", "Image format asked of the WMS", default="image/png"),
+            _param("bottom", "Most detailed level (default: the finest harvest level)"),
+            _param("samplesperpixel", "Accepted for compatibility; tiles are RGB"),
+            _param("sampleformat", "Accepted for compatibility; tiles are 8-bit"),
+            *(p for p in _RASTER_PARAMS if p["name"] in ("tms", "compression", "interpolation")),
+        ),
+        run="gpf_flow.processings.raster_harvest:run",
+    ),
+    ProcessingSpec(
         name="Fusion de pyramides raster",
         description="Merges raster pyramids of one grid into a new one (later inputs on top).",
         input_upload_types=(),
