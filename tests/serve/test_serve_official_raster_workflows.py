@@ -80,3 +80,79 @@ def test_generic_joincache_runs_whole(tmp_path: Path) -> None:
         assert blue.any() and red.any()
     finally:
         store.close()
+
+
+CANTON_SLD = b"""<?xml version="1.0" encoding="UTF-8"?>
+<StyledLayerDescriptor version="1.0.0" xmlns="http://www.opengis.net/sld" xmlns:ogc="http://www.opengis.net/ogc">
+  <NamedLayer><Name>canton</Name><UserStyle><Name>style_canton</Name><FeatureTypeStyle><Rule>
+    <PolygonSymbolizer><Fill><CssParameter name="fill">#ff0000</CssParameter></Fill></PolygonSymbolizer>
+  </Rule></FeatureTypeStyle></UserStyle></NamedLayer>
+</StyledLayerDescriptor>
+"""
+
+
+def write_cantons(folder: Path) -> Path:
+    """canton/canton.shp: two squares of a few km inside the official workflow's harvest area (Paris)."""
+    import shapely
+    from pyogrio.raw import write as ogr_write
+    from pyproj import Transformer
+
+    x, y = Transformer.from_crs("EPSG:4326", "EPSG:2154", always_xy=True).transform(2.35, 48.85)
+    squares = [
+        shapely.box(x - 4000, y - 2000, x, y + 2000),
+        shapely.box(x + 2000, y - 2000, x + 6000, y + 2000),
+    ]
+    path = folder / "canton" / "canton.shp"
+    path.parent.mkdir(parents=True)
+    ogr_write(
+        path,
+        np.array([shapely.to_wkb(g) for g in squares], dtype=object),
+        [np.array(["C1", "C2"], dtype=object)],
+        ["CODE"],
+        driver="ESRI Shapefile",
+        geometry_type="Polygon",
+        crs="EPSG:2154",
+        encoding="UTF-8",
+    )
+    return folder
+
+
+@pytest.mark.slow
+def test_generic_moissonnage_runs_whole_against_our_wms(make_server, tmp_path: Path) -> None:
+    server = make_server()
+    store = LocalStore(server.home, public_url=server.base_url)
+    try:
+        deliver(store, write_cantons(tmp_path / "vector"), "EXAMPLE_DATASET_VECTOR", "VECTOR")
+        sld = tmp_path / "style_canton.sld"
+        sld.write_bytes(CANTON_SLD)
+        store.create_static(sld, "style_canton", "GEOSERVER-STYLE")
+    finally:
+        store.close()
+    official = (OFFICIAL / "generic_moissonnage.jsonc").read_text(encoding="utf-8")
+    remote = "https://geoplateforme-gpf-geoserver-wms-v.qua.gpf-tech.ign.fr/geoserver/ows"
+    assert remote in official
+    workflow = tmp_path / "generic_moissonnage.jsonc"
+    workflow.write_text(official.replace(remote, f"{server.base_url}/wms-v"), encoding="utf-8")
+    done = gpf_flow(server.home, "run", str(workflow))
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:] + server.log()[-3000:]
+    store = LocalStore(server.home)
+    try:
+        stored = {d["name"].split("__")[-1]: d for d in store.list_entities("stored_data", limit=50).items}
+        harvested = stored["moissonnage_cantons"]
+        assert harvested["status"] == "GENERATED" and harvested["type"] == "ROK4-PYRAMID-RASTER"
+        assert harvested["type_infos"]["bottom_level"] == "14"
+        offerings = store.list_entities("offering", limit=50).items
+        assert sorted(o["type"] for o in offerings) == ["WMS-RASTER", "WMS-VECTOR"]
+        assert {o["status"] for o in offerings} == {"PUBLISHED"}
+        path = store.stored_data_dir(harvested["_id"]) / "pyramid.mbtiles"
+        with sqlite3.connect(path) as db:
+            levels = {z for (z,) in db.execute("SELECT DISTINCT zoom_level FROM tiles")}
+            blobs = [r[0] for r in db.execute("SELECT tile_data FROM tiles WHERE zoom_level = 14")]
+        assert {10, 14} <= levels
+        colours = np.concatenate(
+            [np.asarray(Image.open(io.BytesIO(b)).convert("RGB")).reshape(-1, 3) for b in blobs]
+        )
+        # the cantons in red (the rest is white: the workflow harvests image/jpeg, which has no alpha)
+        assert ((colours[:, 0] > 200) & (colours[:, 1] < 60)).mean() > 0.01
+    finally:
+        store.close()
