@@ -156,3 +156,53 @@ def test_generic_moissonnage_runs_whole_against_our_wms(make_server, tmp_path: P
         assert ((colours[:, 0] > 200) & (colours[:, 1] < 60)).mean() > 0.01
     finally:
         store.close()
+
+
+def ortho_5cm(folder: Path, colour: tuple[int, int, int], dx: float) -> Path:
+    """A 20 m × 20 m orthophoto at 5 cm (the resolution PCRS pyramids are built for)."""
+    folder.mkdir(parents=True)
+    data = np.stack([np.full((400, 400), c, dtype=np.uint8) for c in colour])
+    profile = {"driver": "GTiff", "width": 400, "height": 400, "count": 3, "dtype": "uint8"}
+    transform = Affine(0.05, 0, 651_000.0 + dx, 0, -0.05, 6_862_000.0)
+    with rasterio.open(folder / "ortho.tif", "w", crs="EPSG:2154", transform=transform, **profile) as dst:
+        dst.write(data)
+    return folder
+
+
+@pytest.mark.slow
+def test_pcrs_builds_publishes_and_updates_on_2154_5cm(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    store = LocalStore(home)
+    try:
+        deliver(store, ortho_5cm(tmp_path / "v1", (200, 40, 40), 0.0), "CHANTIER", "RASTER")
+        new = deliver(store, ortho_5cm(tmp_path / "v2", (40, 40, 200), 10.0), "CHANTIER_v2", "RASTER")
+        store.add_tags("upload", new["_id"], {"version": "2"})
+    finally:
+        store.close()
+    params = ["-p", "producteur", "CHANTIER", "-p", "old_version", "", "-p", "new_version", "2"]
+    for step in ("pyramide", "publication", "pyramide_maj", "publication_maj"):
+        done = gpf_flow(home, "run", str(OFFICIAL / "PCRS.jsonc"), "--step", step, *params)
+        assert done.returncode == 0, (step, done.stdout[-4000:] + done.stderr[-4000:])
+    store = LocalStore(home)
+    try:
+        stored = {d["name"]: d for d in store.list_entities("stored_data", limit=50).items}
+        assert {"CHANTIER", "CHANTIER2"} <= set(stored)
+        for data in stored.values():
+            assert data["status"] == "GENERATED" and data["type_infos"]["tms"] == "2154_5cm"
+            assert data["type_infos"]["bottom_level"] == "22"  # 5 cm, the level nearest the data
+        confs = store.list_entities("configuration", limit=50).items
+        used = {c["name"]: [u["stored_data"] for u in c["type_infos"]["used_data"]] for c in confs}
+        assert used == {n: [stored["CHANTIER2"]["_id"]] for n in ("CHANTIER_WMTS", "CHANTIER_WMSR")}
+        offerings = store.list_entities("offering", limit=50).items
+        assert {o["status"] for o in offerings} == {"PUBLISHED"} and len(offerings) == 2
+        path = store.stored_data_dir(stored["CHANTIER2"]["_id"]) / "pyramid.mbtiles"
+        with sqlite3.connect(path) as db:
+            blobs = [r[0] for r in db.execute("SELECT tile_data FROM tiles WHERE zoom_level = 22")]
+        colours = np.concatenate(
+            [np.asarray(Image.open(io.BytesIO(b)).convert("RGB")).reshape(-1, 3) for b in blobs]
+        )
+        # the update: the new (blue) data over the old (red) pyramid, which is kept elsewhere
+        assert ((colours[:, 2] > 150) & (colours[:, 0] < 90)).any()
+        assert ((colours[:, 0] > 150) & (colours[:, 2] < 90)).any()
+    finally:
+        store.close()
