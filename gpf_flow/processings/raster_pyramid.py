@@ -427,8 +427,8 @@ class _Build:
         writer: MBTilesWriter,
         job_done: Callable[[tuple[int, int], TileImage | None], None],
     ) -> None:
-        self.ctx.log(f"rendering with {processes} worker processes")
         pool = WorkerPool(processes, spec.to_json(), self.scratch)
+        self.ctx.log(f"rendering with {processes} worker processes, GDAL cache {pool.cache_mb} MB each")
         try:
 
             def on_done(job: tuple[int, int], message: dict[str, Any]) -> None:
@@ -440,6 +440,8 @@ class _Build:
         except BaseException:
             pool.kill()
             raise
+        if any(c != pool.cache_mb for c in pool.caches):
+            self.ctx.log(f"WARNING workers report GDAL caches {pool.caches}, not {pool.cache_mb} MB")
         for part in pool.parts:
             if part.exists():
                 writer.merge(part, self.ctx.check_abort)
