@@ -120,9 +120,9 @@ def _param(name: str, description: str, mandatory: bool = False, default: Any = 
 
 
 _RASTER_PARAMS = (
-    _param("tms", "Tile matrix set: PM (WebMercatorQuad) or a morecantile TMS id", default="PM"),
-    _param("compression", "Tile encoding: jpg, png or none", default="jpg"),
-    _param("interpolation", "Resampling: nearest, bilinear or bicubic", default="bicubic"),
+    _param("tms", "Tile matrix set: a platform grid (PM, LAMB93, 2154_5cm, 4326, WGS84G...)", default="PM"),
+    _param("compression", "Tile encoding: jpg, jpg90, png or none (raw)", default="jpg"),
+    _param("interpolation", "Resampling: nn, linear, bicubic or lanczos", default="bicubic"),
     _param("bottom_level", "Most detailed level (default: native resolution); alias `bottom`"),
     _param("top_level", "Least detailed level (default 0); alias `top`"),
     _param("mask", "Accepted for compatibility; masks come from nodata/alpha"),
@@ -149,6 +149,38 @@ PROCESSINGS: tuple[ProcessingSpec, ...] = (
         storage="FILESYSTEM",
         parameters=_RASTER_PARAMS,
         run="gpf_flow.processings.raster_pyramid:run",
+    ),
+    ProcessingSpec(
+        name="Calcul ou mise à jour de pyramide raster par moissonnage WMS",
+        description="Builds a raster tile pyramid by requesting a WMS over an area at harvest levels.",
+        input_upload_types=(),
+        input_stored_data_types=(),
+        output_type="ROK4-PYRAMID-RASTER",
+        storage="FILESYSTEM",
+        parameters=(
+            _param("harvest_url", "URL of the WMS to harvest", mandatory=True),
+            _param("harvest_layers", "WMS layer(s) to request", mandatory=True),
+            _param(
+                "harvest_levels", "Levels to request from the WMS (the others are computed)", mandatory=True
+            ),
+            _param("harvest_area", "Area to harvest (WKT, lon/lat)", mandatory=True),
+            _param("harvest_format", "Image format asked of the WMS", default="image/png"),
+            _param("bottom", "Most detailed level (default: the finest harvest level)"),
+            _param("samplesperpixel", "Accepted for compatibility; tiles are RGB"),
+            _param("sampleformat", "Accepted for compatibility; tiles are 8-bit"),
+            *(p for p in _RASTER_PARAMS if p["name"] in ("tms", "compression", "interpolation")),
+        ),
+        run="gpf_flow.processings.raster_harvest:run",
+    ),
+    ProcessingSpec(
+        name="Fusion de pyramides raster",
+        description="Merges raster pyramids of one grid into a new one (later inputs on top).",
+        input_upload_types=(),
+        input_stored_data_types=("ROK4-PYRAMID-RASTER",),
+        output_type="ROK4-PYRAMID-RASTER",
+        storage="FILESYSTEM",
+        parameters=(),
+        run="gpf_flow.processings.raster_fusion:run",
     ),
     ProcessingSpec(
         name="Intégration de données vecteur livrées en base",

@@ -1,16 +1,28 @@
-"""A minimal MBTiles 1.3 writer on the standard library's sqlite3.
+"""MBTiles 1.3 files of pyramids, on the standard library's sqlite3: the one writer and reader.
 
 Layout (the one MapProxy's ``mbtiles`` cache and GDAL read): ``metadata(name, value)`` and
 ``tiles(zoom_level, tile_column, tile_row, tile_data)`` with a unique index on
-``(zoom_level, tile_column, tile_row)``; rows are TMS rows (0 at the bottom).
+``(zoom_level, tile_column, tile_row)``. Rows on disk are TMS rows (0 at the bottom of the level's
+matrix); every method here takes and returns XYZ rows (0 at the top) and flips with
+:func:`gpf_flow.tms.tms_row`, so no caller deals with TMS rows.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+from morecantile import TileMatrixSet
+from numpy.typing import NDArray
+
+from gpf_flow.tms import tms_row
+
+TileImage = NDArray[np.uint8]
+"""A decoded tile: ``(height, width, C)`` uint8 whose last channel is alpha (C = 2 or 4)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS metadata (name TEXT, value TEXT);
@@ -20,10 +32,11 @@ _MERGE_CHUNK = 2000
 
 
 class MBTilesWriter:
-    """Writes tiles into an MBTiles file; call :meth:`close` to index and commit."""
+    """Writes tiles of ``grid`` into an MBTiles file; call :meth:`close` to index and commit."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, grid: TileMatrixSet) -> None:
         self.path = path
+        self.grid = grid
         self._db = sqlite3.connect(path, isolation_level=None)
         # The file is a build artefact renamed into place at the end: durability is not needed.
         self._db.execute("PRAGMA journal_mode=OFF")
@@ -33,8 +46,9 @@ class MBTilesWriter:
         self._pending = 0
 
     def put(self, zoom: int, column: int, row: int, data: bytes) -> None:
-        """Store one tile (``row`` is a TMS row)."""
-        self._db.execute("INSERT INTO tiles VALUES (?, ?, ?, ?)", (zoom, column, row, sqlite3.Binary(data)))
+        """Store one tile (``row`` counted from the top)."""
+        values = (zoom, column, tms_row(self.grid, zoom, row), sqlite3.Binary(data))
+        self._db.execute("INSERT INTO tiles VALUES (?, ?, ?, ?)", values)
         self._pending += 1
         if self._pending >= 500:
             self.commit()
@@ -102,3 +116,62 @@ class MBTilesWriter:
         """Close without caring about the content (the caller deletes the file)."""
         with contextlib.suppress(sqlite3.Error):
             self._db.close()
+
+
+class MBTilesReader:
+    """Read-only access to an MBTiles file (one connection; use one reader per thread)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+
+    def __enter__(self) -> MBTilesReader:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def metadata(self) -> dict[str, str]:
+        """The ``metadata`` table as a dict."""
+        return {str(k): str(v) for k, v in self._db.execute("SELECT name, value FROM metadata")}
+
+    def zoom_range(self) -> tuple[int, int] | None:
+        """``(min, max)`` zoom level of the stored tiles, or None when there is none."""
+        low, high = self._db.execute("SELECT MIN(zoom_level), MAX(zoom_level) FROM tiles").fetchone()
+        return None if low is None else (int(low), int(high))
+
+    def tile(self, grid: TileMatrixSet, zoom: int, column: int, row: int) -> bytes | None:
+        """The encoded tile at ``zoom/column/row`` (row from the top), or None."""
+        if not grid.minzoom <= zoom <= grid.maxzoom:
+            return None
+        matrix = grid.matrix(zoom)
+        if not (0 <= column < matrix.matrixWidth and 0 <= row < matrix.matrixHeight):
+            return None
+        found = self._db.execute(
+            "SELECT tile_data FROM tiles WHERE zoom_level = ? AND tile_column = ? AND tile_row = ?",
+            (zoom, column, tms_row(grid, zoom, row)),
+        ).fetchone()
+        return bytes(found[0]) if found else None
+
+    def keys(self, grid: TileMatrixSet) -> Iterator[tuple[int, int, int]]:
+        """Every stored tile's ``(zoom, column, row from the top)``."""
+        for z, x, row in self._db.execute("SELECT zoom_level, tile_column, tile_row FROM tiles"):
+            yield int(z), int(x), tms_row(grid, int(z), int(row))
+
+    def ranges(self, grid: TileMatrixSet) -> dict[int, tuple[int, int, int, int]]:
+        """Per level, the ``(min col, max col, min row, max row)`` of the stored tiles (rows from the top)."""
+        query = (
+            "SELECT zoom_level, MIN(tile_column), MAX(tile_column), MIN(tile_row), MAX(tile_row) "
+            "FROM tiles GROUP BY zoom_level"
+        )
+        ranges = {}
+        for z, c0, c1, r0, r1 in self._db.execute(query).fetchall():
+            z = int(z)
+            ranges[z] = (int(c0), int(c1), tms_row(grid, z, int(r1)), tms_row(grid, z, int(r0)))
+        return ranges
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()

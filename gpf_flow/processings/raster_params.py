@@ -6,15 +6,32 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import morecantile
 from morecantile import TileMatrixSet
 
+from gpf_flow import tms as grids
 from gpf_flow.processings.base import ProcessingFailed
 
-# Géoplateforme names → morecantile ids. Any morecantile id is accepted too (if it is a quadtree).
-TMS_ALIASES = {"PM": "WebMercatorQuad", "WGS84G": "WorldCRS84Quad", "4326": "WorldCRS84Quad"}
-COMPRESSIONS = {"jpg": "jpg", "jpeg": "jpg", "png": "png", "none": "none", "raw": "none"}
-INTERPOLATIONS = {"nearest": "nearest", "bilinear": "bilinear", "bicubic": "cubic", "cubic": "cubic"}
+# The platform's values (ROK4: raw, jpg, jpg90, png...) → what the encoder does.
+COMPRESSIONS = {
+    "jpg": "jpg",
+    "jpeg": "jpg",
+    "jpg90": "jpg90",
+    "png": "png",
+    "zip": "png",
+    "none": "none",
+    "raw": "none",
+}
+# The platform's values (nn, linear, bicubic, lanczos) → rasterio resampling names.
+INTERPOLATIONS = {
+    "nn": "nearest",
+    "nearest": "nearest",
+    "nearest-neighbour": "nearest",
+    "linear": "bilinear",
+    "bilinear": "bilinear",
+    "bicubic": "cubic",
+    "cubic": "cubic",
+    "lanczos": "lanczos",
+}
 TILE_SIZE = 256
 
 
@@ -25,9 +42,9 @@ class RasterPyramidParams:
     tms_name: str
     """The name as asked (``PM``), recorded in type_infos."""
     tms_id: str
-    """The morecantile id (``WebMercatorQuad``)."""
+    """The grid's id in :mod:`gpf_flow.tms` (``WebMercatorQuad``, ``2154_5cm``), recorded in the MBTiles."""
     compression: str
-    """``jpg``, ``png`` or ``none`` (PNG without deflate compression)."""
+    """``jpg``, ``jpg90`` (quality 90), ``png`` or ``none`` (PNG without deflate compression)."""
     resampling: str
     """rasterio resampling name: nearest, bilinear or cubic."""
     bottom_level: int | None
@@ -35,18 +52,18 @@ class RasterPyramidParams:
 
     @property
     def tms(self) -> TileMatrixSet:
-        """The morecantile TileMatrixSet."""
-        return morecantile.tms.get(self.tms_id)
+        """The grid (a morecantile TileMatrixSet)."""
+        return grids.get(self.tms_id)
 
     @property
     def mime(self) -> str:
         """Tile MIME type for type_infos."""
-        return "image/jpeg" if self.compression == "jpg" else "image/png"
+        return "image/jpeg" if self.compression.startswith("jpg") else "image/png"
 
     @property
     def tile_format(self) -> str:
         """MBTiles ``format`` value."""
-        return "jpg" if self.compression == "jpg" else "png"
+        return "jpg" if self.compression.startswith("jpg") else "png"
 
 
 def _level(params: Mapping[str, Any], *names: str) -> int | None:
@@ -69,37 +86,23 @@ def _choice(params: Mapping[str, Any], name: str, default: str, table: Mapping[s
     return found
 
 
-def valid_tms_names() -> list[str]:
-    """Names accepted by the ``tms`` parameter."""
-    return sorted(TMS_ALIASES) + sorted(morecantile.tms.list())
-
-
 def resolve_tms(name: str) -> str:
-    """The morecantile id for a ``tms`` parameter value, or a clear failure."""
-    wanted = TMS_ALIASES.get(name.upper(), TMS_ALIASES.get(name, name))
-    for known in morecantile.tms.list():
-        if known.lower() == wanted.lower():
-            return str(known)
-    raise ProcessingFailed(f"unknown tile matrix set {name!r}; valid values: {', '.join(valid_tms_names())}")
+    """The grid id for a ``tms`` parameter value, or a clear failure."""
+    try:
+        return grids.resolve(name)
+    except grids.UnknownTileMatrixSet as exc:
+        raise ProcessingFailed(str(exc)) from None
 
 
-def check_quadtree(tms: TileMatrixSet, top: int, bottom: int) -> None:
-    """Fail unless levels top..bottom form a 256-pixel quadtree (what the pyramid builder needs)."""
+def check_tiles(tms: TileMatrixSet, name: str, top: int, bottom: int) -> None:
+    """Fail unless levels top..bottom use plain square tiles of :data:`TILE_SIZE` pixels."""
     for z in range(top, bottom + 1):
         m = tms.matrix(z)
         if m.tileWidth != TILE_SIZE or m.tileHeight != TILE_SIZE or m.variableMatrixWidths:
             raise ProcessingFailed(
-                f"tile matrix set {tms.id} level {z} does not use plain {TILE_SIZE}x{TILE_SIZE} tiles; "
-                "use PM (WebMercatorQuad) or WorldCRS84Quad"
+                f"tile matrix set {name} level {z} does not use plain {TILE_SIZE}x{TILE_SIZE} tiles; "
+                "use a grid of the platform (PM, LAMB93, 2154_5cm, WGS84G...)"
             )
-        if z > top:
-            parent = tms.matrix(z - 1)
-            ratio = parent.cellSize / m.cellSize
-            if abs(ratio - 2) > 1e-6 or m.pointOfOrigin != parent.pointOfOrigin:
-                raise ProcessingFailed(
-                    f"tile matrix set {tms.id} is not a quadtree between levels {z - 1} and {z}; "
-                    "use PM (WebMercatorQuad) or WorldCRS84Quad"
-                )
 
 
 def parse_params(params: Mapping[str, Any]) -> RasterPyramidParams:

@@ -1,18 +1,24 @@
 """Processing "Calcul (ou mise à jour) de pyramide raster": RASTER upload → ``pyramid.mbtiles``.
 
-Steps: check the input rasters and mosaic them into one VRT per CRS; choose the levels; render
-jobs (subtrees two levels above the bottom) through one aligned WarpedVRT per process; build the
-levels above the jobs from their 2×2 children as results stream in (Morton order keeps few images
-in memory); write everything into an MBTiles file renamed into place at the end.
+Three steps. **Plan**: check the input rasters and mosaic them into one VRT per CRS; choose the
+levels; cut them into *segments*, runs of levels that nest as a quadtree in the grid (PM, 2154_5cm:
+one segment; LAMB93, whose cell sizes are not exact halves: one segment per level). **Render**:
+each segment from the source, its jobs (subtrees two levels above its bottom, or blocks of its only
+level) through one aligned WarpedVRT per process, the levels above the jobs from their 2×2 children
+as results stream in (Morton order keeps few images in memory). **Finalize**: keep the tiles of
+the pyramid being updated, write the metadata, rename the MBTiles file into place.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import product
 from typing import Any
 
 import numpy as np
@@ -24,8 +30,9 @@ from rasterio.warp import calculate_default_transform, transform_bounds
 from shapely.geometry import box, mapping
 from shapely.ops import unary_union
 
+from gpf_flow import tms as grids
 from gpf_flow.processings.base import ProcessingContext, ProcessingFailed, ProcessingResult
-from gpf_flow.processings.mbtiles import MBTilesWriter
+from gpf_flow.processings.mbtiles import MBTilesWriter, TileImage
 from gpf_flow.processings.raster_inputs import (
     SourceGroup,
     find_rasters,
@@ -34,14 +41,8 @@ from gpf_flow.processings.raster_inputs import (
     write_mosaic_vrt,
 )
 from gpf_flow.processings.raster_levels import LevelStats, UpperLevels, morton_key
-from gpf_flow.processings.raster_params import RasterPyramidParams, check_quadtree, parse_params
-from gpf_flow.processings.raster_render import (
-    Renderer,
-    RenderSpec,
-    TileImage,
-    describe_error,
-    encode_tile,
-)
+from gpf_flow.processings.raster_params import RasterPyramidParams, check_tiles, parse_params
+from gpf_flow.processings.raster_render import Renderer, RenderSpec, describe_error, encode_tile
 from gpf_flow.processings.raster_update import BasePyramid, BaseTiles
 from gpf_flow.processings.raster_worker import WorkerPool, load_root
 
@@ -50,10 +51,16 @@ OUTPUT_NAME = "pyramid.mbtiles"
 MIN_BOTTOM_TILES_FOR_PROCESSES = 128
 PROGRESS_EVERY_S = 2.0
 MAX_BOTTOM_TILES = 5_000_000
+LEVEL_BLOCK = 4
+"""Tiles per side of a job of a one-level segment (a 1024² window read)."""
 
 
-def _lonlat_bounds(groups: list[SourceGroup]) -> tuple[float, float, float, float]:
-    boxes = [transform_bounds(g.crs, "EPSG:4326", *g.bounds, densify_pts=21) for g in groups]
+Bounds = tuple[float, float, float, float]
+
+
+def _bounds_in(groups: list[SourceGroup], crs: Any) -> Bounds:
+    """Union of the groups' bounds, in ``crs``."""
+    boxes = [transform_bounds(g.crs, crs, *g.bounds, densify_pts=21) for g in groups]
     return (
         min(b[0] for b in boxes),
         min(b[1] for b in boxes),
@@ -82,7 +89,7 @@ def _footprint(groups: list[SourceGroup]) -> dict[str, Any]:
 
 
 def _native_level(groups: list[SourceGroup], tms: TileMatrixSet) -> int:
-    """The level whose resolution best matches the finest input (morecantile's choice)."""
+    """The level whose cell size is nearest (in ratio) the finest input's resolution in the grid's CRS."""
     best = None
     for g in groups:
         width = round((g.bounds[2] - g.bounds[0]) / g.files[0].res[0])
@@ -91,19 +98,105 @@ def _native_level(groups: list[SourceGroup], tms: TileMatrixSet) -> int:
         res = abs(transform.a)
         best = res if best is None else min(best, res)
     assert best is not None
-    return int(tms.zoom_for_res(best))
+    levels = range(tms.minzoom, tms.maxzoom + 1)
+    return min(levels, key=lambda z: abs(math.log(tms.matrix(z).cellSize / best)))
 
 
 def _levels(params: RasterPyramidParams, groups: list[SourceGroup], tms: TileMatrixSet) -> tuple[int, int]:
     bottom = params.bottom_level if params.bottom_level is not None else _native_level(groups, tms)
-    top = params.top_level if params.top_level is not None else 0
+    top = params.top_level if params.top_level is not None else tms.minzoom
     if not tms.minzoom <= top <= bottom <= tms.maxzoom:
         raise ProcessingFailed(
             f"levels must satisfy {tms.minzoom} <= top_level <= bottom_level <= {tms.maxzoom} "
             f"for {params.tms_name}; got top_level={top}, bottom_level={bottom}"
         )
-    check_quadtree(tms, top, bottom)
+    check_tiles(tms, params.tms_name, top, bottom)
     return bottom, top
+
+
+def _segments(tms: TileMatrixSet, top: int, bottom: int) -> list[tuple[int, int]]:
+    """``(top, bottom)`` of the runs of levels that nest as a quadtree, finest first."""
+    out = []
+    z = bottom
+    while z >= top:
+        seg_bottom = z
+        while z > top and grids.nests(tms, z):
+            z -= 1
+        out.append((z, seg_bottom))
+        z -= 1
+    return out
+
+
+@dataclass
+class Segment:
+    """Levels ``top..bottom`` rendered in one pass from the source."""
+
+    top: int
+    bottom: int
+    spec: RenderSpec
+    jobs: list[tuple[int, int]]
+
+    @property
+    def quadtree(self) -> bool:
+        """True when the job roots feed the levels above the jobs (``UpperLevels``)."""
+        return self.spec.block == 2 ** (self.bottom - self.spec.job_level)
+
+
+@dataclass
+class Plan:
+    """What the build will do, decided before any tile is rendered."""
+
+    groups: list[SourceGroup]
+    top: int
+    bottom: int
+    lonlat: Bounds
+    segments: list[Segment]
+    base: BasePyramid | None
+
+
+def _segment(
+    params: RasterPyramidParams,
+    groups: list[SourceGroup],
+    bounds: Bounds,
+    top: int,
+    bottom: int,
+    base: BasePyramid | None,
+) -> Segment | None:
+    tms = params.tms
+    if bottom > top:
+        job_level = max(top, bottom - 2)
+        block = 2 ** (bottom - job_level)
+        found = grids.level(tms, job_level).tile_range(bounds)
+        if found is None:
+            return None
+        x0, y0, x1, y1 = found
+    else:
+        job_level, block = bottom, LEVEL_BLOCK
+        found = grids.level(tms, bottom).tile_range(bounds)
+        if found is None:
+            return None
+        x0, y0, x1, y1 = (v // block for v in found)
+    if (x1 - x0 + 1) * (y1 - y0 + 1) * block * block > MAX_BOTTOM_TILES:
+        raise ProcessingFailed(
+            f"level {bottom} would need more than {MAX_BOTTOM_TILES} tiles; choose a lower bottom_level"
+        )
+    jobs = sorted(product(range(x0, x1 + 1), range(y0, y1 + 1)), key=morton_key)
+    spec = RenderSpec(
+        vrts=[(str(g.vrt), g.alpha_band) for g in groups],
+        color_bands=groups[0].color_bands,
+        tms_id=params.tms_id,
+        bottom=bottom,
+        job_level=job_level,
+        block=block,
+        grid_x0=x0 * block,
+        grid_y0=y0 * block,
+        grid_width=(x1 - x0 + 1) * block,
+        grid_height=(y1 - y0 + 1) * block,
+        resampling=params.resampling,
+        compression=params.compression,
+        base=str(base.path) if base else None,
+    )
+    return Segment(top, bottom, spec, jobs)
 
 
 class _Build:
@@ -116,6 +209,7 @@ class _Build:
         self.scratch.mkdir(parents=True, exist_ok=True)
         self.stats = LevelStats()
         self.jobs_done = 0
+        self.n_jobs = 0
         self.last_progress = time.monotonic()
         self.last_total = -1
         self.started = time.monotonic()
@@ -162,119 +256,123 @@ class _Build:
             )
 
     def build(self) -> ProcessingResult:
-        """Run the whole build and return the result for the stored data."""
-        ctx, params, tms = self.ctx, self.params, self.tms
-        groups = self.inputs()
-        bottom, top = _levels(params, groups, tms)
-        job_level = max(top, bottom - 2)
-        factor = 2 ** (bottom - job_level)
-        west, south, east, north = _lonlat_bounds(groups)
-        base = self.base_pyramid()
-        jobs = sorted({(t.x, t.y) for t in tms.tiles(west, south, east, north, [job_level])}, key=morton_key)
-        self.n_jobs = len(jobs)
-        if not jobs:
-            raise ProcessingFailed(f"the inputs lie outside tile matrix set {params.tms_name}")
-        jx0, jx1 = min(j[0] for j in jobs), max(j[0] for j in jobs)
-        jy0, jy1 = min(j[1] for j in jobs), max(j[1] for j in jobs)
-        if (jx1 - jx0 + 1) * (jy1 - jy0 + 1) * factor * factor > MAX_BOTTOM_TILES:
-            raise ProcessingFailed(
-                f"bottom level {bottom} would need more than {MAX_BOTTOM_TILES} tiles; "
-                "choose a lower bottom_level"
-            )
-        ctx.log(
-            f"pyramid {params.tms_name} ({tms.id}) levels {top}-{bottom}, {params.compression}, "
-            f"{params.resampling}; extent lon/lat {west:.6f}, {south:.6f}, {east:.6f}, {north:.6f}; "
-            f"{len(jobs)} job(s) of level {job_level}"
-        )
-        spec = RenderSpec(
-            vrts=[(str(g.vrt), g.alpha_band) for g in groups],
-            color_bands=groups[0].color_bands,
-            tms_id=params.tms_id,
-            bottom=bottom,
-            job_level=job_level,
-            grid_x0=jx0 * factor,
-            grid_y0=jy0 * factor,
-            grid_width=(jx1 - jx0 + 1) * factor,
-            grid_height=(jy1 - jy0 + 1) * factor,
-            resampling=params.resampling,
-            compression=params.compression,
-            base=str(base.path) if base else None,
-        )
-        if len({g.color_bands for g in groups}) > 1:
-            raise ProcessingFailed("inputs mix grey and RGB rasters; deliver them as separate uploads")
-        heights = {z: tms.matrix(z).matrixHeight for z in range(top, bottom + 1)}
-        tmp = ctx.output_dir / (OUTPUT_NAME + ".part")
-        writer = MBTilesWriter(tmp)
-        base_tiles = BaseTiles(str(base.path), params.tms_id) if base else None
+        """Plan, render and finalize; return the result for the stored data."""
+        plan = self.plan()
+        tmp = self.ctx.output_dir / (OUTPUT_NAME + ".part")
+        writer = MBTilesWriter(tmp, self.tms)
+        base_tiles = BaseTiles(str(plan.base.path), self.params.tms_id) if plan.base else None
         try:
-            upper_seconds: dict[int, float] = {}
-
-            def emit(z: int, x: int, y: int, image: TileImage) -> bool:
-                t0 = time.perf_counter()
-                drawn = base_tiles.under(z, x, y, image) if base_tiles is not None else image
-                data = encode_tile(drawn, params.compression)
-                if data is not None:
-                    writer.put(z, x, heights[z] - 1 - y, data)
-                    self.stats.add({z: 1}, {})
-                upper_seconds[z] = upper_seconds.get(z, 0.0) + time.perf_counter() - t0
-                return data is not None
-
-            upper = UpperLevels(jobs, job_level, top, spec.color_bands + 1, emit)
-
-            def job_done(job: tuple[int, int], root: TileImage | None) -> None:
-                self.jobs_done += 1
-                upper.add(job_level, job[0], job[1], root)
-                self.progress()
-
-            processes = min(max(1, ctx.workers), os.cpu_count() or 1, len(jobs))
-            if processes > 1 and len(jobs) * factor * factor >= MIN_BOTTOM_TILES_FOR_PROCESSES:
-                self._run_processes(processes, spec, jobs, writer, job_done)
-            else:
-                self._run_here(spec, jobs, writer, heights, job_done)
-            self.stats.add({}, upper_seconds)
+            for segment in plan.segments:
+                self.render(segment, writer, base_tiles)
             self.progress(force=True)
-            for z in range(bottom, top - 1, -1):
-                ctx.log(
+            for z in range(plan.bottom, plan.top - 1, -1):
+                self.ctx.log(
                     f"level {z}: {self.stats.counts.get(z, 0)} tiles, "
                     f"{self.stats.seconds.get(z, 0.0):.2f} s of work"
                 )
-            if base is not None:
-                writer.index()
-                kept = writer.merge(base.path, ctx.check_abort, keep_existing=True)
-                ctx.log(f"update: kept {kept} tiles of the previous pyramid outside the new data")
-                top, bottom = min(top, base.top), max(bottom, base.bottom)
-                west, south = min(west, base.bbox[0]), min(south, base.bbox[1])
-                east, north = max(east, base.bbox[2]), max(north, base.bbox[3])
-            counts = writer.counts()
-            if not counts:
-                raise ProcessingFailed("the inputs hold no valid pixel (everything is nodata or transparent)")
-            writer.set_metadata(
-                {
-                    "name": (ctx.output_entity or {}).get("name", "pyramid"),
-                    "format": params.tile_format,
-                    "bounds": f"{west},{south},{east},{north}",
-                    "center": f"{(west + east) / 2},{(south + north) / 2},{top}",
-                    "minzoom": min(counts),
-                    "maxzoom": max(counts),
-                    "type": "baselayer",
-                    "version": "1.3",
-                    "description": f"ROK4-PYRAMID-RASTER built by gpf-flow ({params.resampling})",
-                    "tms": params.tms_name,
-                    "tile_matrix_set": tms.id,
-                    "crs": tms.rasterio_crs.to_string(),
-                }
-            )
-            writer.close()
+            result = self.finalize(plan, writer)
         except BaseException:
             writer.abandon()
-            if base_tiles is not None:
-                base_tiles.close()
             tmp.unlink(missing_ok=True)
             raise
-        if base_tiles is not None:
-            base_tiles.close()
-        tmp.replace(ctx.output_dir / OUTPUT_NAME)
-        extent = _footprint(groups)
+        finally:
+            if base_tiles is not None:
+                base_tiles.close()
+        tmp.replace(self.ctx.output_dir / OUTPUT_NAME)
+        return result
+
+    def plan(self) -> Plan:
+        """Inputs, levels, segments and jobs."""
+        params, tms = self.params, self.tms
+        groups = self.inputs()
+        if len({g.color_bands for g in groups}) > 1:
+            raise ProcessingFailed("inputs mix grey and RGB rasters; deliver them as separate uploads")
+        bottom, top = _levels(params, groups, tms)
+        base = self.base_pyramid()
+        bounds = _bounds_in(groups, tms.rasterio_crs)
+        segments = []
+        for seg_top, seg_bottom in _segments(tms, top, bottom):
+            segment = _segment(params, groups, bounds, seg_top, seg_bottom, base)
+            if segment is not None:
+                segments.append(segment)
+        if not segments:
+            raise ProcessingFailed(f"the inputs lie outside tile matrix set {params.tms_name}")
+        self.n_jobs = sum(len(seg.jobs) for seg in segments)
+        west, south, east, north = lonlat = _bounds_in(groups, "EPSG:4326")
+        cut = ", ".join(f"{seg.top}-{seg.bottom}" for seg in segments)
+        self.ctx.log(
+            f"pyramid {params.tms_name} ({params.tms_id}) levels {top}-{bottom}, {params.compression}, "
+            f"{params.resampling}; extent lon/lat {west:.6f}, {south:.6f}, {east:.6f}, {north:.6f}; "
+            f"{self.n_jobs} job(s) in {len(segments)} pass(es) over levels {cut}"
+        )
+        return Plan(groups, top, bottom, lonlat, segments, base)
+
+    def render(self, segment: Segment, writer: MBTilesWriter, base_tiles: BaseTiles | None) -> None:
+        """Render one segment: its jobs, then the levels above them up to the segment's top."""
+        params, spec = self.params, segment.spec
+        upper_seconds: dict[int, float] = {}
+
+        def emit(z: int, x: int, y: int, image: TileImage) -> bool:
+            t0 = time.perf_counter()
+            drawn = base_tiles.under(z, x, y, image) if base_tiles is not None else image
+            data = encode_tile(drawn, params.compression)
+            if data is not None:
+                writer.put(z, x, y, data)
+                self.stats.add({z: 1}, {})
+            upper_seconds[z] = upper_seconds.get(z, 0.0) + time.perf_counter() - t0
+            return data is not None
+
+        upper = None
+        if segment.quadtree and spec.job_level > segment.top:
+            upper = UpperLevels(segment.jobs, spec.job_level, segment.top, spec.color_bands + 1, emit)
+
+        def job_done(job: tuple[int, int], root: TileImage | None) -> None:
+            self.jobs_done += 1
+            if upper is not None:
+                upper.add(spec.job_level, job[0], job[1], root)
+            self.progress()
+
+        processes = min(max(1, self.ctx.workers), os.cpu_count() or 1, len(segment.jobs))
+        if processes > 1 and len(segment.jobs) * spec.block**2 >= MIN_BOTTOM_TILES_FOR_PROCESSES:
+            self._run_processes(processes, spec, segment.jobs, writer, job_done)
+        else:
+            self._run_here(spec, segment.jobs, writer, job_done)
+        self.stats.add({}, upper_seconds)
+
+    def finalize(self, plan: Plan, writer: MBTilesWriter) -> ProcessingResult:
+        """Keep the updated pyramid's other tiles, write the metadata, close; the stored data's result."""
+        ctx, params, base = self.ctx, self.params, plan.base
+        top, bottom = plan.top, plan.bottom
+        west, south, east, north = plan.lonlat
+        if base is not None:
+            writer.index()
+            kept = writer.merge(base.path, ctx.check_abort, keep_existing=True)
+            ctx.log(f"update: kept {kept} tiles of the previous pyramid outside the new data")
+            top, bottom = min(top, base.top), max(bottom, base.bottom)
+            west, south = min(west, base.bbox[0]), min(south, base.bbox[1])
+            east, north = max(east, base.bbox[2]), max(north, base.bbox[3])
+        counts = writer.counts()
+        if not counts:
+            raise ProcessingFailed("the inputs hold no valid pixel (everything is nodata or transparent)")
+        crs = CRS.from_user_input(self.tms.rasterio_crs).to_string()
+        writer.set_metadata(
+            {
+                "name": (ctx.output_entity or {}).get("name", "pyramid"),
+                "format": params.tile_format,
+                "bounds": f"{west},{south},{east},{north}",
+                "center": f"{(west + east) / 2},{(south + north) / 2},{top}",
+                "minzoom": min(counts),
+                "maxzoom": max(counts),
+                "type": "baselayer",
+                "version": "1.3",
+                "description": f"ROK4-PYRAMID-RASTER built by gpf-flow ({params.resampling})",
+                "tms": params.tms_name,
+                "tile_matrix_set": params.tms_id,
+                "crs": crs,
+            }
+        )
+        writer.close()
+        extent = _footprint(plan.groups)
         if base is not None and base.extent is not None:
             merged = unary_union([shapely.geometry.shape(extent), shapely.geometry.shape(base.extent)])
             extent = dict(json.loads(json.dumps(mapping(merged))))
@@ -295,7 +393,7 @@ class _Build:
                 "tiles": {str(z): counts.get(z, 0) for z in range(top, bottom + 1)},
                 "file": OUTPUT_NAME,
             },
-            srs=CRS.from_user_input(tms.rasterio_crs).to_string(),
+            srs=crs,
             extent=extent,
         )
 
@@ -304,7 +402,6 @@ class _Build:
         spec: RenderSpec,
         jobs: list[tuple[int, int]],
         writer: MBTilesWriter,
-        heights: dict[int, int],
         job_done: Callable[[tuple[int, int], TileImage | None], None],
     ) -> None:
         renderer = Renderer(spec)
@@ -312,9 +409,7 @@ class _Build:
             for jx, jy in jobs:
                 self.ctx.check_abort()
                 try:
-                    result = renderer.render_job(
-                        jx, jy, lambda z, x, y, data: writer.put(z, x, heights[z] - 1 - y, data)
-                    )
+                    result = renderer.render_job(jx, jy, writer.put)
                 except RasterioError as exc:
                     raise ProcessingFailed(
                         f"reading the input rasters failed: {describe_error(exc)}"
@@ -332,8 +427,8 @@ class _Build:
         writer: MBTilesWriter,
         job_done: Callable[[tuple[int, int], TileImage | None], None],
     ) -> None:
-        self.ctx.log(f"rendering with {processes} worker processes")
         pool = WorkerPool(processes, spec.to_json(), self.scratch)
+        self.ctx.log(f"rendering with {processes} worker processes, GDAL cache {pool.cache_mb} MB each")
         try:
 
             def on_done(job: tuple[int, int], message: dict[str, Any]) -> None:
@@ -345,6 +440,8 @@ class _Build:
         except BaseException:
             pool.kill()
             raise
+        if any(c != pool.cache_mb for c in pool.caches):
+            self.ctx.log(f"WARNING workers report GDAL caches {pool.caches}, not {pool.cache_mb} MB")
         for part in pool.parts:
             if part.exists():
                 writer.merge(part, self.ctx.check_abort)
@@ -356,7 +453,7 @@ class _Build:
         for path, entity in candidates:
             if path.is_file():
                 base = BasePyramid.open(path, entity)
-                if base.format != self.params.tile_format or base.tile_matrix_set != self.tms.id:
+                if base.format != self.params.tile_format or base.tile_matrix_set != self.params.tms_id:
                     raise ProcessingFailed(
                         f"cannot update a {base.tile_matrix_set} {base.format} pyramid with "
                         f"tms={self.params.tms_name}, compression={self.params.compression}; "

@@ -1,8 +1,9 @@
 """Rendering pyramid tiles: one aligned WarpedVRT per source group, window reads, Pillow encoding.
 
-A job is the subtree of one tile of the *job level* (two levels above the bottom): its bottom
-tiles are read as one block from the WarpedVRT (which is aligned on the bottom level's grid, so a
-tile is a plain window), and its levels up to the job level are halved with Pillow (bicubic).
+A job is a block of ``block``² tiles of the spec's bottom level, read at once from the WarpedVRT
+(aligned on the bottom level's grid, so a tile is a plain window). When the levels up to the job
+level nest as a quadtree (``block == 2 ** (bottom - job_level)``), they are halved with Pillow
+(bicubic) and the job's root is the job-level tile; otherwise the job renders its bottom level only.
 Images travel as ``(256, 256, C)`` uint8 arrays whose last channel is alpha (C = 2 or 4).
 """
 
@@ -14,22 +15,21 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import morecantile
 import numpy as np
 import rasterio
 from affine import Affine
-from numpy.typing import NDArray
 from PIL import Image
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
+from gpf_flow import tms as grids
+from gpf_flow.processings.mbtiles import TileImage
 from gpf_flow.processings.raster_params import TILE_SIZE
 from gpf_flow.processings.raster_update import BaseTiles
 
-TileImage = NDArray[np.uint8]
 TileSink = Callable[[int, int, int, bytes], None]
-"""Receives (zoom, column, xyz_row, encoded tile)."""
+"""Receives (zoom, column, row from the top, encoded tile)."""
 
 JPEG_QUALITY = 85
 PNG_LEVEL = 3
@@ -46,6 +46,8 @@ class RenderSpec:
     tms_id: str
     bottom: int
     job_level: int
+    block: int
+    """Bottom-level tiles per side of one job."""
     grid_x0: int
     """Bottom-level column of the grid's first tile."""
     grid_y0: int
@@ -93,12 +95,12 @@ def encode_tile(tile: TileImage, compression: str) -> bytes | None:
     opaque = bool(alpha.min() == 255)
     color = tile[..., :-1]
     buf = io.BytesIO()
-    if compression == "jpg":
+    if compression.startswith("jpg"):
         if not opaque:
             a = alpha[..., None].astype(np.uint16)
             color = ((color.astype(np.uint16) * a + 255 * (255 - a) + 127) // 255).astype(np.uint8)
         img = Image.fromarray(color[..., 0] if color.shape[-1] == 1 else color)
-        img.save(buf, format="JPEG", quality=JPEG_QUALITY)
+        img.save(buf, format="JPEG", quality=90 if compression == "jpg90" else JPEG_QUALITY)
     else:
         if opaque:
             img = Image.fromarray(color[..., 0] if color.shape[-1] == 1 else color)
@@ -147,11 +149,13 @@ class Renderer:
 
     def __init__(self, spec: RenderSpec) -> None:
         self.spec = spec
-        self.tms = morecantile.tms.get(spec.tms_id)
-        self.factor = 2 ** (spec.bottom - spec.job_level)
-        ul = self.tms.xy_bounds(morecantile.Tile(spec.grid_x0, spec.grid_y0, spec.bottom))
-        res = (ul.right - ul.left) / TILE_SIZE
-        transform = Affine(res, 0, ul.left, 0, -res, ul.top)
+        self.tms = grids.get(spec.tms_id)
+        self.factor = spec.block
+        level = grids.level(self.tms, spec.bottom)
+        self.matrices = {z: grids.level(self.tms, z) for z in range(spec.job_level, spec.bottom + 1)}
+        left = level.left + spec.grid_x0 * level.span
+        top = level.top - spec.grid_y0 * level.span
+        transform = Affine(level.cell, 0, left, 0, -level.cell, top)
         self.channels = spec.color_bands + 1
         self.base = BaseTiles(spec.base, spec.tms_id) if spec.base else None
         self._sources = [rasterio.open(path) for path, _ in spec.vrts]
@@ -199,7 +203,7 @@ class Renderer:
         return out
 
     def render_job(self, jx: int, jy: int, sink: TileSink) -> JobResult:
-        """Render the subtree of job tile (jx, jy): every level from the bottom to the job level."""
+        """Render job (jx, jy): every level from the bottom to the job level (see the module doc)."""
         spec, f = self.spec, self.factor
         counts: dict[int, int] = {}
         seconds: dict[int, float] = {}
@@ -210,9 +214,10 @@ class Renderer:
         for level in range(spec.bottom, spec.job_level - 1, -1):
             n = f >> (spec.bottom - level)
             x0, y0 = jx * n, jy * n
+            matrix = self.matrices[level]
             made = 0
-            for ty in range(n):
-                for tx in range(n):
+            for ty in range(min(n, matrix.height - y0)):
+                for tx in range(min(n, matrix.width - x0)):
                     tile = image[ty * TILE_SIZE : (ty + 1) * TILE_SIZE, tx * TILE_SIZE : (tx + 1) * TILE_SIZE]
                     if self.base is not None and tile[..., -1].any():
                         tile = self.base.under(level, x0 + tx, y0 + ty, tile)
@@ -226,4 +231,4 @@ class Renderer:
             t1 = time.perf_counter()
             seconds[level] = t1 - t0
             t0 = t1
-        return JobResult(image, counts, seconds)
+        return JobResult(image if image.shape[0] == TILE_SIZE else None, counts, seconds)

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import io
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import morecantile
 import numpy as np
-from numpy.typing import NDArray
 from PIL import Image
 from shapely.geometry import box, mapping
 
-TileImage = NDArray[np.uint8]
-"""Same shape as raster_render.TileImage: (256, 256, C) uint8, alpha last."""
+from gpf_flow import tms as grids
+from gpf_flow.processings.mbtiles import MBTilesReader, TileImage
 
 
 @dataclass(frozen=True)
@@ -34,8 +31,8 @@ class BasePyramid:
     @classmethod
     def open(cls, path: Path, entity: Mapping[str, Any]) -> BasePyramid:
         """Describe the pyramid at ``path`` from its metadata and stored-data entity."""
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-            meta = dict(db.execute("SELECT name, value FROM metadata").fetchall())
+        with MBTilesReader(path) as reader:
+            meta = reader.metadata()
         infos = entity.get("type_infos") or {}
         levels = [int(z) for z in infos.get("levels") or []] or [int(meta["minzoom"]), int(meta["maxzoom"])]
         w, s, e, n = (float(v) for v in meta["bounds"].split(","))
@@ -54,21 +51,18 @@ class BaseTiles:
     """Read access to the pyramid being updated, to draw new partial tiles over the old ones."""
 
     def __init__(self, path: str, tms_id: str) -> None:
-        self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-        self._tms = morecantile.tms.get(tms_id)
+        self._reader = MBTilesReader(Path(path))
+        self._grid = grids.get(tms_id)
 
     def under(self, z: int, x: int, y: int, tile: TileImage) -> TileImage:
         """``tile`` drawn over the old tile (z, x, y) when it is not fully opaque."""
         if tile[..., -1].min() == 255:
             return tile
-        row = self._db.execute(
-            "SELECT tile_data FROM tiles WHERE zoom_level = ? AND tile_column = ? AND tile_row = ?",
-            (z, x, self._tms.matrix(z).matrixHeight - 1 - y),
-        ).fetchone()
-        if row is None:
+        data = self._reader.tile(self._grid, z, x, y)
+        if data is None:
             return tile
         mode = "LA" if tile.shape[-1] == 2 else "RGBA"
-        old = np.asarray(Image.open(io.BytesIO(row[0])).convert(mode), dtype=np.float32)
+        old = np.asarray(Image.open(io.BytesIO(data)).convert(mode), dtype=np.float32)
         a = tile[..., -1:].astype(np.float32) / 255.0
         out = tile.astype(np.float32) * a + old * (1 - a)
         out[..., -1] = 255.0 * (a[..., 0] + old[..., -1] / 255.0 * (1 - a[..., 0]))
@@ -76,4 +70,4 @@ class BaseTiles:
 
     def close(self) -> None:
         """Close the database."""
-        self._db.close()
+        self._reader.close()

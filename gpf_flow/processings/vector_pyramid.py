@@ -198,7 +198,7 @@ def run(ctx: ProcessingContext) -> ProcessingResult:
         raise ProcessingFailed("no table with geometries to tile")
     tmp = ctx.output_dir / ("partial-" + OUTPUT_NAME)
     tmp.unlink(missing_ok=True)
-    writer = MBTilesWriter(tmp)
+    writer = MBTilesWriter(tmp, tms)
     counts: dict[int, int] = {}
     try:
         for z in range(top, bottom + 1):
@@ -223,7 +223,7 @@ def run(ctx: ProcessingContext) -> ProcessingResult:
                         "extents": EXTENT,
                     },
                 )
-                writer.put(z, x, 2**z - 1 - y, data)
+                writer.put(z, x, y, data)
             counts[z] = len(tiles)
             ctx.log(f"level {z}: {len(tiles)} tiles in {time.monotonic() - t0:.2f} s")
         west = min(layer.lonlat_bounds[0] for layer in layers)

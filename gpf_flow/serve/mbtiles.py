@@ -1,13 +1,19 @@
-"""Read-only access to an MBTiles pyramid (TMS rows on disk, XYZ rows in the API)."""
+"""Read-only access to a published MBTiles pyramid, shared by the services (XYZ rows everywhere)."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import sqlite3
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from morecantile import TileMatrixSet
+
+from gpf_flow import tms as grids
+from gpf_flow.processings.mbtiles import MBTilesReader
 from gpf_flow.serve.published import PublishedLayer
 
 FORMATS = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "pbf": "application/x-protobuf"}
@@ -25,7 +31,14 @@ class PyramidInfo:
     minzoom: int
     maxzoom: int
     tile_matrix_set: str = "WebMercatorQuad"
-    """morecantile id of the pyramid's grid; the services serve WebMercatorQuad (PM) pyramids."""
+    """Id of the pyramid's grid in :mod:`gpf_flow.tms`."""
+    top_cut: bool = False
+    """True when a configuration's ``top_level`` hides stored levels above it."""
+
+    @property
+    def grid(self) -> TileMatrixSet:
+        """The pyramid's tile matrix set."""
+        return grids.get(self.tile_matrix_set)
 
     @property
     def is_pm(self) -> bool:
@@ -46,67 +59,61 @@ class MBTiles:
         self._local = threading.local()
         self.info = self._read_info()
 
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
-            self._local.conn = conn
-        return conn
+    def restricted(self, top: int | None, bottom: int | None) -> MBTiles:
+        """The same file served between levels ``top`` and ``bottom`` only (a configuration's choice)."""
+        low = self.info.minzoom if top is None else max(self.info.minzoom, top)
+        high = self.info.maxzoom if bottom is None else min(self.info.maxzoom, bottom)
+        if (low, high) == (self.info.minzoom, self.info.maxzoom) or low > high:
+            return self
+        view = MBTiles.__new__(MBTiles)
+        view.path, view._local = self.path, self._local
+        view.info = dataclasses.replace(self.info, minzoom=low, maxzoom=high, top_cut=low > self.info.minzoom)
+        return view
+
+    def _reader(self) -> MBTilesReader:
+        reader: MBTilesReader | None = getattr(self._local, "reader", None)
+        if reader is None:
+            reader = MBTilesReader(self.path)
+            self._local.reader = reader
+        return reader
 
     def _read_info(self) -> PyramidInfo:
-        rows = dict(self._conn().execute("SELECT name, value FROM metadata").fetchall())
+        rows = self._reader().metadata()
         fmt = FORMATS.get(str(rows.get("format", "png")).lower(), "image/png")
         bounds_text = str(rows.get("bounds") or "-180,-85.0511,180,85.0511")
         west, south, east, north = (float(v) for v in bounds_text.split(","))
-        levels = self._conn().execute("SELECT MIN(zoom_level), MAX(zoom_level) FROM tiles").fetchone()
-        minzoom = int(rows.get("minzoom", levels[0] if levels[0] is not None else 0))
-        maxzoom = int(rows.get("maxzoom", levels[1] if levels[1] is not None else 0))
+        levels = self._reader().zoom_range() or (0, 0)
         return PyramidInfo(
             format=fmt,
             bounds=(west, south, east, north),
-            minzoom=minzoom,
-            maxzoom=maxzoom,
+            minzoom=int(rows.get("minzoom", levels[0])),
+            maxzoom=int(rows.get("maxzoom", levels[1])),
             tile_matrix_set=str(rows.get("tile_matrix_set") or "WebMercatorQuad"),
         )
 
     def tile(self, z: int, x: int, y: int) -> bytes | None:
-        """The tile at XYZ ``z/x/y`` (row 0 at the top), or None if the pyramid has none there."""
-        if z < 0 or x < 0 or y < 0 or x >= 1 << z or y >= 1 << z:
+        """The tile at ``z/x/y`` (row 0 at the top), or None if the pyramid has none there."""
+        if not self.info.minzoom <= z <= self.info.maxzoom:
             return None
-        row = (
-            self._conn()
-            .execute(
-                "SELECT tile_data FROM tiles WHERE zoom_level=? AND tile_column=? AND tile_row=?",
-                (z, x, (1 << z) - 1 - y),
-            )
-            .fetchone()
-        )
-        return bytes(row[0]) if row else None
+        return self._reader().tile(self.info.grid, z, x, y)
 
     @functools.cached_property
     def ranges(self) -> dict[int, tuple[int, int, int, int]]:
-        """Per level, the XYZ ``(min col, max col, min row, max row)`` of the stored tiles.
+        """Per level, the ``(min col, max col, min row, max row)`` of the stored tiles (rows from the top).
 
         Computed once: a pyramid file is replaced, never edited, once written.
         """
-        ranges = {}
-        query = (
-            "SELECT zoom_level, MIN(tile_column), MAX(tile_column), MIN(tile_row), MAX(tile_row) "
-            "FROM tiles GROUP BY zoom_level"
-        )
-        for z, c0, c1, r0, r1 in self._conn().execute(query).fetchall():
-            top = (1 << z) - 1
-            ranges[int(z)] = (int(c0), int(c1), top - int(r1), top - int(r0))
-        return ranges
+        ranges = self._reader().ranges(self.info.grid)
+        return {z: r for z, r in ranges.items() if self.info.minzoom <= z <= self.info.maxzoom}
 
 
-def pyramid_path(layer: PublishedLayer) -> Path | None:
-    """The MBTiles file of the layer's first pyramid stored data."""
+def pyramid_entry(layer: PublishedLayer) -> tuple[Path, Mapping[str, Any]] | None:
+    """The MBTiles file of the layer's first pyramid stored data, with its ``used_data`` entry."""
     for used in layer.used_data:
         name = (used.stored_data.get("type_infos") or {}).get("file") or "pyramid.mbtiles"
         path = used.path / str(name)
         if path.is_file():
-            return path
+            return path, used.spec
     return None
 
 
@@ -130,6 +137,16 @@ class PyramidCache:
         return pyramid
 
     def of(self, layer: PublishedLayer) -> MBTiles | None:
-        """The opened pyramid of a published layer, or None when its stored data holds none."""
-        path = pyramid_path(layer)
-        return self.get(path) if path is not None else None
+        """The opened pyramid of a published layer (within its configured levels), or None."""
+        found = pyramid_entry(layer)
+        if found is None:
+            return None
+        path, spec = found
+        return self.get(path).restricted(_level(spec.get("top_level")), _level(spec.get("bottom_level")))
+
+
+def _level(value: object) -> int | None:
+    try:
+        return None if value in (None, "") else int(str(value))
+    except ValueError:
+        return None

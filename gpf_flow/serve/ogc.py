@@ -2,7 +2,8 @@
 
 - ``/wms-r``: WMS 1.3.0 of WMS-RASTER offerings (MapProxy over the pyramids; GetFeatureInfo
   answered from the pyramid where the configuration asks for it)
-- ``/wmts`` and ``/tms/1.0.0/{layer}/{z}/{x}/{y}.{ext}``: WMTS-TMS offerings
+- ``/wmts`` and ``/tms/1.0.0/`` (TileMapService, TileMap, ``{layer}/{z}/{x}/{y}.{ext}``): WMTS-TMS
+  offerings, each on its own grid
 - ``/wms-v``: WMS 1.3.0 of WMS-VECTOR offerings (SLD styles, Pillow renderer)
 - ``/wfs``: WFS 2.0 of WFS offerings
 - ``/download/{layer_name}``: files of DOWNLOAD offerings
@@ -45,6 +46,8 @@ def build_ogc_routes(store: LocalCapabilities) -> list[BaseRoute]:
         Route("/wms-r/service", raster),
         Route("/wmts", tiles.wmts_kvp),
         Route("/wmts/{layer}/{style}/{tms}/{z:int}/{row:int}/{col:int}.{ext}", tiles.wmts_rest),
+        Route("/tms/1.0.0/", tiles.tms_service),
+        Route("/tms/1.0.0/{layer}", tiles.tms_map),
         Route("/tms/1.0.0/{layer}/{z:int}/{x:int}/{y:int}.{ext}", tiles.tms),
         Route("/wms-v", wms_v.handle),
         Route("/wfs", wfs.handle),

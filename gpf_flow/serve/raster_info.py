@@ -2,7 +2,7 @@
 
 MapProxy reading a cache with ``sources: []`` has nothing to query, so ``/wms-r`` answers
 GetFeatureInfo itself for layers whose configuration asks for it (``type_infos.getfeatureinfo``),
-reading the pyramid's most detailed level, as ROK4 does for raster layers.
+reading the pyramid's most detailed level (on its own grid), as ROK4 does for raster layers.
 """
 
 from __future__ import annotations
@@ -10,19 +10,20 @@ from __future__ import annotations
 import html
 import io
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from lxml import etree
 from PIL import Image
 
+from gpf_flow import tms as grids
 from gpf_flow.serve.mbtiles import MBTiles
 from gpf_flow.serve.ows import OgcError, crs_code, is_north_east, parse_bbox, require
 from gpf_flow.serve.published import PublishedLayer
 from gpf_flow.serve.vector_data import transformer
 
 INFO_FORMATS = ("text/plain", "text/html", "application/json", "text/xml")
-WORLD = 20037508.342789244
 
 
 def queryable(layer: PublishedLayer) -> bool:
@@ -65,23 +66,24 @@ def pixel_info(layers: list[tuple[PublishedLayer, MBTiles]], params: Mapping[str
     x = bbox[0] + (i + 0.5) * (bbox[2] - bbox[0]) / width
     y = bbox[3] - (j + 0.5) * (bbox[3] - bbox[1]) / height
     src = "EPSG:4326" if code == "CRS:84" else code
-    mx, my = (x, y) if src == "EPSG:3857" else transformer(src, "EPSG:3857").transform(x, y)
     found = []
     for layer, pyramid in layers:
-        value = _pixel(pyramid, mx, my)
+        target = pyramid.info.grid.rasterio_crs.to_string()
+        gx, gy = transformer(src, target).transform(x, y)
+        value = _pixel(pyramid, gx, gy)
         found.append({"layer": layer.layer_name, "values": value})
     return _format(found, info_format)
 
 
-def _pixel(pyramid: MBTiles, mx: float, my: float) -> list[int] | None:
-    z = pyramid.info.maxzoom
-    size = 2 * WORLD / (1 << z)
-    col, row = int((mx + WORLD) // size), int((WORLD - my) // size)
-    data = pyramid.tile(z, col, row)
+def _pixel(pyramid: MBTiles, gx: float, gy: float) -> list[int] | None:
+    """The bottom level's pixel at ``(gx, gy)`` in the pyramid's grid CRS."""
+    level = grids.level(pyramid.info.grid, pyramid.info.maxzoom)
+    col, row = math.floor((gx - level.left) / level.span), math.floor((level.top - gy) / level.span)
+    data = pyramid.tile(pyramid.info.maxzoom, col, row)
     if data is None:
         return None
-    px = min(255, int((mx + WORLD - col * size) / size * 256))
-    py = min(255, int((WORLD - my - row * size) / size * 256))
+    px = min(level.tile - 1, int((gx - level.left - col * level.span) / level.cell))
+    py = min(level.tile - 1, int((level.top - gy - row * level.span) / level.cell))
     image = Image.open(io.BytesIO(data))
     value: Any = image.getpixel((px, py))
     values = list(value) if isinstance(value, tuple) else [int(value)]

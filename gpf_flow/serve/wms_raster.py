@@ -17,11 +17,22 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import yaml
+from pyproj import CRS
 
 from gpf_flow.serve import raster_info
-from gpf_flow.serve.mbtiles import PyramidCache, PyramidInfo
-from gpf_flow.serve.ows import SUPPORTED_CRS, OgcError, parse_bbox, require, templates
+from gpf_flow.serve.mbtiles import MBTiles, PyramidCache, PyramidInfo
+from gpf_flow.serve.ows import (
+    SUPPORTED_CRS,
+    OgcError,
+    crs_code,
+    is_north_east,
+    parse_bbox,
+    parse_crs,
+    require,
+    templates,
+)
 from gpf_flow.serve.published import WMS_RASTER, PublishedIndex, PublishedLayer
+from gpf_flow.serve.raster_map import MapRequest, render_map
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 MAX_SIZE = 4096
@@ -34,14 +45,32 @@ def _ident(name: str) -> str:
 Item = tuple[PublishedLayer, Path, PyramidInfo]
 
 
+def own_crs(info: PyramidInfo) -> str | None:
+    """The pyramid's CRS as ``EPSG:n``, when it has an EPSG equivalent (WMS clients need one)."""
+    crs = CRS.from_user_input(info.grid.rasterio_crs.to_wkt())
+    code = crs.to_epsg(min_confidence=70)
+    return f"EPSG:{code}" if code else None
+
+
+def served_crs(infos: Iterable[PyramidInfo]) -> list[str]:
+    """The CRS the WMS advertises: the usual ones, and the pyramids' own."""
+    extra = {c for info in infos if (c := own_crs(info)) is not None}
+    return [*SUPPORTED_CRS, *sorted(extra - set(SUPPORTED_CRS))]
+
+
 def mapproxy_config(layers: list[Item], base_dir: Path) -> dict[str, Any]:
-    """The MapProxy configuration serving ``(layer, mbtiles, pyramid info)`` items."""
+    """The MapProxy configuration serving ``(layer, mbtiles, pyramid info)`` items.
+
+    Only PM pyramids are read by MapProxy; the others are listed (for the capabilities) over an
+    empty placeholder cache, and their maps are drawn by :mod:`gpf_flow.serve.raster_map`.
+    """
+    srs = served_crs(info for _, _, info in layers)
     conf: dict[str, Any] = {
         "services": {
             "wms": {
                 "versions": ["1.1.1", "1.3.0"],
-                "srs": list(SUPPORTED_CRS),
-                "bbox_srs": [c for c in SUPPORTED_CRS if c != "CRS:84"],
+                "srs": srs,
+                "bbox_srs": [c for c in srs if c != "CRS:84"],
                 "image_formats": ["image/png", "image/jpeg"],
                 "max_output_pixels": [MAX_SIZE, MAX_SIZE],
                 "strict": True,
@@ -73,7 +102,7 @@ def mapproxy_config(layers: list[Item], base_dir: Path) -> dict[str, Any]:
             # The coverage gives the layer its extent in the capabilities.
             "cache": {
                 "type": "mbtiles",
-                "filename": str(path),
+                "filename": str(path) if info.is_pm else str(base_dir / f"placeholder-{ident}.mbtiles"),
                 "coverage": {"bbox": list(info.bounds), "srs": "EPSG:4326"},
             },
         }
@@ -109,7 +138,7 @@ class RasterWms:
         items = []
         for _name, layer in sorted(snapshot.layers(WMS_RASTER).items()):
             pyramid = self.pyramids.of(layer)
-            if pyramid is not None and pyramid.info.is_pm:  # the MapProxy grid below is PM's
+            if pyramid is not None:
                 items.append((layer, pyramid.path, pyramid.info))
         key = tuple((lay.layer_name, lay.title, str(p), info, p.stat().st_mtime) for lay, p, info in items)
         with self._lock:
@@ -122,7 +151,7 @@ class RasterWms:
     def _build(self, items: list[Item]) -> WsgiApp:
         from mapproxy.wsgiapp import make_wsgi_app
 
-        _install_fast_scaling()
+        install_fast_scaling()
         base = Path(self._tmp.name)
         conf_path = base / f"mapproxy-{abs(hash(tuple(i[0].layer_name for i in items)))}.yaml"
         conf_path.write_text(yaml.safe_dump(mapproxy_config(items, base)), encoding="utf-8")
@@ -144,6 +173,36 @@ class RasterWms:
             chosen.append((layer, pyramid))
         return raster_info.pixel_info(chosen, params)
 
+    def _own_map_layers(self, params: dict[str, str]) -> list[MBTiles] | None:
+        """The pyramids of a GetMap that names a pyramid MapProxy cannot read (None: MapProxy answers)."""
+        published = self.index.snapshot().layers(WMS_RASTER)
+        pyramids = []
+        for name in (n for n in params.get("LAYERS", "").split(",") if n):
+            layer = published.get(name)
+            pyramid = self.pyramids.of(layer) if layer is not None else None
+            if pyramid is None:
+                return None  # MapProxy reports the unknown layer
+            pyramids.append(pyramid)
+        if all(p.info.is_pm and not p.info.top_cut for p in pyramids):
+            return None
+        return pyramids
+
+    def _own_map(self, pyramids: list[MBTiles], params: dict[str, str]) -> tuple[bytes, str]:
+        version = params.get("VERSION", "1.3.0")
+        name = require(params, "CRS" if version == "1.3.0" else "SRS")
+        code = crs_code(name)
+        if code not in served_crs(p.info for p in pyramids):
+            raise OgcError("InvalidCRS", f"CRS {name} is not offered", "crs")
+        bbox = parse_bbox(require(params, "BBOX"))
+        if version == "1.3.0" and is_north_east(code):
+            bbox = (bbox[1], bbox[0], bbox[3], bbox[2])
+        crs = CRS.from_user_input("OGC:CRS84") if code == "CRS:84" else parse_crs(code)
+        width, height = int(require(params, "WIDTH")), int(require(params, "HEIGHT"))
+        media = require(params, "FORMAT").split(";")[0].strip().lower()
+        transparent = params.get("TRANSPARENT", "false").lower() == "true"
+        body = render_map(pyramids, MapRequest(crs, bbox, width, height), media, transparent)
+        return body, media
+
     def _queryable_names(self) -> set[str]:
         layers = self.index.snapshot().layers(WMS_RASTER)
         return {name for name, layer in layers.items() if raster_info.queryable(layer)}
@@ -159,6 +218,11 @@ class RasterWms:
                 raise OgcError("LayerNotDefined", "no WMS-RASTER offering is published", "layers")
             if request == "getfeatureinfo":
                 body, media = self._feature_info(params)
+                start_response("200 OK", [("Content-Type", media), ("Content-Length", str(len(body)))])
+                return [body]
+            own = self._own_map_layers(params) if request == "getmap" else None
+            if own is not None:
+                body, media = self._own_map(own, params)
                 start_response("200 OK", [("Content-Type", media), ("Content-Length", str(len(body)))])
                 return [body]
         except OgcError as error:
@@ -209,23 +273,47 @@ def _precheck(params: dict[str, str]) -> None:
 
 
 _PATCHED = False
+_ORIGINAL: Any = None
+"""MapProxy's own ``_transform_simple``, once replaced (tests compare the two)."""
+PATCHED_SIGNATURE = ("self", "src_img", "src_bbox", "dst_size", "dst_bbox", "image_opts")
+"""``ImageTransformer._transform_simple``'s parameters in the tested MapProxy versions (pinned)."""
 
 
-def _install_fast_scaling() -> None:
+def fast_scaling_applies() -> bool:
+    """True when MapProxy's private API still looks like the one :func:`install_fast_scaling` replaces."""
+    import inspect
+
+    from mapproxy.image import transform
+
+    method = getattr(transform.ImageTransformer, "_transform_simple", None)
+    helpers = ("image_filter", "img_for_resampling", "make_lin_transf")
+    if method is None or not all(hasattr(transform, name) for name in helpers):
+        return False
+    return tuple(inspect.signature(method).parameters) == PATCHED_SIGNATURE
+
+
+def install_fast_scaling() -> bool:
     """Make MapProxy scale same-CRS maps with Pillow's ``resize(box=...)`` instead of ``EXTENT``.
 
     MapProxy resamples a map in the cache's CRS with ``Image.transform(EXTENT, BICUBIC)``,
     Pillow's generic (non-separable) path: about 15 ms for 256² and 240 ms for 1024². A pure
     scale + offset is what ``resize`` with a box does, with separable kernels, 4–8× faster and
     antialiased when shrinking. Other cases (exact resolution crop, reprojection) are unchanged.
+
+    This replaces a private method: pyproject.toml pins MapProxy below the first untested
+    version, and when the method does not look as expected MapProxy's own path is kept (the
+    return value says whether the patch is in place; a test asserts it is).
     """
     global _PATCHED
     if _PATCHED:
-        return
+        return True
+    if not fast_scaling_applies():
+        return False
     from mapproxy.image import ImageResult
     from mapproxy.image.transform import ImageTransformer, image_filter, img_for_resampling, make_lin_transf
 
-    original = ImageTransformer._transform_simple
+    global _ORIGINAL
+    original = _ORIGINAL = ImageTransformer._transform_simple
 
     def transform_simple(
         self: Any, src_img: Any, src_bbox: Any, dst_size: tuple[int, int], dst_bbox: Any, image_opts: Any
@@ -245,3 +333,4 @@ def _install_fast_scaling() -> None:
 
     ImageTransformer._transform_simple = transform_simple
     _PATCHED = True
+    return True

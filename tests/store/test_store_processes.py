@@ -13,6 +13,7 @@ from pathlib import Path
 from store_test_helpers import wait_for, wait_status
 from store_test_procs import TEST_CHECKS, TEST_PROCESSINGS
 
+from gpf_flow.processings.base import PROCESSINGS
 from gpf_flow.store.base import iter_entities
 from gpf_flow.store.local import LocalStore
 
@@ -41,7 +42,8 @@ def test_two_processes_create_the_same_home(home: Path) -> None:
     try:
         assert store.datastore_id == outputs[0]["datastore"]
         total = store.list_entities("processing").total
-        assert total == len(TEST_PROCESSINGS) + 5 and {o["processings"] for o in outputs} == {total}
+        assert total == len(TEST_PROCESSINGS) + len(PROCESSINGS)
+        assert {o["processings"] for o in outputs} == {total}
     finally:
         store.close()
 

@@ -130,6 +130,9 @@ class Executions:
                 hint="the local store produces stored data only",
             )
         sd = output["stored_data"]
+        if isinstance(sd, Mapping) and sd.get("id") and not sd.get("_id"):
+            # The official generic_joincache workflow names the existing output "id".
+            sd = {**{k: v for k, v in sd.items() if k != "id"}, "_id": sd["id"]}
         out_type = (processing.get("output_type") or {}).get("stored_data")
         if isinstance(sd, Mapping) and sd.get("_id") and not sd.get("name"):
             r = get_row(conn, str(sd["_id"]))

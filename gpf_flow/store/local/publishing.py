@@ -67,6 +67,12 @@ class Publishing:
                 raise BadRequestError(
                     f"type_infos.used_data[{i}].stored_data: stored data {sd!r} does not exist"
                 )
+            if r["status"] == "UNSTABLE":  # failed; one still being generated may be configured
+                raise BadRequestError(
+                    f"type_infos.used_data[{i}].stored_data: stored data {sd} is {r['status']}, "
+                    "not GENERATED",
+                    hint="configure stored data whose processing succeeded (wait, or fix and rerun it)",
+                )
             if sd in seen:
                 # The API's own message (clients match it); the hint says where and what to fix.
                 raise BadRequestError(
@@ -168,13 +174,19 @@ class Publishing:
             row = self.base.row("offering", offering_id, conn)
             conf_id = json.loads(row["body"]).get("configuration", {}).get("_id")
             conf_row = get_row(conn, conf_id)
-            ok = conf_row is not None
+            reasons = [] if conf_row is not None else [f"configuration {conf_id} does not exist"]
             if conf_row is not None:
                 for sd in used_stored_data(json.loads(conf_row["body"])):
                     r = get_row(conn, sd)
                     if r is None or r["status"] != "GENERATED":
-                        ok = False
-            set_status(conn, offering_id, "PUBLISHED" if ok else "UNSTABLE")
+                        state = "deleted" if r is None else f"{r['status']}, not GENERATED"
+                        reasons.append(f"stored data {sd} is {state}")
+            if reasons:  # the event (the offering's history) says why it is not published
+                set_status(
+                    conn, offering_id, "UNSTABLE", title="Publication impossible: " + "; ".join(reasons)
+                )
+            else:
+                set_status(conn, offering_id, "PUBLISHED")
             self._update_configuration_status(conn, conf_id)
 
     def list_configuration_offerings(self, configuration_id: str) -> list[Entity]:
