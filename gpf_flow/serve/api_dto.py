@@ -514,13 +514,11 @@ def tms_entry(name: str) -> dict[str, Any]:
 
 def tms_srs(name: str) -> str:
     """The SRS of a tile matrix set, as ``EPSG:code`` when it has one."""
-    import morecantile
     from pyproj import CRS
 
-    from gpf_flow.serve.api_tms import ALIASES
+    from gpf_flow import tms as grids
 
-    tms = morecantile.tms.get(ALIASES.get(name, name))
-    crs = CRS.from_user_input(tms.rasterio_crs)
+    crs = CRS.from_user_input(grids.get(name).rasterio_crs)
     epsg = crs.to_epsg()
     return f"EPSG:{epsg}" if epsg else crs.to_string()
 
