@@ -69,5 +69,6 @@ def serve_conftest() -> ModuleType:
     spec = importlib.util.spec_from_file_location("hostile_serve_conftest", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
