@@ -120,9 +120,11 @@ def print_error(exc: GpfFlowError) -> None:
     """Print a user error without a traceback."""
     from rich.markup import escape
 
-    err_console().print(f"[bold red]error:[/bold red] {escape(exc.message)}")
+    from gpf_flow.safe_text import printable
+
+    err_console().print(f"[bold red]error:[/bold red] {escape(printable(exc.message))}", highlight=False)
     if exc.hint:
-        err_console().print(f"  [cyan]hint:[/cyan] {escape(exc.hint)}")
+        err_console().print(f"  [cyan]hint:[/cyan] {escape(printable(exc.hint))}", highlight=False)
 
 
 def open_store_from_options(store: str | None, home: str | None, config: str | None) -> Store:

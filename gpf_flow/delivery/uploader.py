@@ -44,7 +44,7 @@ from gpf_flow.delivery.events import (
     StaticResult,
     UploadClosed,
 )
-from gpf_flow.delivery.md5 import verify_md5_file, write_md5_file
+from gpf_flow.delivery.md5 import Md5Error, verify_md5_file, write_md5_file
 from gpf_flow.errors import GpfFlowError, UsageError
 from gpf_flow.store.base import Entity, Store, UploadChecks, flatten_tree, iter_entities
 
@@ -108,6 +108,11 @@ def prepare_dataset(spec: DatasetSpec, on_event: EventHandler | None = None) -> 
             )
         if md5_path.is_file():
             verify_md5_file(md5_path, own)
+        elif md5_path.exists():
+            raise Md5Error(
+                f"{md5_path}: is a folder (or not a regular file), where the md5 file of {data_dir!r} goes",
+                hint="rename or remove it: gpf-flow writes the md5 file there",
+            )
         else:
             write_md5_file(md5_path, own)
             if on_event is not None:

@@ -52,16 +52,19 @@ def to_tree(workflow: Workflow, status: Mapping[str, str] | None = None) -> Tree
     root = Tree(Text(workflow.title or workflow.name, style="bold magenta"))
     expanded: set[str] = set()
 
-    def add(node: Tree, name: str) -> None:
-        repeated = name in expanded
-        step = workflow.steps.get(name)
-        summary = action_summary(step) if step else "unknown step"
-        branch = node.add(_label(name, summary, status.get(name), repeated))
-        if repeated:
-            return
-        expanded.add(name)
-        for child in children.get(name, []):
-            add(branch, child)
+    def add(top: Tree, top_name: str) -> None:
+        # depth first with an explicit stack: a chain of thousands of steps is as deep as it is long
+        pending: list[tuple[Tree, str]] = [(top, top_name)]
+        while pending:
+            node, name = pending.pop()
+            repeated = name in expanded
+            step = workflow.steps.get(name)
+            summary = action_summary(step) if step else "unknown step"
+            branch = node.add(_label(name, summary, status.get(name), repeated))
+            if repeated:
+                continue
+            expanded.add(name)
+            pending.extend((branch, child) for child in reversed(children.get(name, [])))
 
     for name, step in workflow.steps.items():
         if not step.parents:

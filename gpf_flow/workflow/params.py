@@ -67,6 +67,11 @@ def read_params_file(path: str | Path) -> dict[str, Any]:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot read the parameters file {file}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{file}: the parameters file is not UTF-8 text ({exc.reason} at byte {exc.start})",
+            hint="save it as UTF-8",
+        ) from None
     try:
         values, _ = parse_jsonc(text)
     except JsoncSyntaxError as exc:
