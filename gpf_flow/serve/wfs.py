@@ -191,7 +191,10 @@ class WfsService:
         count = _int(params, "COUNT", params.get("MAXFEATURES", str(DEFAULT_COUNT)))
         start = _int(params, "STARTINDEX", "0")
         hits = params.get("RESULTTYPE", "results").lower() == "hits"
-        out_crs = crs_code(params["SRSNAME"]) if params.get("SRSNAME") else None
+        srs_name = params.get("SRSNAME")
+        out_crs = (
+            crs_code(srs_name, error_code="InvalidParameterValue", locator="srsName") if srs_name else None
+        )
         if out_crs is not None and out_crs not in OUTPUT_CRS and out_crs != "CRS:84":
             raise OgcError(
                 "InvalidParameterValue",
