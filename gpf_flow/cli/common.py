@@ -103,17 +103,28 @@ def stdout() -> ClosedPipeSafeStream:
 @cache
 def console() -> Console:
     """The stdout console."""
+    return _safe_console(file=stdout())
+
+
+def _safe_console(**options: Any) -> Console:
+    """A console that prints text from untrusted files safely: control characters escaped (an
+    ANSI sequence in a step name never reaches the terminal) and no automatic highlighting (rich's
+    highlighter is quadratic: an 80,000-character step name took a minute to print)."""
     from rich.console import Console
 
-    return Console(file=stdout())  # type: ignore[arg-type]
+    from gpf_flow.safe_text import printable
+
+    class SafeConsole(Console):
+        def render_str(self, text: str, **kwargs: Any) -> Any:
+            return super().render_str(printable(text), **kwargs)
+
+    return SafeConsole(highlight=False, **options)
 
 
 @cache
 def err_console() -> Console:
     """The stderr console (errors, warnings, progress)."""
-    from rich.console import Console
-
-    return Console(stderr=True)
+    return _safe_console(stderr=True)
 
 
 def print_error(exc: GpfFlowError) -> None:
@@ -122,9 +133,9 @@ def print_error(exc: GpfFlowError) -> None:
 
     from gpf_flow.safe_text import printable
 
-    err_console().print(f"[bold red]error:[/bold red] {escape(printable(exc.message))}", highlight=False)
+    err_console().print(f"[bold red]error:[/bold red] {escape(printable(exc.message))}")
     if exc.hint:
-        err_console().print(f"  [cyan]hint:[/cyan] {escape(printable(exc.hint))}", highlight=False)
+        err_console().print(f"  [cyan]hint:[/cyan] {escape(printable(exc.hint))}")
 
 
 def open_store_from_options(store: str | None, home: str | None, config: str | None) -> Store:

@@ -15,6 +15,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from gpf_flow.render.graph import action_summary
+from gpf_flow.safe_text import printable, shorten
 
 if TYPE_CHECKING:
     from gpf_flow.workflow.model import Workflow
@@ -33,7 +34,7 @@ def _label(name: str, summary: str, state: str | None, repeated: bool) -> Text:
     if state in _MARKS:
         mark, style = _MARKS[state]
         text.append(f"{mark} ", style=style)
-    text.append(name, style="bold" if not repeated else "")
+    text.append(shorten(printable(name, keep_newlines=False), 200), style="bold" if not repeated else "")
     text.append(f"  {summary}", style="dim cyan")
     if state:
         text.append(f"  [{state}]", style=_MARKS.get(state, ("", "dim"))[1])
