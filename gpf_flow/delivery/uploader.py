@@ -49,6 +49,9 @@ from gpf_flow.errors import GpfFlowError, UsageError
 from gpf_flow.store.base import Entity, Store, UploadChecks, flatten_tree, iter_entities
 
 BEHAVIORS = ("STOP", "DELETE", "CONTINUE", "RESUME")
+# What the local store's job table writes when a check's process died (store/local/jobs.py).
+_INTERRUPTED_MARK = "interrupted: worker process"
+_NOT_RUN_MARK = "not run: the process"
 DEFAULT_BEHAVIOR = "STOP"
 
 
@@ -306,6 +309,17 @@ class Uploader:
         self._stream_logs(result.name, checks, offsets, names)
         result.status = status
         result.failed_checks = [self._failed(item) for item in checks.failed]
+        interrupted = any(
+            _INTERRUPTED_MARK in line or _NOT_RUN_MARK in line
+            for c in result.failed_checks
+            for line in c.errors
+        )
+        if interrupted and result.error is None:
+            # the checks did not judge the data: their process died (crash, kill); RESUME re-runs them
+            result.error = (
+                "the checks were interrupted (their process is gone), not failed by the data: "
+                "run the same command with --behavior RESUME to re-open the upload and check it again"
+            )
 
     def _stream_logs(
         self, dataset: str, checks: UploadChecks, offsets: dict[str, int], names: dict[str, str]
