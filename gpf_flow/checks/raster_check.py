@@ -163,8 +163,15 @@ def _check_file(ctx: CheckContext, relative: str, path: Path, collector: _Collec
         srs = str(ctx.upload.get("srs") or "")
         if dataset.crs is None:
             ctx.log(f"WARNING {relative}: no CRS in the file; the upload's srs {srs or '-'} is assumed")
-        elif srs.upper().startswith("EPSG:") and dataset.crs.to_epsg() not in (None, int(srs[5:] or 0)):
-            ctx.log(f"WARNING {relative}: the file is in EPSG:{dataset.crs.to_epsg()}, the upload says {srs}")
+        else:
+            from gpf_flow.checks.crs_match import crs_mismatch
+
+            found = crs_mismatch(srs, dataset.crs)
+            if found is not None:
+                budget.error(
+                    f"the data is in {found}, the upload declares {srs} "
+                    "(fix the upload's srs, or reproject the data)"
+                )
         for (row, col), window in dataset.block_windows(1):
             if blocks % 256 == 0 and ctx.is_aborted():
                 return False

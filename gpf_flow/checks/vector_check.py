@@ -119,12 +119,52 @@ def _check_layer(ctx: CheckContext, budget: ErrorBudget, path: Path, layer: str)
     return total
 
 
+def _shape_count(path: Path) -> int | None:
+    """The number of records in a shapefile's .shx index (its size after the 100-byte header / 8)."""
+    index = _sibling(path, ".shx")
+    if index is None:
+        return None
+    size = index.stat().st_size
+    return (size - 100) // 8 if size >= 100 and (size - 100) % 8 == 0 else None
+
+
+def _check_attributes(budget: ErrorBudget, path: Path, info: dict[str, Any]) -> None:
+    """The .dbf decodes record by record, and GDAL sees every field it declares."""
+    from gpf_flow.checks.dbf import dbf_field_count, dbf_problems
+
+    table = _sibling(path, ".dbf")
+    if table is None:
+        return
+    problems = list(dbf_problems(table, _shape_count(path)))
+    for problem in problems:
+        budget.error(problem)
+    if not problems:
+        declared = dbf_field_count(table)
+        fields = info.get("fields")
+        seen = 0 if fields is None else len(fields)
+        if declared is not None and seen != declared:
+            budget.error(f"{table.name}: declares {declared} field(s), GDAL reads {seen}")
+
+
+def _check_crs(ctx: CheckContext, budget: ErrorBudget, layer: str, info: dict[str, Any]) -> None:
+    from gpf_flow.checks.crs_match import crs_mismatch
+
+    declared = str(ctx.upload.get("srs") or "")
+    found = crs_mismatch(declared, info.get("crs"))
+    if found is not None:
+        budget.error(
+            f"layer {layer}: the data is in {found}, the upload declares {declared} "
+            "(fix the upload's srs, or reproject the data)"
+        )
+
+
 def _check_file(ctx: CheckContext, relative: str, path: Path) -> bool:
     import pyogrio
     from pyogrio.errors import DataLayerError, DataSourceError, FieldError, GeometryError
 
     budget = ErrorBudget(ctx, relative)
-    if suffix_of(relative) == ".shp":
+    is_shapefile = suffix_of(relative) == ".shp"
+    if is_shapefile:
         for problem in _shape_header_problems(path):
             budget.error(problem)
     try:
@@ -136,6 +176,10 @@ def _check_file(ctx: CheckContext, relative: str, path: Path) -> bool:
     counts: list[str] = []
     for layer in layers:
         try:
+            info = pyogrio.read_info(path, layer=layer)
+            _check_crs(ctx, budget, layer, info)
+            if is_shapefile:
+                _check_attributes(budget, path, info)
             counts.append(f"{layer}: {_check_layer(ctx, budget, path, layer)} features")
         except (DataSourceError, DataLayerError, FieldError, GeometryError, OSError, ValueError) as exc:
             budget.error(f"layer {layer} cannot be read: {exc}")

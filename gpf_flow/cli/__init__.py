@@ -6,6 +6,7 @@ heavy libraries inside the command bodies so that ``gpf-flow --help`` starts fas
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -52,6 +53,9 @@ def _root(
     show_version: bool = typer.Option(
         False, "--version", help="Print the version and exit.", callback=_print_version, is_eager=True
     ),
+    debug: bool = typer.Option(
+        False, "--debug", help="Show the Python traceback of an unexpected error. Env: GPF_FLOW_DEBUG=1."
+    ),
 ) -> None:
     """Declarative workflows for the Géoplateforme Entrepôt, with an embedded offline Entrepôt."""
 
@@ -75,8 +79,38 @@ def _register_all() -> None:
 _register_all()
 
 
+def _debug_requested() -> bool:
+    """``--debug`` anywhere on the command line (taken out of it), or ``GPF_FLOW_DEBUG`` set."""
+    asked = "--debug" in sys.argv[1:]
+    if asked:
+        sys.argv[1:] = [arg for arg in sys.argv[1:] if arg != "--debug"]
+    return asked or os.environ.get("GPF_FLOW_DEBUG", "") not in ("", "0")
+
+
+def _unexpected(exc: BaseException) -> common.GpfFlowError:
+    """A one-line error for an exception no code path expected (never a traceback)."""
+    if isinstance(exc, OSError):
+        where = f" {exc.filename}" if exc.filename else ""
+        cause = exc.strerror or str(exc) or type(exc).__name__
+        return common.GpfFlowError(
+            f"cannot read or write{where}: {cause}",
+            hint="free some space or fix the permissions, then run the command again "
+            "(--debug shows the traceback)",
+        )
+    if isinstance(exc, RecursionError):
+        message = "the input is nested too deeply to be processed"
+    else:
+        detail = str(exc).splitlines()[0][:300] if str(exc) else ""
+        message = f"unexpected error: {type(exc).__name__}" + (f": {detail}" if detail else "")
+    return common.GpfFlowError(
+        message, hint="rerun with --debug to see the Python traceback, and report it if the input is valid"
+    )
+
+
 def main() -> None:
-    """Console-script entry point: runs the app and turns user errors into messages and exit codes."""
+    """Console-script entry point: runs the app and turns every error into a message and an exit
+    code (1 for an unexpected one); ``--debug`` lets unexpected errors show their traceback."""
+    debug = _debug_requested()
     try:
         app()
     except common.GpfFlowError as exc:
@@ -85,3 +119,8 @@ def main() -> None:
     except KeyboardInterrupt:
         common.err_console().print("[yellow]interrupted[/yellow]")
         sys.exit(130)
+    except Exception as exc:
+        if debug:
+            raise
+        common.print_error(_unexpected(exc))
+        sys.exit(1)

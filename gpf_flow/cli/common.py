@@ -108,29 +108,42 @@ NOT_A_TERMINAL_WIDTH = 10_000
 def console() -> Console:
     """The stdout console. When stdout is not a terminal (a pipe, a file), lines are never wrapped
     nor cut at 80 columns, so ids and names in tables stay whole for grep and scripts."""
-    from rich.console import Console
-
-    out = Console(file=stdout())  # type: ignore[arg-type]
+    out = _safe_console(file=stdout())
     if out.is_terminal:
         return out
-    return Console(file=stdout(), width=NOT_A_TERMINAL_WIDTH)  # type: ignore[arg-type]
+    return _safe_console(file=stdout(), width=NOT_A_TERMINAL_WIDTH)
+
+
+def _safe_console(**options: Any) -> Console:
+    """A console that prints text from untrusted files safely: control characters escaped (an
+    ANSI sequence in a step name never reaches the terminal) and no automatic highlighting (rich's
+    highlighter is quadratic: an 80,000-character step name took a minute to print)."""
+    from rich.console import Console
+
+    from gpf_flow.safe_text import printable
+
+    class SafeConsole(Console):
+        def render_str(self, text: str, **kwargs: Any) -> Any:
+            return super().render_str(printable(text), **kwargs)
+
+    return SafeConsole(highlight=False, **options)
 
 
 @cache
 def err_console() -> Console:
     """The stderr console (errors, warnings, progress)."""
-    from rich.console import Console
-
-    return Console(stderr=True)
+    return _safe_console(stderr=True)
 
 
 def print_error(exc: GpfFlowError) -> None:
     """Print a user error without a traceback."""
     from rich.markup import escape
 
-    err_console().print(f"[bold red]error:[/bold red] {escape(exc.message)}")
+    from gpf_flow.safe_text import printable
+
+    err_console().print(f"[bold red]error:[/bold red] {escape(printable(exc.message))}")
     if exc.hint:
-        err_console().print(f"  [cyan]hint:[/cyan] {escape(exc.hint)}")
+        err_console().print(f"  [cyan]hint:[/cyan] {escape(printable(exc.hint))}")
 
 
 def open_store_from_options(store: str | None, home: str | None, config: str | None) -> Store:

@@ -126,6 +126,8 @@ def _describe(error: Any) -> str:
             f"{where}: {error.instance!r} is not one of {', '.join(choices)}"
             f"{_close(str(error.instance), choices)}"
         )
+    if validator == "pattern" and isinstance(error.schema, dict) and "description" in error.schema:
+        return f"{where}: {error.instance!r} is refused: {error.schema['description']}"
     if validator == "anyOf" and not error.absolute_path:
         return (
             "(top level): the descriptor needs a 'datasets' list (uploads) or a 'static' list (static files)"
@@ -201,19 +203,24 @@ def parse_descriptor(document: Any, path: Path) -> UploadDescriptor:
 
 def load_descriptor(path: str | Path) -> UploadDescriptor:
     """Read (JSON or JSONC, with json5) and validate an upload descriptor file."""
-    import json5
+    from gpf_flow.workflow.jsonc import JsoncSyntaxError, parse_jsonc
 
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise DescriptorError(f"upload descriptor {path} not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DescriptorError(f"cannot read upload descriptor {path}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise DescriptorError(
+            f"cannot read upload descriptor {path}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from None
+    except OSError as exc:
+        raise DescriptorError(f"cannot read upload descriptor {path}: {exc.strerror or exc}") from None
     try:
-        document = json5.loads(text)
-    except ValueError as exc:
-        raise DescriptorError(f"{path} is not valid JSON/JSONC: {exc}") from None
+        document, _ = parse_jsonc(text)
+    except JsoncSyntaxError as exc:
+        where = f"{path}:{exc.position}" if exc.position else str(path)
+        raise DescriptorError(f"{where} is not valid JSON/JSONC: {exc.message}") from None
     return parse_descriptor(document, path)
 
 

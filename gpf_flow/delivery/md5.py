@@ -48,7 +48,21 @@ def md5_lines(text: str) -> Iterator[tuple[int, str, tuple[str, str] | None]]:
 def read_md5_file(path: Path) -> dict[str, str]:
     """``{path in the upload: md5}`` from an md5 file; a malformed line is an error naming it."""
     entries: dict[str, str] = {}
-    for number, line, entry in md5_lines(path.read_text(encoding="utf-8")):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise Md5Error(
+            f"{path}: not a text md5 file (byte {exc.start} is not UTF-8)",
+            hint="write it as UTF-8 '<md5>  <path>' lines, or delete it so that gpf-flow generates it",
+        ) from None
+    except IsADirectoryError:
+        raise Md5Error(
+            f"{path}: is a folder, not an md5 file",
+            hint="rename or remove that folder: the md5 file of a delivery must be a file",
+        ) from None
+    except OSError as exc:
+        raise Md5Error(f"cannot read the md5 file {path}: {exc.strerror or exc}") from None
+    for number, line, entry in md5_lines(text):
         if entry is None:
             raise Md5Error(
                 f"{path}: line {number} is not '<md5>  <path>': {line[:80]!r}",
@@ -61,7 +75,13 @@ def read_md5_file(path: Path) -> dict[str, str]:
 def write_md5_file(path: Path, files: Mapping[str, Path]) -> Path:
     """Write ``<md5>  <remote path>`` lines, sorted by remote path, for ``{remote: local}``."""
     lines = [f"{md5_of(local)}  {remote}\n" for remote, local in sorted(files.items())]
-    path.write_text("".join(lines), encoding="utf-8")
+    try:
+        path.write_text("".join(lines), encoding="utf-8")
+    except OSError as exc:
+        raise Md5Error(
+            f"cannot write the md5 file {path}: {exc.strerror or exc}",
+            hint="free some space or fix the folder's permissions, or write the md5 file yourself",
+        ) from None
     return path
 
 

@@ -44,11 +44,14 @@ from gpf_flow.delivery.events import (
     StaticResult,
     UploadClosed,
 )
-from gpf_flow.delivery.md5 import verify_md5_file, write_md5_file
+from gpf_flow.delivery.md5 import Md5Error, verify_md5_file, write_md5_file
 from gpf_flow.errors import GpfFlowError, UsageError
 from gpf_flow.store.base import Action, Entity, EntityType, Store, UploadChecks, flatten_tree, iter_entities
 
 BEHAVIORS = ("STOP", "DELETE", "CONTINUE", "RESUME")
+# What the local store's job table writes when a check's process died (store/local/jobs.py).
+_INTERRUPTED_MARK = "interrupted: worker process"
+_NOT_RUN_MARK = "not run: the process"
 DEFAULT_BEHAVIOR = "STOP"
 
 
@@ -108,6 +111,11 @@ def prepare_dataset(spec: DatasetSpec, on_event: EventHandler | None = None) -> 
             )
         if md5_path.is_file():
             verify_md5_file(md5_path, own)
+        elif md5_path.exists():
+            raise Md5Error(
+                f"{md5_path}: is a folder (or not a regular file), where the md5 file of {data_dir!r} goes",
+                hint="rename or remove it: gpf-flow writes the md5 file there",
+            )
         else:
             write_md5_file(md5_path, own)
             if on_event is not None:
@@ -301,6 +309,17 @@ class Uploader:
         self._stream_logs(result.name, checks, offsets, names)
         result.status = status
         result.failed_checks = [self._failed(item) for item in checks.failed]
+        interrupted = any(
+            _INTERRUPTED_MARK in line or _NOT_RUN_MARK in line
+            for c in result.failed_checks
+            for line in c.errors
+        )
+        if interrupted and result.error is None:
+            # the checks did not judge the data: their process died (crash, kill); RESUME re-runs them
+            result.error = (
+                "the checks were interrupted (their process is gone), not failed by the data: "
+                "run the same command with --behavior RESUME to re-open the upload and check it again"
+            )
 
     def _stream_logs(
         self, dataset: str, checks: UploadChecks, offsets: dict[str, int], names: dict[str, str]

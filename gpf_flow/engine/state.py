@@ -7,7 +7,11 @@ is identified by its absolute path (or its name when it was loaded from text) an
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
+import os
+import socket
 import sqlite3
 import threading
 import time
@@ -88,6 +92,11 @@ class RunState:
         self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
+        for column, kind in (("pid", "INTEGER"), ("host", "TEXT")):
+            if column not in columns:  # a state file written before runs recorded their process
+                with contextlib.suppress(sqlite3.OperationalError):  # another process added it
+                    self._db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         """Close the database."""
@@ -113,9 +122,19 @@ class RunState:
         """Record a new run; returns its id."""
         return self._write(
             "INSERT INTO runs (workflow_key, workflow_name, datastore, store, params, selection, started,"
-            " status)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, 'running')",
-            (key, name, datastore, store, json.dumps(dict(params), default=str), selection, time.time()),
+            " status, pid, host)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
+            (
+                key,
+                name,
+                datastore,
+                store,
+                json.dumps(dict(params), default=str),
+                selection,
+                time.time(),
+                os.getpid(),
+                socket.gethostname(),
+            ),
         )
 
     def finish_run(self, run_id: int, status: str) -> None:
@@ -189,7 +208,7 @@ class RunState:
         only in runs on one datastore and one store kind (``local``, ``geoplateforme``)."""
         marks = ",".join("?" for _ in _MEANINGFUL)
         sql = (
-            "SELECT s.step, s.status, s.run_id, s.started, s.finished, s.error FROM steps s"
+            "SELECT s.step, s.status, s.run_id, s.started, s.finished, s.error, r.pid, r.host FROM steps s"
             f" JOIN runs r ON r.id = s.run_id WHERE r.workflow_key = ? AND s.status IN ({marks})"
         )
         args: list[Any] = [key, *_MEANINGFUL]
@@ -202,7 +221,7 @@ class RunState:
         sql += " ORDER BY s.run_id, s.started"
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
-        return {row[0]: StepRecord(*row) for row in rows}
+        return {row[0]: _interrupted_if_gone(StepRecord(*row[:6]), row[6], row[7]) for row in rows}
 
     def step_actions(self, run_id: int, step: str) -> list[dict[str, Any]]:
         """The recorded actions of a step in a run (status, body, entities, links, error)."""
@@ -226,6 +245,33 @@ class RunState:
             }
             for r in rows
         ]
+
+
+def process_is_gone(pid: int | None, host: str | None) -> bool:
+    """True when the run's process is known to have ended: same host, and no such process.
+
+    A run recorded on another host, or before runs recorded their process, is never called gone.
+    """
+    if pid is None or host != socket.gethostname():
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # a process of another user has that id: alive
+        return False
+    return False
+
+
+def _interrupted_if_gone(record: StepRecord, pid: int | None, host: str | None) -> StepRecord:
+    # a step left "running" by a process that was killed (kill -9, power cut) never finishes
+    if record.status == "running" and process_is_gone(pid, host):
+        return dataclasses.replace(
+            record, status="interrupted", error=record.error or "the run's process is gone (killed?)"
+        )
+    return record
 
 
 def step_records(

@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gpf_flow import events as ev
+from gpf_flow.safe_text import printable, shorten
 
 if TYPE_CHECKING:
     from rich.live import Live
@@ -218,10 +219,12 @@ class ConsoleRenderer:
             info = view.action if view.status == "running" else view.status
             if view.detail:
                 info = f"{info} · {view.detail}"
-            table.add_row(icon, view.name, _duration(elapsed), Text(info, style="dim"))
+            table.add_row(icon, shorten(view.name), _duration(elapsed), Text(printable(info), style="dim"))
             if view.status == "running":
                 for line in view.logs:
-                    table.add_row("", Text("│ " + line[:160], style="dim"), "", "")
+                    table.add_row(
+                        "", Text("│ " + printable(line[:160], keep_newlines=False), style="dim"), "", ""
+                    )
         return Group(table)
 
 
@@ -247,7 +250,7 @@ def render_summary(result: RunResult, console: Console | None = None) -> None:
             for e in step.entities
         )
         status = Text(step.status, style=STATUS_STYLES.get(step.status, ""))
-        table.add_row(step.name, status, _duration(step.duration), entities)
+        table.add_row(shorten(step.name), status, _duration(step.duration), entities)
     out.print(table)
     if result.steps and all(step.status == "skipped" for step in result.steps.values()):
         out.print(

@@ -11,6 +11,8 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from gpf_flow.safe_text import printable
+
 if TYPE_CHECKING:
     from gpf_flow.workflow.model import Step, Workflow
 
@@ -38,6 +40,8 @@ def action_summary(step: Step) -> str:
 def _mermaid_text(text: str) -> str:
     # Mermaid labels are HTML-ish: entity codes are the documented way to write these characters.
     # `#` goes first: Mermaid reads `#name;` in a label as an entity code, so a literal one is #35;.
+    # Control characters (a newline ends the node's line) are written as visible escapes first.
+    text = printable(text, keep_newlines=False)
     for char, code in (("#", "#35;"), ("&", "#amp;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;")):
         text = text.replace(char, code)
     return text
@@ -68,6 +72,7 @@ def to_mermaid(workflow: Workflow, status: Mapping[str, str] | None = None) -> s
 
 def dot_quote(text: str) -> str:
     """A DOT double-quoted string (backslashes and quotes escaped, newlines as ``\\n``)."""
+    text = printable(text)  # NUL, ESC... as visible escapes; newlines stay DOT's \n
     escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'"{escaped}"'
 

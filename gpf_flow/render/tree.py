@@ -15,6 +15,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from gpf_flow.render.graph import action_summary
+from gpf_flow.safe_text import printable, shorten
 
 if TYPE_CHECKING:
     from gpf_flow.workflow.model import Workflow
@@ -33,7 +34,7 @@ def _label(name: str, summary: str, state: str | None, repeated: bool) -> Text:
     if state in _MARKS:
         mark, style = _MARKS[state]
         text.append(f"{mark} ", style=style)
-    text.append(name, style="bold" if not repeated else "")
+    text.append(shorten(printable(name, keep_newlines=False), 200), style="bold" if not repeated else "")
     text.append(f"  {summary}", style="dim cyan")
     if state:
         text.append(f"  [{state}]", style=_MARKS.get(state, ("", "dim"))[1])
@@ -52,16 +53,19 @@ def to_tree(workflow: Workflow, status: Mapping[str, str] | None = None) -> Tree
     root = Tree(Text(workflow.title or workflow.name, style="bold magenta"))
     expanded: set[str] = set()
 
-    def add(node: Tree, name: str) -> None:
-        repeated = name in expanded
-        step = workflow.steps.get(name)
-        summary = action_summary(step) if step else "unknown step"
-        branch = node.add(_label(name, summary, status.get(name), repeated))
-        if repeated:
-            return
-        expanded.add(name)
-        for child in children.get(name, []):
-            add(branch, child)
+    def add(top: Tree, top_name: str) -> None:
+        # depth first with an explicit stack: a chain of thousands of steps is as deep as it is long
+        pending: list[tuple[Tree, str]] = [(top, top_name)]
+        while pending:
+            node, name = pending.pop()
+            repeated = name in expanded
+            step = workflow.steps.get(name)
+            summary = action_summary(step) if step else "unknown step"
+            branch = node.add(_label(name, summary, status.get(name), repeated))
+            if repeated:
+                continue
+            expanded.add(name)
+            pending.extend((branch, child) for child in reversed(children.get(name, [])))
 
     for name, step in workflow.steps.items():
         if not step.parents:

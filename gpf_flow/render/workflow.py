@@ -34,7 +34,9 @@ def print_validation(
     out.print(f"[bold green]✓ valid[/bold green] {escape(shown_path)}{heading}")
     if workflow.description:
         out.print(f"  [dim]{escape(workflow.description)}[/dim]")
-    names = list(workflow.steps)
+    from gpf_flow.safe_text import printable, shorten
+
+    names = [shorten(printable(name, keep_newlines=False)) for name in workflow.steps]
     shown = ", ".join(names[:SUMMARY_STEPS]) + (
         f", … ({len(names) - SUMMARY_STEPS} more)" if len(names) > SUMMARY_STEPS else ""
     )

@@ -181,6 +181,11 @@ def _datastores(ctx: ResolveContext, source: str, infos: Mapping[str, str]) -> l
     return found
 
 
+def _label(entity: Mapping[str, Any]) -> str:
+    name = entity.get("name") or entity.get("layer_name") or entity.get("technical_name") or ""
+    return f"{entity.get('_id')} {name!r}" if name else str(entity.get("_id"))
+
+
 def _store_entity(ref: StoreEntityRef, ctx: ResolveContext) -> Any:
     infos = {f.key: render(f.value, ctx) for f in ref.infos}
     tags = {f.key: render(f.value, ctx) for f in ref.tags}
@@ -204,6 +209,15 @@ def _store_entity(ref: StoreEntityRef, ctx: ResolveContext) -> Any:
         raise WorkflowError(
             f"cannot resolve {ref.source}: no {ref.entity_type} matches\n  query: {query}\n  matches: 0",
             hint=f"check the filters, or create the {ref.entity_type} first (did an earlier step run?)",
+        )
+    if ref.select == "ONE" and count > 1:
+        # the official SDK silently takes the first; acting on the wrong entity is worse than stopping
+        listed = "\n".join(f"    {_label(item)}" for item in items)
+        more = f"\n    ... and {count - len(items)} more" if count > len(items) else ""
+        raise WorkflowError(
+            f"cannot resolve {ref.source}: ONE {ref.entity_type} expected, {count} match\n"
+            f"  query: {query}\n  matches:\n{listed}{more}",
+            hint="narrow the filters (INFOS/TAGS) until one entity matches, or write ALL to use them all",
         )
     chosen = items if ref.select == "ALL" else items[:1]
     if ref.entity_type in ("endpoint", "datastore") or (ref.kind == "infos" and ref.path == ("_id",)):

@@ -25,6 +25,7 @@ from gpf_flow.serve.api_common import (
     paged_response,
     positive_int,
     read_json,
+    relative_path,
     validate,
 )
 from gpf_flow.serve.api_documents import documents_routes
@@ -500,12 +501,7 @@ class RestApi:
 
 def _remote_path(raw: str | None) -> str:
     """A relative upload path from the ``path`` query parameter (400 if missing or escaping)."""
-    if not raw:
-        raise ApiError(400, "query parameter 'path' is required: the file's path inside the upload")
-    parts = [p for p in raw.replace("\\", "/").split("/") if p not in ("", ".")]
-    if not parts or ".." in parts or raw.startswith("/"):
-        raise ApiError(400, f"query parameter 'path' must be a relative path inside the upload, got {raw!r}")
-    return "/".join(parts)
+    return relative_path(raw)
 
 
 def _paged_logs(request: Request, lines: list[str]) -> Response:

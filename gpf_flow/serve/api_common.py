@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import math
+import os
+import re
 from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any, TypeVar
@@ -17,6 +21,21 @@ T = TypeVar("T")
 
 # Query parameters that are not info filters.
 RESERVED_PARAMS = frozenset({"page", "limit", "fields", "sort"})
+
+
+def env_int(name: str, default: int) -> int:
+    """A positive integer from the environment variable ``name``, else ``default``."""
+    try:
+        value = int(os.environ.get(name, ""))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+MAX_JSON_BYTES = env_int("GPF_FLOW_SERVE_MAX_JSON_BYTES", 10 * 1024 * 1024)
+"""Largest JSON request body (413 above); ``GPF_FLOW_SERVE_MAX_JSON_BYTES`` changes it."""
+MAX_JSON_DEPTH = 64
+"""Deepest nesting of arrays and objects in a JSON request body (400 above)."""
 
 
 class ApiError(Exception):
@@ -36,6 +55,9 @@ _ERROR_NAMES = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    413: "payload_too_large",
+    429: "too_many_requests",
+    507: "insufficient_storage",
     500: "internal_error",
 }
 
@@ -54,22 +76,122 @@ def store_error_response(exc: StoreError) -> JSONResponse:
     return error_response(exc.status, message)
 
 
+MAX_PATH_CHARS = 1024
+"""Longest relative file path a request may name (each component at most 255 bytes)."""
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def relative_path(raw: str | None, what: str = "query parameter 'path'") -> str:
+    """A clean relative path (``a/b.tif``) from a request; a 400 naming ``what`` otherwise.
+
+    Refused: empty, absolute, ``..``, control characters (NUL, newlines), more than
+    :data:`MAX_PATH_CHARS` characters or a component longer than a file name may be.
+    """
+    if not raw:
+        raise ApiError(400, f"{what} is required: the file's path inside the upload")
+    if len(raw) > MAX_PATH_CHARS:
+        raise ApiError(400, f"{what} is {len(raw)} characters long, more than the limit of {MAX_PATH_CHARS}")
+    if _CONTROL.search(raw):
+        raise ApiError(400, f"{what} must not contain control characters (NUL, newline...), got {raw!r}")
+    parts = [p for p in raw.replace("\\", "/").split("/") if p not in ("", ".")]
+    if not parts or ".." in parts or raw.startswith("/"):
+        raise ApiError(400, f"{what} must be a relative path inside the upload, got {raw!r}")
+    long = next((p for p in parts if len(p.encode("utf-8", "surrogatepass")) > 255), None)
+    if long is not None:
+        raise ApiError(400, f"{what} has a component longer than 255 bytes ({long[:40]}…)")
+    return "/".join(parts)
+
+
+_ABSOLUTE_PATH = re.compile(r"(?<![\w:/])/(?:[^\s'\"/]+/)+[^\s'\"]*")
+
+
+def hide_paths(message: str) -> str:
+    """``message`` with the server's absolute paths replaced by ``<path>``."""
+    return _ABSOLUTE_PATH.sub("<path>", message)
+
+
+def os_error_response(exc: OSError) -> JSONResponse:
+    """An error of the server's file system, said without its internal paths."""
+    cause = exc.strerror or type(exc).__name__
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return error_response(507, f"the server's disk is full: {cause}")
+    if exc.errno in (errno.ENAMETOOLONG, errno.EINVAL, errno.EILSEQ):
+        return error_response(400, f"a file name in the request is not usable: {cause}")
+    return error_response(500, f"the server could not read or write a file: {cause}")
+
+
 async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run a (blocking) store call in the thread pool."""
     return await run_in_threadpool(fn, *args, **kwargs)
 
 
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request's body, or a 413 as soon as it is longer than ``limit`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"the request body is {declared} bytes, more than the limit of {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"the request body is more than the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number: non-finite numbers are refused")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of the range of a finite number")
+    return value
+
+
+def json_depth(document: Any) -> int:
+    """How deeply arrays and objects nest in ``document`` (0 for a scalar), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(document, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            value = list(value.values())
+        if isinstance(value, list):
+            depth += 1
+            deepest = max(deepest, depth)
+            stack.extend((item, depth) for item in value if isinstance(item, dict | list))
+    return deepest
+
+
+def parse_json_body(raw: bytes) -> Any:
+    """Parse a request body: strict JSON (no NaN/Infinity, no number out of range), nested at most
+    :data:`MAX_JSON_DEPTH` deep; an :class:`ApiError` (400) naming the problem otherwise."""
+    try:
+        document = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise ApiError(400, f"the request body is nested more than {MAX_JSON_DEPTH} levels deep") from None
+    except ValueError as exc:  # also UnicodeDecodeError and int() beyond 4300 digits
+        raise ApiError(400, f"the request body is not valid JSON: {exc}") from None
+    if json_depth(document) > MAX_JSON_DEPTH:
+        raise ApiError(400, f"the request body is nested more than {MAX_JSON_DEPTH} levels deep")
+    return document
+
+
 async def read_json(request: Request, *, required: bool = True) -> Any:
-    """The request's JSON body; None when empty and not required. Ignores the content-type."""
-    raw = await request.body()
+    """The request's JSON body; None when empty and not required. Ignores the content-type.
+
+    Refused before anything is stored: a body over :data:`MAX_JSON_BYTES` (413), non-finite
+    numbers, nesting deeper than :data:`MAX_JSON_DEPTH` (400).
+    """
+    raw = await read_body(request, MAX_JSON_BYTES)
     if not raw.strip():
         if required:
             raise ApiError(400, "the request body is empty: a JSON document is expected")
         return None
-    try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise ApiError(400, f"the request body is not valid JSON: {exc}") from exc
+    return parse_json_body(raw)
 
 
 @cache
@@ -92,7 +214,10 @@ def validate(body: Any, schema: Mapping[str, Any], what: str) -> None:
         path = f"{path}.{missing}" if path else str(missing)
         raise ApiError(400, f"{what}: field '{path}' is required")
     where = f"field '{path}'" if path else "body"
-    raise ApiError(400, f"{what}: {where} is invalid: {err.message}")
+    reason = err.message
+    if err.validator == "pattern" and isinstance(err.schema, Mapping) and "description" in err.schema:
+        reason = f"{err.instance!r} {err.schema['description']}"
+    raise ApiError(400, f"{what}: {where} is invalid: {reason}")
 
 
 def positive_int(request: Request, name: str, default: int, maximum: int | None = None) -> int:

@@ -18,9 +18,13 @@ from typing import BinaryIO
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-from gpf_flow.serve.api_common import ApiError
+from gpf_flow.serve.api_common import ApiError, env_int
 
 FILE_FIELD = "file"
+
+MAX_UPLOAD_BYTES = env_int("GPF_FLOW_SERVE_MAX_UPLOAD_BYTES", 20 * 1024**3)
+"""Largest file one request may send (413 above): 20 GiB unless ``GPF_FLOW_SERVE_MAX_UPLOAD_BYTES``
+says otherwise."""
 
 
 @dataclass
@@ -90,8 +94,9 @@ class _PartState:
 class FileReceiver:
     """Saves the file part of multipart requests into temporary folders under ``tmp_dir``."""
 
-    def __init__(self, tmp_dir: Path) -> None:
+    def __init__(self, tmp_dir: Path, max_bytes: int | None = None) -> None:
         self.tmp_dir = tmp_dir
+        self.max_bytes = max_bytes if max_bytes is not None else MAX_UPLOAD_BYTES
 
     @asynccontextmanager
     async def receive(self, request: Request) -> AsyncIterator[ReceivedFile]:
@@ -100,6 +105,11 @@ class FileReceiver:
         boundary = options.get(b"boundary")
         if kind != b"multipart/form-data" or not boundary:
             raise ApiError(400, "the file must be sent as multipart/form-data with one part named 'file'")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            raise ApiError(
+                413, f"the request body is {declared} bytes, more than the limit of {self.max_bytes}"
+            )
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         state = _PartState(Path(tempfile.mkdtemp(prefix="recv-", dir=self.tmp_dir)))
         try:
@@ -115,10 +125,18 @@ class FileReceiver:
                     "on_part_end": state.on_part_end,
                 },
             )
+            received = 0
             try:
                 async for chunk in request.stream():
+                    received += len(chunk)
+                    if received > self.max_bytes:
+                        raise ApiError(413, f"the file is more than the limit of {self.max_bytes} bytes")
                     parser.write(chunk)
                 parser.finalize()
+            except ApiError:
+                raise
+            except OSError as exc:  # the disk is full, or the store cannot be written: no path shown
+                raise ApiError(507, f"the server cannot store the file: {exc.strerror or exc}") from None
             except Exception as exc:  # python-multipart raises its own parse errors
                 raise ApiError(400, f"the multipart body is malformed: {exc}") from exc
             if state.error:

@@ -7,11 +7,20 @@ from typing import Any
 _STR = {"type": "string", "minLength": 1}
 _ID_LIST = {"type": "array", "items": {"type": "string", "minLength": 1}}
 
+# An entity name that is safe to show and to use in file names: no control characters, no `..`.
+_NAME = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 1000,
+    "pattern": r"^(?!(?:.*/)?\.\.(?:/|$))[^\x00-\x1f\x7f]+\Z",
+    "description": "must not contain control characters (NUL, newline...) nor a `..` path part",
+}
+
 UPLOAD_CREATE: dict[str, Any] = {
     "type": "object",
     "required": ["name", "type", "srs"],
     "properties": {
-        "name": _STR,
+        "name": _NAME,
         "type": _STR,
         "srs": _STR,
         "description": {"type": "string"},

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -25,12 +26,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gpf_flow.errors import StoreError
 from gpf_flow.serve.api import RestApi
-from gpf_flow.serve.api_common import ApiError, error_response, store_error_response
+from gpf_flow.serve.api_common import (
+    ApiError,
+    error_response,
+    hide_paths,
+    os_error_response,
+    store_error_response,
+)
 from gpf_flow.serve.api_documents import public_document_routes
 from gpf_flow.serve.api_dto import DtoMiddleware
 from gpf_flow.serve.auth import (
     DEFAULT_TOKEN_LIFETIME,
     TOKEN_PATH,
+    FailureThrottle,
     InvalidToken,
     TokenIssuer,
     accounts_from_config,
@@ -114,8 +122,27 @@ class TokenEndpoint:
     def __init__(self, settings: Mapping[str, Any], issuer: TokenIssuer) -> None:
         self.settings = settings
         self.issuer = issuer
+        self.throttle = FailureThrottle()
 
     async def __call__(self, request: Request) -> Response:
+        client = request.client.host if request.client else "-"
+        wait = self.throttle.retry_after(client)
+        if wait > 0:  # an attempt during the lock-out counts as a failure: guessing slows down
+            self.throttle.failed(client)
+            wait = self.throttle.retry_after(client)
+            refused = _keycloak_error(
+                429, "too_many_attempts", f"Too many failed logins: retry in {math.ceil(wait)} s"
+            )
+            refused.headers["Retry-After"] = str(math.ceil(wait))
+            return refused
+        answer = await self._grant(request)
+        if answer.status_code == 401:
+            self.throttle.failed(client)
+        elif answer.status_code == 200:
+            self.throttle.succeeded(client)
+        return answer
+
+    async def _grant(self, request: Request) -> Response:
         async with request.form() as form:
             fields = {k: v for k, v in form.items() if isinstance(v, str)}
         grant = fields.get("grant_type", "")
@@ -168,7 +195,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _server_error(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(500, f"internal error: {type(exc).__name__}: {exc}")
+    if isinstance(exc, OSError):
+        return os_error_response(exc)
+    return error_response(500, f"internal error: {type(exc).__name__}: {hide_paths(str(exc))}")
 
 
 def token_lifetime_of(settings: Mapping[str, Any], override: int | None) -> int:

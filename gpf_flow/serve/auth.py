@@ -98,6 +98,8 @@ class TokenIssuer:
 
     def verify(self, token: str) -> dict[str, Any]:
         """The token's claims; :class:`InvalidToken` if it is not one of ours or has expired."""
+        if not token.isascii():
+            raise InvalidToken("malformed token (not ASCII)")
         parts = token.split(".")
         if len(parts) != 3:
             raise InvalidToken("malformed token")
@@ -129,8 +131,12 @@ def accounts_from_config(config: Mapping[str, Any]) -> list[Account]:
 
 def check_password(accounts: list[Account], login: str, password: str, totp: str | None) -> Account | None:
     """The account matching these credentials (and TOTP code when the account has a key), or None."""
+    # compared as UTF-8 bytes: compare_digest refuses str with non-ASCII characters
+    login_bytes, password_bytes = _utf8(login), _utf8(password)
     for account in accounts:
-        if hmac.compare_digest(account.login, login) and hmac.compare_digest(account.password, password):
+        if hmac.compare_digest(_utf8(account.login), login_bytes) and hmac.compare_digest(
+            _utf8(account.password), password_bytes
+        ):
             if account.totp_key:
                 import pyotp
 
@@ -138,3 +144,43 @@ def check_password(accounts: list[Account], login: str, password: str, totp: str
                     return None
             return account
     return None
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
+class FailureThrottle:
+    """Slows down guessing: after ``free`` failed logins from one client within ``window`` seconds,
+    that client is refused for a delay that doubles with each further failure (up to
+    ``max_delay``), whatever the credentials; a success forgets its failures."""
+
+    def __init__(self, free: int = 10, window: float = 300.0, max_delay: float = 60.0) -> None:
+        self.free = free
+        self.window = window
+        self.max_delay = max_delay
+        self._failures: dict[str, list[float]] = {}
+        self._locked_until: dict[str, float] = {}
+
+    def retry_after(self, client: str) -> float:
+        """Seconds ``client`` must still wait (0 when it may try now)."""
+        return max(0.0, self._locked_until.get(client, 0.0) - time.monotonic())
+
+    def failed(self, client: str) -> None:
+        """Record a failed attempt; lock the client out when it has used its free attempts."""
+        now = time.monotonic()
+        recent = [t for t in self._failures.get(client, []) if now - t < self.window]
+        recent.append(now)
+        self._failures[client] = recent
+        excess = len(recent) - self.free
+        if excess > 0:
+            self._locked_until[client] = now + min(self.max_delay, 2.0 ** (excess - 1))
+        if len(self._failures) > 10_000:  # forget the oldest clients rather than grow without bound
+            for old in list(self._failures)[:5_000]:
+                self._failures.pop(old, None)
+                self._locked_until.pop(old, None)
+
+    def succeeded(self, client: str) -> None:
+        """Forget the client's failures."""
+        self._failures.pop(client, None)
+        self._locked_until.pop(client, None)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import math
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -16,6 +18,22 @@ SUPPORTED_CRS = ("EPSG:3857", "EPSG:4326", "EPSG:2154", "CRS:84")
 """CRS every map service offers."""
 
 XML = "text/xml; charset=utf-8"
+
+
+def _max_map_size() -> int:
+    try:
+        value = int(os.environ.get("GPF_FLOW_SERVE_MAX_MAP_SIZE", ""))
+    except ValueError:
+        return 4096
+    return value if value > 0 else 4096
+
+
+MAX_MAP_SIZE = _max_map_size()
+"""Largest WIDTH and HEIGHT of a map (advertised as ``MaxWidth``/``MaxHeight``);
+``GPF_FLOW_SERVE_MAX_MAP_SIZE`` changes it."""
+
+MAX_COORDINATE = 1e10
+"""Largest absolute BBOX coordinate accepted: far beyond any CRS's extent, far below overflow."""
 
 
 class OgcError(Exception):
@@ -94,26 +112,35 @@ def ows_exception(error: OgcError, version: str = "2.0.0") -> Response:
 @functools.lru_cache(maxsize=64)
 def parse_crs(name: str) -> CRS:
     """A CRS from a name such as ``EPSG:2154``, ``CRS:84`` or ``urn:ogc:def:crs:EPSG::4326``."""
+    if len(name) > 200 or not name.isprintable():
+        raise OgcError("InvalidCRS", f"unknown CRS {name[:100]!r}", locator="crs")
     try:
         return CRS.from_user_input(name)
     except Exception as exc:  # pyproj raises CRSError, but also others for odd input
         raise OgcError("InvalidCRS", f"unknown CRS {name!r}", locator="crs") from exc
 
 
-def crs_code(name: str) -> str:
-    """The ``EPSG:n`` (or ``CRS:84``) short form of a CRS name; ``InvalidCRS`` if unknown."""
+def crs_code(name: str, *, error_code: str = "InvalidCRS", locator: str = "crs") -> str:
+    """The ``EPSG:n`` (or ``CRS:84``) short form of a CRS name; ``error_code`` (``InvalidCRS`` for
+    WMS, ``InvalidParameterValue`` for WFS) when it is not a CRS of the EPSG registry."""
     text = name.strip()
     upper = text.upper()
     if upper in ("CRS:84", "OGC:CRS84") or upper.endswith("CRS84"):
         return "CRS:84"
+    code = ""
     if upper.startswith("EPSG:"):
-        return "EPSG:" + upper[5:]
-    if "EPSG" in upper:
+        code = upper[5:]
+    elif "EPSG" in upper:
         # urn:ogc:def:crs:EPSG::4326 and http://www.opengis.net/def/crs/EPSG/0/4326
         code = upper.replace("/", ":").rstrip(":").split(":")[-1]
-        if code.isdigit():
+    if code.isascii() and code.isdigit() and len(code) <= 9:
+        try:
+            parse_crs("EPSG:" + code)
+        except OgcError:
+            pass  # the registry has no such code
+        else:
             return "EPSG:" + code
-    raise OgcError("InvalidCRS", f"unknown CRS {name!r}", locator="crs")
+    raise OgcError(error_code, f"unknown CRS {text[:100]!r}", locator=locator)
 
 
 def is_north_east(code: str) -> bool:
@@ -126,16 +153,47 @@ def is_north_east(code: str) -> bool:
 
 def parse_bbox(text: str, *, locator: str = "bbox") -> tuple[float, float, float, float]:
     """Four numbers ``minx,miny,maxx,maxy`` (in the CRS's axis order); ``InvalidParameterValue`` else."""
+    shown = text[:200]
     parts = [p for p in text.split(",") if p.strip()]
+    if len(parts) != 4:
+        raise OgcError(
+            "InvalidParameterValue",
+            f"bad BBOX {shown!r}: 4 numbers needed, not {len(parts)}",
+            locator=locator,
+        )
     try:
-        values = [float(p) for p in parts[:4]]
+        values = [float(p) for p in parts]
     except ValueError as exc:
-        raise OgcError("InvalidParameterValue", f"bad BBOX {text!r}: not numbers", locator=locator) from exc
-    if len(values) != 4:
-        raise OgcError("InvalidParameterValue", f"bad BBOX {text!r}: 4 numbers needed", locator=locator)
+        raise OgcError("InvalidParameterValue", f"bad BBOX {shown!r}: not numbers", locator=locator) from exc
+    if not all(math.isfinite(v) and abs(v) <= MAX_COORDINATE for v in values):
+        raise OgcError(
+            "InvalidParameterValue",
+            f"bad BBOX {shown!r}: coordinates must be finite and within ±{MAX_COORDINATE:g}",
+            locator=locator,
+        )
     x0, y0, x1, y1 = values
     if not (x0 < x1 and y0 < y1):
         raise OgcError(
             "InvalidParameterValue", f"bad BBOX {text!r}: min must be below max on both axes", locator=locator
         )
     return x0, y0, x1, y1
+
+
+def parse_size(params: Mapping[str, str], name: str, maximum: int | None = None) -> int:
+    """A map's ``WIDTH`` or ``HEIGHT``: an integer in 1..``maximum`` (default :data:`MAX_MAP_SIZE`),
+    else ``InvalidParameterValue`` naming it."""
+    limit = maximum or MAX_MAP_SIZE
+    raw = require(params, name)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise OgcError(
+            "InvalidParameterValue", f"{name} must be an integer, not {raw[:50]!r}", locator=name.lower()
+        ) from None
+    if not 0 < value <= limit:
+        raise OgcError(
+            "InvalidParameterValue",
+            f"{name} must be within 1..{limit} (MaxWidth/MaxHeight)",
+            locator=name.lower(),
+        )
+    return value

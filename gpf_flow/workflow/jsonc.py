@@ -16,6 +16,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any
 
 JsonPath = tuple[str | int, ...]
@@ -33,6 +34,11 @@ _STRIP = re.compile(
     + r"""|,|\Z)"""
 )
 _NOT_NEWLINE = re.compile(r"[^\n]")
+# Strings and comments, which may hold brackets that are not structure.
+_STRING_OR_COMMENT = re.compile(
+    r""""[^"\\]*(?:\\.[^"\\]*)*"|'[^'\\]*(?:\\.[^'\\]*)*'|//[^\n]*|/\*[\s\S]*?(?:\*/|$)"""
+)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 
 
 @dataclass(frozen=True)
@@ -101,23 +107,43 @@ class _PairsHook:
         return result
 
 
+MAX_DEPTH = 200
+"""Deepest nesting of arrays and objects accepted in a JSONC document (workflows, parameters
+files, descriptors): far beyond any real document, well below Python's recursion limit."""
+
+
+def nesting_depth(text: str) -> int:
+    """How deeply ``[``/``{`` nest in JSON(C) text, strings and comments skipped (linear)."""
+    brackets = _NOT_BRACKET.sub("", _STRING_OR_COMMENT.sub("", text))
+    if not brackets:
+        return 0
+    return max(0, max(accumulate(1 if char in "[{" else -1 for char in brackets)))
+
+
 def parse_jsonc(text: str) -> tuple[Any, bool]:
     """Parse JSONC/JSON5 text; return the document and whether some object repeats a key.
 
-    Raises :class:`JsoncSyntaxError` with the parser's message and position.
+    Raises :class:`JsoncSyntaxError` with the parser's message and position, also for a document
+    nested more than :data:`MAX_DEPTH` levels deep or a number out of range.
     """
     if text.startswith("\ufeff"):
         text = text[1:]
+    if nesting_depth(text) > MAX_DEPTH:
+        raise JsoncSyntaxError(f"arrays and objects are nested more than {MAX_DEPTH} levels deep", None)
     hook = _PairsHook()
     try:
         return json.loads(strip_jsonc(text), object_pairs_hook=hook), hook.duplicates
     except json.JSONDecodeError:
         pass
+    except (ValueError, RecursionError) as exc:  # an integer of more than 4300 digits
+        raise JsoncSyntaxError(str(exc), None) from None
     import json5
 
     hook = _PairsHook()
     try:
         document = json5.loads(text, object_pairs_hook=hook)
+    except RecursionError:
+        raise JsoncSyntaxError("arrays and objects are nested too deeply", None) from None
     except ValueError as exc:
         raise _json5_error(str(exc)) from None
     return document, hook.duplicates

@@ -112,6 +112,12 @@ def _load(
     values = parameter_values(specs, params, params_file, source)
     document = render_document(document, specs, values, source)
     steps_doc: dict[str, dict[str, Any]] = document["workflow"]["steps"]
+    if not steps_doc:
+        raise source.error(
+            "the workflow has no steps: running it would do nothing",
+            ("workflow", "steps"),
+            hint='add a step: "steps": {"name": {"actions": [...]}}',
+        )
     _check_dag(steps_doc, source)
     steps = {name: _build_step(name, step, source) for name, step in steps_doc.items()}
     return Workflow(
@@ -172,6 +178,12 @@ def _check_dag(steps: Mapping[str, Mapping[str, Any]], source: Source) -> None:
 def _build_step(name: str, step: Mapping[str, Any], source: Source) -> Step:
     path = ("workflow", "steps", name)
     actions = expand_actions(step, path, source)
+    if not actions:
+        raise source.error(
+            f"step `{name}` has no actions: it would do nothing",
+            (*path, "actions"),
+            hint="give it at least one action, or remove the step",
+        )
     return Step(
         name=name,
         actions=tuple(Action(type=action["type"], data=action, index=i) for i, action in enumerate(actions)),

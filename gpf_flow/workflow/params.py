@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from functools import cache, lru_cache
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,12 +28,18 @@ from gpf_flow.workflow.locate import Source, did_you_mean
 from gpf_flow.workflow.model import ParameterSpec
 
 if TYPE_CHECKING:
-    from jinja2 import Environment, Template
+    from jinja2 import Template
 
 _MARKER = re.compile(r"\{[{%#]")
 _SIMPLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 # Names Jinja2 does not read as a variable in `{{ name }}`: constants, and `not` (an operator).
 _NOT_VARIABLES = frozenset({"true", "false", "none", "True", "False", "None", "not"})
+
+
+def shorten(text: str, width: int = 120) -> str:
+    """``repr(text)`` cut to about ``width`` characters (a template shown in a message)."""
+    shown = repr(text)
+    return shown if len(shown) <= width else shown[: width - 5] + "…" + shown[-4:]
 
 
 def has_jinja(text: str) -> bool:
@@ -61,6 +67,11 @@ def read_params_file(path: str | Path) -> dict[str, Any]:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot read the parameters file {file}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{file}: the parameters file is not UTF-8 text ({exc.reason} at byte {exc.start})",
+            hint="save it as UTF-8",
+        ) from None
     try:
         values, _ = parse_jsonc(text)
     except JsoncSyntaxError as exc:
@@ -102,18 +113,13 @@ def parameter_values(
     return values
 
 
-@cache
-def _environment() -> Environment:
-    from jinja2 import Environment, StrictUndefined
-
-    return Environment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
-
-
 @lru_cache(maxsize=4096)
 def _template(text: str) -> tuple[Template, frozenset[str]]:
     from jinja2 import meta
 
-    env = _environment()
+    from gpf_flow.workflow.sandbox import sandbox
+
+    env = sandbox()
     ast = env.parse(text)
     return env.from_string(ast), frozenset(meta.find_undeclared_variables(ast))
 
@@ -147,17 +153,32 @@ class _Renderer:
             # for a generated workflow of thousands of steps (10,000 steps: 4.8 s instead of 0.7 s).
             self._check_names(sorted(set(names)), path)  # the same order as the Jinja2 path
             return _SIMPLE.sub(lambda match: str(self.values[match.group(1)]), text)
-        from jinja2 import TemplateError, TemplateSyntaxError
+        from jinja2 import TemplateSyntaxError
+        from jinja2.exceptions import SecurityError
 
+        from gpf_flow.workflow.sandbox import render_bounded
+
+        shown = shorten(text)
         try:
             template, used = _template(text)
         except TemplateSyntaxError as exc:
-            raise self.source.error(f"Jinja2 syntax error in {text!r}: {exc.message}", path) from None
+            raise self.source.error(f"Jinja2 syntax error in {shown}: {exc.message}", path) from None
+        except RecursionError:
+            raise self.source.error(f"Jinja2 syntax error in {shown}: nested too deeply", path) from None
         self._check_names(sorted(used), path)
         try:
-            return template.render(self.values)
-        except TemplateError as exc:
-            raise self.source.error(f"cannot render {text!r}: {exc}", path) from None
+            return render_bounded(template, self.values)
+        except SecurityError as exc:
+            raise self.source.error(
+                f"unsafe template {shown}: {exc}",
+                path,
+                hint="load-time templates run in a sandbox: only parameters, filters and simple "
+                "expressions are allowed",
+            ) from None
+        except RecursionError:
+            raise self.source.error(f"cannot render {shown}: recursion too deep", path) from None
+        except Exception as exc:  # any error of the template's own code (1/0, int('x'), ...)
+            raise self.source.error(f"cannot render {shown}: {type(exc).__name__}: {exc}", path) from None
 
     def _check_names(self, names: Iterable[str], path: JsonPath) -> None:
         """Every parameter used must be declared and have a value."""

@@ -91,7 +91,8 @@ def validate_document(document: Any, source: Source) -> None:
     top, step_validator = _validators()
     problems: list[tuple[JsonPath, str, str | None]] = []
     problems.extend(_describe(error, ()) for error in top.iter_errors(document))
-    steps = document.get("workflow", {}).get("steps") if isinstance(document, dict) else None
+    workflow = document.get("workflow") if isinstance(document, dict) else None
+    steps = workflow.get("steps") if isinstance(workflow, dict) else None
     if isinstance(steps, dict):
         free, enums = _shape_keys()
         valid_shapes: set[str] = set()

@@ -126,3 +126,35 @@ def test_terminal_ctrl_c_reaches_the_whole_process_group(
     with LocalStore(home) as again:
         (execution,) = list(iter_entities(again, "processing_execution"))
         assert again.get_entity("processing_execution", execution["_id"])["status"] == "ABORTED"
+
+
+def test_kill_9_leaves_the_step_interrupted_not_running(
+    tmp_path: Path, home: Path, store: LocalStore
+) -> None:
+    """A killed run cannot record its end: its steps show ``interrupted`` once its process is gone."""
+    wf = long_workflow(tmp_path)
+    store.close()
+    proc = subprocess.Popen(
+        [*gpf_flow_cmd(), "run", str(wf.path), "--home", str(home), "-o", "json", "-p", "seconds", "60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(home),
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if json.loads(line)["event"] == "log_line":
+            break
+    proc.kill()
+    proc.communicate(timeout=60)
+    record = step_records(wf, home / "runs.sqlite")["long"]
+    assert record.status == "interrupted"
+    assert record.error is not None and "process is gone" in record.error
+    status = subprocess.run(
+        [*gpf_flow_cmd(), "status", str(wf.path), "--home", str(home)],
+        capture_output=True,
+        text=True,
+        env=cli_env(home),
+        timeout=120,
+    )
+    assert "interrupted" in status.stdout and "running" not in status.stdout, status.stdout + status.stderr

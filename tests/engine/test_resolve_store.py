@@ -94,3 +94,16 @@ def test_dry_run_marks_missing_entities_pending(seeded: LocalStore) -> None:
     value = resolve_value({"sd": "{store_entity.stored_data.infos._id [INFOS(name=later)]}"}, c)
     assert value == {"sd": "<pending: {store_entity.stored_data.infos._id [INFOS(name=later)]}>"}
     assert c.pending == ["{store_entity.stored_data.infos._id [INFOS(name=later)]}"]
+
+
+def test_one_matching_several_entities_lists_them(seeded: LocalStore) -> None:
+    """The official SDK silently takes the first; an explicit ONE must match exactly one."""
+    c = ResolveContext(store=seeded)
+    with pytest.raises(WorkflowError) as info:
+        resolve_value("{store_entity.configuration.ONE.infos._id [TAGS(team=x)]}", c)
+    text = str(info.value)
+    assert "ONE configuration expected, 2 match" in text
+    last = seeded.user_me()["last_name"]
+    assert "'a'" in text and f"'{last}__cfg'" in text
+    assert "narrow the filters" in text
+    assert resolve_value("{store_entity.configuration.ONE.infos.name [INFOS(name=c)]}", c) == "c"

@@ -11,8 +11,8 @@ from workflow_helpers import run_cli, run_cli_subprocess, templated_doc
 DUPLICATE = """{
   "workflow": {
     "steps": {
-      "a": {"actions": []},
-      "b": {"actions": [], "parents": ["a"], "parents": []}
+      "a": {"actions": [{"type": "configuration"}]},
+      "b": {"actions": [{"type": "configuration"}], "parents": ["a"], "parents": []}
     }
   }
 }
@@ -41,7 +41,8 @@ def test_duplicate_key_is_a_warning_with_both_lines(write: Callable[..., Path]) 
 
 
 def test_duplicate_step_names_report_both_lines(write: Callable[..., Path]) -> None:
-    text = '{"workflow": {"steps": {\n"a": {"actions": []},\n\n"a": {"actions": []}\n}}}'
+    step = '{"actions": [{"type": "configuration"}]}'
+    text = '{"workflow": {"steps": {\n"a": ' + step + ',\n\n"a": ' + step + "\n}}}"
     result = run_cli("validate", str(write(text)))
     assert result.code == 0
     assert "first at line 2, again at line 4" in result.err
@@ -56,7 +57,10 @@ def test_duplicate_key_is_an_error_with_strict(write: Callable[..., Path]) -> No
 
 
 def test_unknown_key_suggests_the_nearest(write: Callable[..., Path]) -> None:
-    text = '{\n  "workflow": {"steps": {\n    "a": {"parent": [], "actions": []}\n  }}\n}'
+    text = (
+        '{\n  "workflow": {"steps": {\n    "a": {"parent": [], "actions": [{"type": "configuration"}]}\n'
+        "  }}\n}"
+    )
     path = write(text)
     result = run_cli("validate", str(path))
     assert result.code == 1
@@ -93,7 +97,7 @@ def test_unknown_action_type_suggests(write: Callable[..., Path]) -> None:
 
 
 def test_iter_key_without_iter_vals(write: Callable[..., Path]) -> None:
-    document = {"workflow": {"steps": {"a": {"iter_key": "x", "actions": []}}}}
+    document = {"workflow": {"steps": {"a": {"iter_key": "x", "actions": [{"type": "configuration"}]}}}}
     result = run_cli("validate", str(write(document)))
     assert result.code == 1
     assert "`iter_key` and `iter_vals` go together" in result.err
@@ -102,8 +106,8 @@ def test_iter_key_without_iter_vals(write: Callable[..., Path]) -> None:
 def test_unknown_parent_names_step_and_close_names(write: Callable[..., Path]) -> None:
     text = (
         '{"workflow": {"steps": {\n'
-        '  "configuration-wms": {"actions": []},\n'
-        '  "publication-wms": {"parents": ["configuraton-wms"], "actions": []}\n'
+        '  "configuration-wms": {"actions": [{"type": "configuration"}]},\n'
+        '  "publication-wms": {"parents": ["configuraton-wms"], "actions": [{"type": "configuration"}]}\n'
         "}}}"
     )
     path = write(text)
@@ -118,10 +122,10 @@ def test_cycle_is_printed(write: Callable[..., Path]) -> None:
     document = {
         "workflow": {
             "steps": {
-                "a": {"parents": ["c"], "actions": []},
-                "b": {"parents": ["a"], "actions": []},
-                "c": {"parents": ["b"], "actions": []},
-                "d": {"actions": []},
+                "a": {"parents": ["c"], "actions": [{"type": "configuration"}]},
+                "b": {"parents": ["a"], "actions": [{"type": "configuration"}]},
+                "c": {"parents": ["b"], "actions": [{"type": "configuration"}]},
+                "d": {"actions": [{"type": "configuration"}]},
             }
         }
     }
@@ -132,7 +136,7 @@ def test_cycle_is_printed(write: Callable[..., Path]) -> None:
 
 
 def test_self_parent_is_a_cycle(write: Callable[..., Path]) -> None:
-    document = {"workflow": {"steps": {"a": {"parents": ["a"], "actions": []}}}}
+    document = {"workflow": {"steps": {"a": {"parents": ["a"], "actions": [{"type": "configuration"}]}}}}
     result = run_cli("plan", str(write(document)))
     assert result.code == 1
     assert "a -> a" in result.err
@@ -170,7 +174,7 @@ def test_undeclared_parameter_is_named(write: Callable[..., Path]) -> None:
 
 
 def test_unknown_step_in_selection_is_usage_error(write: Callable[..., Path]) -> None:
-    document = {"workflow": {"steps": {"mise-en-base": {"actions": []}}}}
+    document = {"workflow": {"steps": {"mise-en-base": {"actions": [{"type": "configuration"}]}}}}
     result = run_cli("plan", str(write(document)), "--until", "mise-en-bas")
     assert result.code == 2
     assert "no step named `mise-en-bas`" in result.err
@@ -178,7 +182,7 @@ def test_unknown_step_in_selection_is_usage_error(write: Callable[..., Path]) ->
 
 
 def test_two_selections_is_usage_error(write: Callable[..., Path]) -> None:
-    document = {"workflow": {"steps": {"a": {"actions": []}}}}
+    document = {"workflow": {"steps": {"a": {"actions": [{"type": "configuration"}]}}}}
     result = run_cli("plan", str(write(document)), "--step", "a", "--from", "a")
     assert result.code == 2
     assert "choose one selection" in result.err
@@ -216,7 +220,8 @@ def test_real_process_prints_errors_without_traceback(write: Callable[..., Path]
     assert invalid.err.startswith("error: ")
     assert "steps.a.actions: must be an array, not integer" in invalid.err
     assert_no_traceback(invalid.err)
-    usage = run_cli_subprocess("plan", str(write('{"workflow": {"steps": {}}}', "b.jsonc")), "--step", "x")
+    one_step = '{"workflow": {"steps": {"a": {"actions": [{"type": "configuration"}]}}}}'
+    usage = run_cli_subprocess("plan", str(write(one_step, "b.jsonc")), "--step", "x")
     assert usage.code == 2
     assert_no_traceback(usage.err)
 
@@ -225,9 +230,9 @@ def test_every_unknown_parent_is_listed(write: Callable[..., Path]) -> None:
     document = {
         "workflow": {
             "steps": {
-                "alpha": {"actions": []},
-                "b": {"parents": ["alpah"], "actions": []},
-                "c": {"parents": ["alpha", "bb"], "actions": []},
+                "alpha": {"actions": [{"type": "configuration"}]},
+                "b": {"parents": ["alpah"], "actions": [{"type": "configuration"}]},
+                "c": {"parents": ["alpha", "bb"], "actions": [{"type": "configuration"}]},
             }
         }
     }
@@ -253,9 +258,9 @@ def test_errors_in_a_step_named_by_a_parameter_keep_their_line(write: Callable[.
     text = (
         '{"parameters": {"layer": {"default": "zones"}},\n'
         ' "workflow": {"steps": {\n'
-        '  "first": {"actions": []},\n'
+        '  "first": {"actions": [{"type": "configuration"}]},\n'
         '  "conf-{{ layer }}": {\n'
-        '    "parents": ["frist"], "actions": []}\n'
+        '    "parents": ["frist"], "actions": [{"type": "configuration"}]}\n'
         "}}}"
     )
     path = write(text)

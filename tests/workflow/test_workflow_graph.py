@@ -93,7 +93,13 @@ def test_tree_shows_each_step_and_marks_repeats() -> None:
 
 
 def test_graph_command_writes_each_format(write, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    path = write({"workflow": {"steps": {n: {"parents": p, "actions": []} for n, p in NAMES.items()}}})
+    path = write(
+        {
+            "workflow": {
+                "steps": {n: {"parents": p, "actions": [{"type": "configuration"}]} for n, p in NAMES.items()}
+            }
+        }
+    )
     for fmt in ("dot", "mermaid", "tree"):
         out = tmp_path / f"g.{fmt}"
         result = run_cli("graph", str(path), "--format", fmt, "-o", str(out))

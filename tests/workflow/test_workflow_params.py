@@ -177,7 +177,12 @@ def test_cli_p_with_one_value_is_usage_error(write) -> None:  # type: ignore[no-
 def test_two_keys_rendered_to_one_name_are_an_error() -> None:
     doc = {
         "parameters": {"a": {"default": "x"}, "b": {"default": "x"}},
-        "workflow": {"steps": {"conf-{{ a }}": {"actions": []}, "conf-{{ b }}": {"actions": []}}},
+        "workflow": {
+            "steps": {
+                "conf-{{ a }}": {"actions": [{"type": "configuration"}]},
+                "conf-{{ b }}": {"actions": [{"type": "configuration"}]},
+            }
+        },
     }
     with pytest.raises(WorkflowError) as caught:
         load_workflow_text(json.dumps(doc))

@@ -3,9 +3,7 @@ references such as an execution's ``input_upload``) and ``tags``."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
-from functools import lru_cache
 from typing import Any
 
 from gpf_flow.store.base import TAGGABLE_TYPES
@@ -16,9 +14,28 @@ Entity = dict[str, Any]
 IGNORED_KEYS = frozenset({"fields", "page", "limit", "sort"})
 
 
-@lru_cache(maxsize=256)
-def _wildcard(pattern: str) -> re.Pattern[str]:
-    return re.compile("^" + ".*".join(re.escape(p) for p in pattern.split("%")) + "$", re.DOTALL)
+def wildcard_match(pattern: str, value: str) -> bool:
+    """Whether ``value`` matches ``pattern``, where ``%`` stands for any run of characters.
+
+    Linear, without backtracking (a regular expression with many ``%`` backtracks exponentially
+    and held the server for minutes): the fixed parts are looked for left to right, each at its
+    leftmost place, which is enough when the only wildcard matches any run.
+    """
+    parts = pattern.split("%")
+    if len(parts) == 1:
+        return value == pattern
+    first, *middle, last = parts
+    if len(first) + len(last) > len(value) or not value.startswith(first) or not value.endswith(last):
+        return False
+    position, end = len(first), len(value) - len(last)
+    for part in middle:
+        if not part:
+            continue
+        found = value.find(part, position, end)
+        if found < 0:
+            return False
+        position = found + len(part)
+    return True
 
 
 def _scalar_eq(value: Any, wanted: str) -> bool:
@@ -36,7 +53,7 @@ def value_matches(value: Any, wanted: str, *, wildcard: bool = False) -> bool:
     if isinstance(value, list):
         return any(value_matches(v, wanted, wildcard=wildcard) for v in value)
     if wildcard and "%" in wanted and isinstance(value, str):
-        return bool(_wildcard(wanted).match(value))
+        return wildcard_match(wanted, value)
     return _scalar_eq(value, wanted)
 
 
