@@ -120,6 +120,8 @@ class ExecutionsMixin(StoreBase):
             )
         sd = output["stored_data"]
         out_type = (processing.get("output_type") or {}).get("stored_data")
+        if isinstance(sd, Mapping) and not sd.get("_id") and sd.get("id"):
+            sd = {**sd, "_id": sd["id"]}  # the official workflows write "id"
         if isinstance(sd, Mapping) and sd.get("_id") and not sd.get("name"):
             r = get_row(conn, str(sd["_id"]))
             if r is None or r["type"] != "stored_data":
