@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import os
 import pwd
+import signal
 import stat
 import subprocess
 import tempfile
@@ -63,7 +64,11 @@ def _pid_alive(pid: int) -> bool:
         except PermissionError:
             return True
         return True
-    return comm in ("postgres", "postmaster")
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        state = ""
+    return comm in ("postgres", "postmaster") and state not in ("Z", "X")
 
 
 class EmbeddedCluster:
@@ -207,6 +212,7 @@ class EmbeddedCluster:
         self._chown(self.logfile)
         last = ""
         for _attempt in range(10):
+            self._make_reachable()
             out = self._run(
                 "pg_ctl", "start", "-D", str(self.data), "-l", str(self.logfile), "-w", "-t", "60"
             )
@@ -256,8 +262,16 @@ class EmbeddedCluster:
         if not (self.data / "PG_VERSION").is_file() or self.server_pid() is None:
             return False
         with self._locked():
-            out = self._run("pg_ctl", "stop", "-D", str(self.data), "-m", "fast", "-w", "-t", "60")
-        return out.returncode == 0
+            pid = self.server_pid()
+            if pid is None:
+                return False
+            # SIGINT is PostgreSQL's fast shutdown (what ``pg_ctl stop -m fast`` sends); sent
+            # directly so that it works even if the home's parents were made private meanwhile.
+            os.kill(pid, signal.SIGINT)
+            deadline = time.monotonic() + 60
+            while _pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        return not _pid_alive(pid)
 
     def busy(self) -> bool:
         """True when other clients are connected (another process of this home is using it)."""

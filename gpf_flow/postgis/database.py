@@ -71,9 +71,15 @@ class Database:
     @contextmanager
     def connect(self, schema: str | None = None, *, autocommit: bool = False) -> Iterator[psycopg.Connection]:
         """A connection whose ``search_path`` is ``schema, public`` (committed on success)."""
-        if self.cluster is not None:
+        try:
+            conn = psycopg.connect(self.conninfo, autocommit=autocommit)
+        except psycopg.OperationalError:
+            if self.cluster is None:
+                raise
+            # The embedded server stopped (closed store, crash, kill): start it again.
             self.conninfo = self.cluster.ensure_running()
-        with psycopg.connect(self.conninfo, autocommit=autocommit) as conn:
+            conn = psycopg.connect(self.conninfo, autocommit=autocommit)
+        with conn:
             if schema:
                 conn.execute(
                     sql.SQL("SELECT set_config('search_path', {}, false)").format(

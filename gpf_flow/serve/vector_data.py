@@ -40,6 +40,8 @@ class Relation:
     style: str | None = None
     """Id of the static SLD style (WMS-VECTOR)."""
     keywords: tuple[str, ...] = field(default=())
+    schema: str | None = None
+    """PostGIS schema holding :attr:`table` (``path`` is then the stored data's folder)."""
 
     @functools.cached_property
     def wgs84_bounds(self) -> tuple[float, float, float, float]:
@@ -122,6 +124,7 @@ class VectorSources:
         self._lock = threading.Lock()
         self._info: dict[tuple[Path, str, float], dict[str, Any]] = {}
         self._relations: dict[str, list[Relation]] = {}
+        self._databases: dict[Path, Any] = {}
 
     def info(self, path: Path, table: str) -> dict[str, Any]:
         """pyogrio's ``read_info`` of one table (cached until the file changes)."""
@@ -145,6 +148,7 @@ class VectorSources:
         for used in layer.used_data:
             path = used.path / str((used.stored_data.get("type_infos") or {}).get("file") or "vector.gpkg")
             files.append((str(path), path.stat().st_mtime if path.is_file() else None))
+            files.append((str(used.stored_data.get("type_infos")), None))
         key = json.dumps([layer.configuration.get("type_infos"), files], sort_keys=True, default=str)
         with self._lock:
             cached = self._relations.get(key)
@@ -159,6 +163,9 @@ class VectorSources:
     def _relations_of(self, layer: PublishedLayer) -> list[Relation]:
         out: list[Relation] = []
         for used in layer.used_data:
+            if (used.stored_data.get("type_infos") or {}).get("database") == "postgis":
+                out += self._postgis_relations(used)
+                continue
             name = (used.stored_data.get("type_infos") or {}).get("file") or "vector.gpkg"
             path = used.path / str(name)
             if not path.is_file():
@@ -193,6 +200,54 @@ class VectorSources:
                 )
         return out
 
+    def _postgis_relations(self, used: Any) -> list[Relation]:
+        from gpf_flow.postgis import reader
+
+        schema = str(used.stored_data["type_infos"]["schema"])
+        db = self._database(used.path)
+        specs = used.spec.get("relations") or [
+            {"native_name": r.name} for r in db.relations(schema) if r.geometry_column
+        ]
+        out: list[Relation] = []
+        for spec in specs:
+            native = str(spec.get("native_name") or spec.get("name") or "")
+            rel = reader.relation(db, schema, native)
+            if rel is None:
+                continue
+            info = reader.layer_info(db, schema, rel.name)
+            keywords = spec.get("keywords") or []
+            out.append(
+                Relation(
+                    path=used.path,
+                    table=rel.name,
+                    public_name=str(spec.get("public_name") or native),
+                    title=str(spec.get("title") or spec.get("public_name") or native),
+                    abstract=str(spec.get("abstract") or ""),
+                    crs=_srs(info),
+                    geometry_type=str(info.get("geometry_type") or "Unknown"),
+                    fields=tuple(str(f) for f in info["fields"]),
+                    dtypes=tuple(str(d) for d in info["dtypes"]),
+                    count=int(info["features"]),
+                    bounds=tuple(float(v) for v in info["total_bounds"]),  # type: ignore[arg-type]
+                    style=str(spec["style"]) if spec.get("style") else None,
+                    keywords=tuple(str(k) for k in keywords) if isinstance(keywords, list) else (),
+                    schema=schema,
+                )
+            )
+        return out
+
+    def _database(self, stored_data_path: Path) -> Any:
+        from gpf_flow.postgis.database import database_for
+
+        home = stored_data_path.parent.parent  # HOME/stored_data/<id>
+        with self._lock:
+            db = self._databases.get(home)
+        if db is None:
+            db = database_for(home)
+            with self._lock:
+                self._databases[home] = db
+        return db
+
     def read(
         self,
         rel: Relation,
@@ -205,15 +260,22 @@ class VectorSources:
         """Features intersecting ``bbox`` (relation CRS), in fid order, from ``skip`` up to ``limit``."""
         if limit == 0:
             return Features(np.array([], dtype=np.int64), np.array([], dtype=object), {})
-        meta, fids, wkb, values = raw.read(
-            rel.path,
-            layer=rel.table,
-            bbox=bbox,
-            skip_features=skip,
-            max_features=limit,
-            columns=list(columns) if columns is not None else None,
-            return_fids=True,
-        )
+        if rel.schema is not None:
+            from gpf_flow.postgis.reader import read_features
+
+            meta, fids, wkb, values = read_features(
+                self._database(rel.path), rel.schema, rel.table, bbox, skip=skip, limit=limit, columns=columns
+            )
+        else:
+            meta, fids, wkb, values = raw.read(
+                rel.path,
+                layer=rel.table,
+                bbox=bbox,
+                skip_features=skip,
+                max_features=limit,
+                columns=list(columns) if columns is not None else None,
+                return_fids=True,
+            )
         geoms = shapely.from_wkb(wkb, on_invalid="ignore") if wkb is not None else np.array([], dtype=object)
         names = [str(n) for n in meta["fields"]]
         return Features(fids=fids, geometries=geoms, columns=dict(zip(names, values, strict=True)))

@@ -119,9 +119,12 @@ class StoreCore:
                     )
 
     def close(self) -> None:
-        """Release the dispatcher (the last user stops it) and the database."""
+        """Release the dispatcher (the last user stops it), the database and the PostGIS cluster."""
         jobs.release(self.dispatcher)
         self.db.close()
+        from gpf_flow.postgis.database import shutdown
+
+        shutdown(self.home)
 
 
 class StoreBase:
