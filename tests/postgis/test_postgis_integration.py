@@ -171,7 +171,8 @@ def test_bad_sql_names_file_and_line_and_applies_nothing(
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "update.sql").write_text(
-        "CREATE TABLE other (id integer);\nINSERT INTO other VALUES (1);\n\nALTER TABLE installation ADD COLUM x int;\n"
+        "CREATE TABLE other (id integer);\nINSERT INTO other VALUES (1);\n\n"
+        "ALTER TABLE installation ADD COLUM x int;\n"
     )
     with pytest.raises(ProcessingFailed, match=r"update\.sql line 4: syntax error at or near \"int\""):
         run(bad, MAJ)
