@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gpf_flow.cli.common import HomeOption
+from gpf_flow.cli.common import HomeOption, PostgresOption, use_postgres
 
 
 def is_loopback(host: str) -> bool:
@@ -86,6 +86,7 @@ def serve(
             min=1,
         ),
     ] = 1,
+    postgres: PostgresOption = None,
 ) -> None:
     """Serve the local store: the Entrepôt REST API under /api, its token endpoint, and the OGC services
     of published offerings. Stops cleanly on Ctrl-C / SIGTERM."""
@@ -95,6 +96,7 @@ def serve(
     # uvicorn shuts down gracefully, then re-raises the signal it caught: make SIGTERM (also during
     # start-up) a clean exit 0; SIGINT stays KeyboardInterrupt, i.e. exit 130.
     signal.signal(signal.SIGTERM, _exit_cleanly)
+    use_postgres(postgres)
 
     import uvicorn
 

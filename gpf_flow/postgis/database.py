@@ -251,7 +251,7 @@ def postgres_status(home: Path, config_path: str | Path | None = None) -> tuple[
     try:
         cluster = EmbeddedCluster(home)
     except PostgresUnavailable as exc:
-        return f"none: {exc} (VECTOR-DB in GeoPackage files; {exc.hint})", choice.source
+        return f"none: {exc.message} (VECTOR-DB in GeoPackage files; {exc.hint})", choice.source
     state = "running" if cluster.server_pid() else "started on first use"
     return f"embedded cluster {cluster.data} ({state}, PostgreSQL in {cluster.bindir})", choice.source
 

@@ -156,6 +156,13 @@ def _extent_4326(relations: list[dict[str, Any]]) -> dict[str, Any] | None:
     return dict(mapping(unary_union(shapes)))
 
 
+def _plain(problem: PostgresUnavailable | None) -> str:
+    """One line: what is missing, then how to fix it."""
+    if problem is None:
+        return ""
+    return f"{problem.message} ({problem.hint})" if problem.hint else problem.message
+
+
 def _database(ctx: ProcessingContext, scripts: list[SqlScript]) -> Database | None:
     """The PostGIS database to load into, or ``None`` for the GeoPackage store (said in the log)."""
     choice = resolve_postgres()
@@ -169,10 +176,10 @@ def _database(ctx: ProcessingContext, scripts: list[SqlScript]) -> Database | No
     if scripts:
         names = ", ".join(s.label for s in scripts)
         raise ProcessingFailed(
-            f"{names}: SQL files need PostgreSQL with PostGIS, which is not available: {problem}"
+            f"{names}: SQL files need PostgreSQL with PostGIS, which is not available: {_plain(problem)}"
         )
     if choice.kind != "off":
-        ctx.log(f"INFO {problem}; the VECTOR-DB is kept in a GeoPackage ({OUTPUT_NAME})")
+        ctx.log(f"INFO {_plain(problem)}; the VECTOR-DB is kept in a GeoPackage ({OUTPUT_NAME})")
     return None
 
 

@@ -323,7 +323,7 @@ def _postgis_source(ctx: ProcessingContext) -> tuple[Database, str] | None:
                 return database_for(home), str(infos["schema"])
             except PostgresUnavailable as exc:
                 raise ProcessingFailed(
-                    f"the input VECTOR-DB is in PostgreSQL, which is unavailable: {exc}"
+                    f"the input VECTOR-DB is in PostgreSQL, which is unavailable: {exc.message} ({exc.hint})"
                 ) from None
     return None
 

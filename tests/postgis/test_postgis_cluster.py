@@ -105,3 +105,28 @@ def test_existing_server_given_by_dsn_is_used(
     assert db.query("", "SELECT current_user AS u") == [{"u": "gpf_flow"}]
     with pytest.raises(psycopg.Error):
         db.query("", "SELECT * FROM no_such_table")
+
+
+def test_config_command_shows_the_database_with_the_password_masked(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    env = {**os.environ, "GPF_FLOW_POSTGRES": "postgresql://gpf:s3cret@db.example/geo"}
+    out = subprocess.run(
+        [sys.executable, "-m", "gpf_flow", "config", "--home", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("postgres "))
+    assert "db.example" in line and "***" in line and "s3cret" not in out and "(GPF_FLOW_POSTGRES)" in line
+    env.pop("GPF_FLOW_POSTGRES")
+    out = subprocess.run(
+        [sys.executable, "-m", "gpf_flow", "config", "--home", str(tmp_path), "--postgres", "off"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
+    assert any(x.startswith("postgres ") and "off" in x and "(--postgres)" in x for x in out.splitlines())
