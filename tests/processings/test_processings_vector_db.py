@@ -68,7 +68,8 @@ def test_upload_is_integrated_with_lower_case_names_and_multi_geometries(make_ct
 
     with sqlite3.connect(gpkg) as db:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"rtree_zones_wkb_geometry", "rtree_installations_wkb_geometry", "rtree_sites_wkb_geometry"} <= tables
+    expected = {f"rtree_{t}_wkb_geometry" for t in ("zones", "installations", "sites")}
+    assert expected <= tables
 
     # extent: union of the tables' bounding boxes, in EPSG:4326
     to_lonlat = Transformer.from_crs("EPSG:2154", "EPSG:4326", always_xy=True)
