@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import os
 import pwd
+import shutil
 import signal
 import stat
 import subprocess
@@ -36,6 +37,10 @@ _SOCKET_MAX = 100  # sun_path holds 108 bytes; keep room for ".s.PGSQL.5432.lock
 
 class PostgresUnavailable(GpfFlowError):
     """PostgreSQL/PostGIS is missing or its server cannot be started."""
+
+
+class PostgresNotInstalled(PostgresUnavailable):
+    """PostgreSQL or PostGIS is not installed on this machine (the GeoPackage store is used)."""
 
 
 def _server_user() -> pwd.struct_passwd | None:
@@ -82,9 +87,9 @@ class EmbeddedCluster:
         self.user = _server_user()
         bindir = find_bindir()
         if bindir is None:
-            raise PostgresUnavailable("PostgreSQL is not installed on this machine", hint=INSTALL_HINT)
+            raise PostgresNotInstalled("PostgreSQL is not installed on this machine", hint=INSTALL_HINT)
         if not postgis_installed(bindir):
-            raise PostgresUnavailable(
+            raise PostgresNotInstalled(
                 f"PostgreSQL {bindir.parent.name} is installed but PostGIS is not", hint=INSTALL_HINT
             )
         self.bindir = bindir
@@ -153,9 +158,17 @@ class EmbeddedCluster:
         self.root.mkdir(parents=True, exist_ok=True)
         os.chmod(self.root, 0o700)
         self._chown(self.root)
-        out = self._run(
-            "initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--no-locale"
-        )
+        for _attempt in range(5):
+            # Another program may make a parent private again meanwhile (pytest does): retry.
+            self._make_reachable()
+            out = self._run(
+                "initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--no-locale"
+            )
+            if out.returncode == 0:
+                break
+            if self.data.exists():
+                shutil.rmtree(self.data, ignore_errors=True)
+            time.sleep(0.2)
         if out.returncode != 0:
             raise PostgresUnavailable(
                 f"initdb failed in {self.data}: {(out.stderr or out.stdout).strip()[-500:]}",

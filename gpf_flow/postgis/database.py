@@ -11,8 +11,8 @@ This is the small API the processings and the services use::
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -266,3 +266,13 @@ def shutdown(home: Path) -> None:
         return
     if cluster.server_pid() is not None and not cluster.busy():
         cluster.stop()
+
+
+def drop_stored_data(home: Path, entity: Mapping[str, Any]) -> None:
+    """Drop the schema of a deleted VECTOR-DB stored data kept in PostGIS (nothing for others)."""
+    infos = entity.get("type_infos") or {}
+    if infos.get("database") != "postgis" or not infos.get("schema"):
+        return
+    # A database that is gone or unreachable has nothing left to free.
+    with suppress(PostgresUnavailable, psycopg.Error):
+        database_for(home).drop_schema(str(infos["schema"]))

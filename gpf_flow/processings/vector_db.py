@@ -25,7 +25,7 @@ from shapely.geometry import box, mapping
 from shapely.ops import unary_union
 
 from gpf_flow.postgis import integrate
-from gpf_flow.postgis.cluster import PostgresUnavailable
+from gpf_flow.postgis.cluster import PostgresNotInstalled, PostgresUnavailable
 from gpf_flow.postgis.database import Database, database_for, schema_name
 from gpf_flow.postgis.naming import FID_COLUMN, GEOMETRY_COLUMN, column_names, launder
 from gpf_flow.postgis.settings import resolve_postgres
@@ -171,8 +171,11 @@ def _database(ctx: ProcessingContext, scripts: list[SqlScript]) -> Database | No
     else:
         try:
             return database_for(ctx.home or Path("."))
-        except PostgresUnavailable as exc:
+        except PostgresNotInstalled as exc:
             problem = exc
+        except PostgresUnavailable as exc:
+            # Installed but failing: say so rather than silently storing elsewhere.
+            raise ProcessingFailed(f"PostgreSQL: {_plain(exc)}") from None
     if scripts:
         names = ", ".join(s.label for s in scripts)
         raise ProcessingFailed(

@@ -18,6 +18,7 @@ import pytest
 from gpf_flow.postgis.cluster import EmbeddedCluster, PostgresUnavailable
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "processings"))
+sys.path.insert(0, str(Path(__file__).parent.parent / "store"))
 
 
 def _cluster_or_skip(home: Path) -> EmbeddedCluster:

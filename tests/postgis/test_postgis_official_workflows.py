@@ -17,12 +17,14 @@ import sdk_entrepot_gpf
 import shapely
 from pg_samples import write_maj_bdd_lots
 from pyogrio.raw import write
+from store_test_helpers import wait_status
 
 from gpf_flow.delivery.descriptor import load_descriptor
 from gpf_flow.delivery.uploader import deliver
 from gpf_flow.engine.runner import run
 from gpf_flow.postgis.cluster import EmbeddedCluster
 from gpf_flow.postgis.database import database_for
+from gpf_flow.processings.base import processing_id
 from gpf_flow.store.local import LocalStore
 from gpf_flow.workflow.load import load_workflow
 
@@ -135,3 +137,27 @@ def test_generic_vecteur_runs_whole(store: LocalStore, tmp_path: Path) -> None:
         {"name": "canton", "attributes": ["id", "insee_dep", "insee_reg", "insee_can"]}
     ]
     assert sum(pyramid["type_infos"]["tiles"].values()) > 0
+
+
+def test_deleting_the_stored_data_drops_its_schema(store: LocalStore, tmp_path: Path) -> None:
+    folder = tmp_path / "vector"
+    _write_cantons(folder)
+    deliver(store, load_descriptor(_descriptor(folder, [("CANTON", "EXAMPLE_DATASET_VECTOR", "EPSG:2154")])))
+    (upload,) = store.list_entities("upload", limit=50).items
+    ex = store.create_processing_execution(
+        {
+            "processing": processing_id("Intégration de données vecteur livrées en base"),
+            "inputs": {"upload": [upload["_id"]]},
+            "output": {"stored_data": {"name": "base"}},
+            "parameters": {},
+        }
+    )
+    store.launch_processing_execution(ex["_id"])
+    final = wait_status(store, "processing_execution", ex["_id"], {"SUCCESS", "FAILURE"}, timeout=120)
+    assert final["status"] == "SUCCESS", store.processing_execution_logs(ex["_id"])
+    sd = _stored(store, "base")
+    schema = sd["type_infos"]["schema"]
+    db = database_for(store.home)
+    assert db.schema_exists(schema)
+    store.delete_entity("stored_data", sd["_id"])
+    assert not db.schema_exists(schema)

@@ -234,7 +234,7 @@ class ExecutionsMixin(StoreBase):
 
     def _delete_stored_data(self, entity_type: str, entity_id: str) -> None:
         with self._db.tx() as conn:
-            self._row("stored_data", entity_id, conn)
+            deleted = row_entity(self._row("stored_data", entity_id, conn))
             self._refuse_if_in_use(conn, "stored_data", entity_id, "stored data")
             confs = [
                 r["id"]
@@ -252,6 +252,9 @@ class ExecutionsMixin(StoreBase):
                 )
             self._drop(conn, "stored_data", entity_id)
         remove_tree(layout.stored_data_dir(self.home, entity_id))
+        from gpf_flow.postgis.database import drop_stored_data
+
+        drop_stored_data(self.home, deleted)
 
     def wait_idle(self, timeout: float = 60.0) -> bool:
         """Wait until this home has no WAITING/PROGRESS job (tests, scripts). True if idle."""
