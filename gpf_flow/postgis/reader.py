@@ -15,6 +15,8 @@ from psycopg import sql
 
 from gpf_flow.postgis.database import Database, RelationInfo, extent_of, relations_of
 
+STATEMENT_TIMEOUT_MS = 60_000
+"""A service query running longer is cancelled (the server's other requests never wait on it)."""
 _DTYPES = {
     "smallint": "int16",
     "integer": "int32",
@@ -73,12 +75,19 @@ def read_features(
     limit: int | None = None,
     columns: Sequence[str] | None = None,
 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray, list[np.ndarray]]:
-    """``(meta, fids, wkb, values)`` like ``pyogrio.raw.read(..., return_fids=True)``."""
-    info = layer_info(db, schema, name)
-    fields = [str(f) for f in info["fields"]]
+    """``(meta, fids, wkb, values)`` like ``pyogrio.raw.read(..., return_fids=True)``.
+
+    Reads the catalog only (no count or extent) and runs under :data:`STATEMENT_TIMEOUT_MS`.
+    """
+    rel = relation(db, schema, name)
+    if rel is None:
+        raise KeyError(name)
+    attrs = [c for c in rel.columns if c.name != rel.geometry_column and c.name not in rel.primary_key]
+    fields = [c.name for c in attrs]
     wanted = fields if columns is None else [c for c in columns if c in fields]
-    geom = info["geometry_name"]
-    fid = info["fid_column"]
+    geom = rel.geometry_column
+    fid = rel.primary_key[0] if len(rel.primary_key) == 1 else None
+    crs = f"EPSG:{rel.srid}" if rel.srid else None
     select: list[sql.Composable] = [sql.Identifier(fid) if fid else sql.SQL("NULL")]
     select.append(sql.SQL("ST_AsBinary({})").format(sql.Identifier(geom)) if geom else sql.SQL("NULL"))
     select += [sql.Identifier(c) for c in wanted]
@@ -86,18 +95,19 @@ def read_features(
     params: list[Any] = []
     if bbox is not None and geom:
         where = sql.SQL(" WHERE {} && ST_MakeEnvelope(%s, %s, %s, %s, %s)").format(sql.Identifier(geom))
-        params += [*bbox, int(str(info["crs"]).split(":")[1]) if info["crs"] else 0]
+        params += [*bbox, rel.srid or 0]
     order = sql.SQL(" ORDER BY {}").format(sql.Identifier(fid)) if fid else sql.SQL("")
     query = sql.SQL("SELECT {} FROM {}{}{} LIMIT %s OFFSET %s").format(
         sql.SQL(", ").join(select), sql.Identifier(schema, name), where, order
     )
     params += [limit, skip]
     with db.connect() as conn:
+        conn.execute("SELECT set_config('statement_timeout', %s, true)", [str(STATEMENT_TIMEOUT_MS)])
         rows = conn.execute(query, params).fetchall()
     n = len(rows)
     fids = np.array([r[0] if r[0] is not None else skip + i + 1 for i, r in enumerate(rows)], dtype=np.int64)
     wkb = np.array([bytes(r[1]) if r[1] is not None else None for r in rows], dtype=object)
-    dtypes = dict(zip(fields, (str(d) for d in info["dtypes"]), strict=True))
+    dtypes = {c.name: dtype_of(c.type) for c in attrs}
     values: list[np.ndarray] = []
     for k, column in enumerate(wanted):
         data = [r[k + 2] for r in rows]
@@ -110,7 +120,7 @@ def read_features(
             values.append(np.array(data, dtype=object) if n else np.array([], dtype=object))
     meta = {
         "fields": np.array(wanted, dtype=object),
-        "crs": info["crs"],
-        "geometry_type": info["geometry_type"],
+        "crs": crs,
+        "geometry_type": rel.geometry_type,
     }
     return meta, fids, wkb, values

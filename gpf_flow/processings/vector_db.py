@@ -156,18 +156,19 @@ def _extent_4326(relations: list[dict[str, Any]]) -> dict[str, Any] | None:
     return dict(mapping(unary_union(shapes)))
 
 
-def _plain(problem: PostgresUnavailable | None) -> str:
+def _plain(problem: PostgresUnavailable) -> str:
     """One line: what is missing, then how to fix it."""
-    if problem is None:
-        return ""
     return f"{problem.message} ({problem.hint})" if problem.hint else problem.message
 
 
 def _database(ctx: ProcessingContext, scripts: list[SqlScript]) -> Database | None:
     """The PostGIS database to load into, or ``None`` for the GeoPackage store (said in the log)."""
     choice = resolve_postgres()
-    if ctx.home is None and choice.kind != "dsn":
-        problem: PostgresUnavailable | None = PostgresUnavailable("no store home to run PostgreSQL in")
+    problem: PostgresUnavailable
+    if choice.kind == "off":
+        problem = PostgresUnavailable(f"PostgreSQL is turned off ({choice.source})")
+    elif ctx.home is None and choice.kind != "dsn":
+        problem = PostgresUnavailable("no store home to run PostgreSQL in")
     else:
         try:
             return database_for(ctx.home or Path("."))
