@@ -234,7 +234,8 @@ class EmbeddedCluster:
             # After a kill -9 the old backends may hold shared memory for a moment.
             last = (out.stderr or out.stdout).strip()
             time.sleep(0.5)
-            self._clear_stale() if self.server_pid() is None else None
+            if self.server_pid() is None:
+                self._clear_stale()
         tail = self.logfile.read_text(errors="replace").strip().splitlines()[-5:]
         raise PostgresUnavailable(
             f"the PostgreSQL server in {self.data} did not start: {last} {' / '.join(tail)}",

@@ -211,3 +211,24 @@ def test_identifiers_are_quoted_by_the_driver(runner: Callable[[], Runner], tmp_
     db = database_for(run.home)
     rows = db.query(run.schema, sql.SQL("SELECT count(*) AS n FROM {}").format(sql.Identifier(rel["name"])))
     assert rows == [{"n": 2}]
+
+
+def test_csv_with_x_y_columns_and_csvt(runner: Callable[[], Runner], tmp_path: Path) -> None:
+    up = tmp_path / "xy"
+    up.mkdir()
+    (up / "Mesures.csv").write_text(
+        "X,Y,Valeur,Jour\n870100,6570100,1.5,2026-01-02\n870200,6570300,,2026-02-03\n"
+    )
+    (up / "Mesures.csvt").write_text("Real,Real,Real,Date\n")
+    run = runner()
+    (rel,) = run(up).type_infos["relations"]
+    assert rel["name"] == "mesures" and rel["geometry_type"] == "MultiPoint" and rel["srs"] == "EPSG:2154"
+    assert rel["attributes"] == {"ogc_fid": "integer", "valeur": "double precision", "jour": "date"}
+    rows = database_for(run.home).query(
+        run.schema,
+        "SELECT valeur, jour::text AS jour, ST_AsText(wkb_geometry) AS g FROM mesures ORDER BY ogc_fid",
+    )
+    assert rows == [
+        {"valeur": 1.5, "jour": "2026-01-02", "g": "MULTIPOINT((870100 6570100))"},
+        {"valeur": None, "jour": "2026-02-03", "g": "MULTIPOINT((870200 6570300))"},
+    ]
