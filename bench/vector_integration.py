@@ -67,7 +67,7 @@ def integrate(home: Path, upload: Path) -> float:
     result = vector_db.run(ctx)
     elapsed = time.perf_counter() - t0
     (rel,) = result.type_infos["relations"]
-    print(f"integration: {rel['count']} features into {result.type_infos['schema']}.{rel['name']}")
+    print(f"integration: {rel['count']} features into table {rel['name']}")
     return elapsed
 
 

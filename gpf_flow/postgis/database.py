@@ -32,6 +32,14 @@ def schema_name(stored_data_id: str) -> str:
     return SCHEMA_PREFIX + stored_data_id.replace("-", "").lower()
 
 
+def stored_data_schema(entity: Mapping[str, Any]) -> str | None:
+    """The schema of a VECTOR-DB stored data kept in PostGIS (``type_infos.database``), else ``None``."""
+    infos = entity.get("type_infos") or {}
+    if infos.get("database") != "postgis" or not entity.get("_id"):
+        return None
+    return schema_name(str(entity["_id"]))
+
+
 @dataclass(frozen=True)
 class Column:
     """One column as the API shows it: name and PostgreSQL type (``format_type``)."""
@@ -270,9 +278,9 @@ def shutdown(home: Path) -> None:
 
 def drop_stored_data(home: Path, entity: Mapping[str, Any]) -> None:
     """Drop the schema of a deleted VECTOR-DB stored data kept in PostGIS (nothing for others)."""
-    infos = entity.get("type_infos") or {}
-    if infos.get("database") != "postgis" or not infos.get("schema"):
+    schema = stored_data_schema(entity)
+    if schema is None:
         return
     # A database that is gone or unreachable has nothing left to free.
     with suppress(PostgresUnavailable, psycopg.Error):
-        database_for(home).drop_schema(str(infos["schema"]))
+        database_for(home).drop_schema(schema)

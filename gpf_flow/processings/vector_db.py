@@ -221,7 +221,7 @@ def _run_postgis(
     srs_values = {rel["srs"] for rel in relations if rel["srs"]}
     ctx.log(f"schema {schema}: {len(relations)} relation(s) in {time.monotonic() - started:.2f} s")
     return ProcessingResult(
-        type_infos={"relations": relations, "database": "postgis", "schema": schema},
+        type_infos={"relations": relations, "database": "postgis"},
         srs=srs_values.pop() if len(srs_values) == 1 else None,
         extent=_extent_4326(relations),
     )

@@ -28,7 +28,7 @@ from shapely.geometry import box, mapping
 
 from gpf_flow.postgis import mvt
 from gpf_flow.postgis.cluster import PostgresUnavailable
-from gpf_flow.postgis.database import Database, database_for
+from gpf_flow.postgis.database import Database, database_for, stored_data_schema
 from gpf_flow.postgis.naming import GEOMETRY_COLUMN
 from gpf_flow.processings.base import ProcessingContext, ProcessingFailed, ProcessingResult
 from gpf_flow.processings.mbtiles import MBTilesWriter
@@ -316,11 +316,11 @@ def _result(
 def _postgis_source(ctx: ProcessingContext) -> tuple[Database, str] | None:
     """The database and schema of a PostGIS input stored data, ``None`` for a GeoPackage one."""
     for data in ctx.stored_data:
-        infos = data.entity.get("type_infos") or {}
-        if infos.get("database") == "postgis" and infos.get("schema"):
+        schema = stored_data_schema(data.entity)
+        if schema is not None:
             home = ctx.home or data.path.parent.parent  # HOME/stored_data/<id>
             try:
-                return database_for(home), str(infos["schema"])
+                return database_for(home), schema
             except PostgresUnavailable as exc:
                 raise ProcessingFailed(
                     f"the input VECTOR-DB is in PostgreSQL, which is unavailable: {exc.message} ({exc.hint})"

@@ -202,8 +202,9 @@ class VectorSources:
 
     def _postgis_relations(self, used: Any) -> list[Relation]:
         from gpf_flow.postgis import reader
+        from gpf_flow.postgis.database import stored_data_schema
 
-        schema = str(used.stored_data["type_infos"]["schema"])
+        schema = str(stored_data_schema(used.stored_data))
         db = self._database(used.path)
         specs = used.spec.get("relations") or [
             {"native_name": r.name} for r in db.relations(schema) if r.geometry_column

@@ -66,7 +66,8 @@ def _upload(tmp_path: Path) -> Path:
 def test_names_and_types_as_ogr2ogr_gives_them(runner: Callable[[], Runner], tmp_path: Path) -> None:
     run = runner()
     result = run(_upload(tmp_path))
-    assert result.type_infos["database"] == "postgis" and result.type_infos["schema"] == run.schema
+    assert result.type_infos["database"] == "postgis"
+    assert database_for(run.home).schema_exists(run.schema)  # named after the stored data's id
     rels = {r["name"]: r for r in result.type_infos["relations"]}
     assert set(rels) == {"zones", "installations_sud", "sites"}
     zones = rels["zones"]

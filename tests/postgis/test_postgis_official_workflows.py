@@ -23,7 +23,7 @@ from gpf_flow.delivery.descriptor import load_descriptor
 from gpf_flow.delivery.uploader import deliver
 from gpf_flow.engine.runner import run
 from gpf_flow.postgis.cluster import EmbeddedCluster
-from gpf_flow.postgis.database import database_for
+from gpf_flow.postgis.database import database_for, schema_name
 from gpf_flow.processings.base import processing_id
 from gpf_flow.store.local import LocalStore
 from gpf_flow.workflow.load import load_workflow
@@ -87,7 +87,7 @@ def test_generic_maj_bdd_runs_whole(store: LocalStore, tmp_path: Path) -> None:
     counts = {r["name"]: (r["type"], r["count"]) for r in sd["type_infos"]["relations"]}
     assert counts == {"installation": ("TABLE", 49), "installation_autorisation": ("VIEW", 17)}
     rows = database_for(store.home).query(
-        sd["type_infos"]["schema"], "SELECT count(*) AS n FROM installation WHERE id >= 5000"
+        schema_name(sd["_id"]), "SELECT count(*) AS n FROM installation WHERE id >= 5000"
     )
     assert rows == [{"n": 9}]
     offerings = store.list_entities("offering", limit=50).items
@@ -156,7 +156,7 @@ def test_deleting_the_stored_data_drops_its_schema(store: LocalStore, tmp_path: 
     final = wait_status(store, "processing_execution", ex["_id"], {"SUCCESS", "FAILURE"}, timeout=120)
     assert final["status"] == "SUCCESS", store.processing_execution_logs(ex["_id"])
     sd = _stored(store, "base")
-    schema = sd["type_infos"]["schema"]
+    schema = schema_name(sd["_id"])
     db = database_for(store.home)
     assert db.schema_exists(schema)
     store.delete_entity("stored_data", sd["_id"])

@@ -22,14 +22,16 @@ PM = morecantile.tms.get("WebMercatorQuad")
 
 
 def _pyramid(
-    home: Path, tmp_path: Path, type_infos: dict, parameters: dict
+    home: Path, tmp_path: Path, run: Runner, type_infos: dict, parameters: dict
 ) -> tuple[ProcessingContext, dict]:
     out = tmp_path / f"pyr-{uuid.uuid4().hex[:6]}"
     out.mkdir()
     ctx = ProcessingContext(
         parameters=parameters,
         uploads=[],
-        stored_data=[InputData({"type": "VECTOR-DB", "type_infos": type_infos}, tmp_path)],
+        stored_data=[
+            InputData({"_id": run.sd["_id"], "type": "VECTOR-DB", "type_infos": type_infos}, tmp_path)
+        ],
         output_dir=out,
         log=lambda line: None,
         is_aborted=threading.Event().is_set,
@@ -58,7 +60,7 @@ def test_mvt_from_postgis_honours_composition(pg_home: Path, tmp_path: Path) -> 
             }
         ],
     }
-    ctx, result = _pyramid(pg_home, tmp_path, infos, params)
+    ctx, result = _pyramid(pg_home, tmp_path, run, infos, params)
     with sqlite3.connect(ctx.output_dir / "pyramid.mbtiles") as db:
         rows = db.execute("SELECT zoom_level, tile_column, tile_row, tile_data FROM tiles").fetchall()
     tiles = {(z, x, 2**z - 1 - r): bytes(d) for z, x, r, d in rows}
@@ -86,11 +88,12 @@ def test_mvt_from_postgis_honours_composition(pg_home: Path, tmp_path: Path) -> 
 def test_mvt_from_postgis_names_missing_attributes(pg_home: Path, tmp_path: Path) -> None:
     up = tmp_path / "up"
     write_zones_shapefile(up)
-    infos = Runner(pg_home, tmp_path / "out")(up).type_infos
+    run = Runner(pg_home, tmp_path / "out")
+    infos = run(up).type_infos
     params = {
         "bottom_level": "12",
         "top_level": "10",
         "composition": [{"table": "zones", "attributes": ["pop"]}],
     }
     with pytest.raises(ProcessingFailed, match=r"has no attribute\(s\) pop; available: ogc_fid, code, nom"):
-        _pyramid(pg_home, tmp_path, infos, params)
+        _pyramid(pg_home, tmp_path, run, infos, params)
