@@ -122,9 +122,10 @@ class StoreCore:
         """Release the dispatcher (the last user stops it), the database and the PostGIS cluster."""
         jobs.release(self.dispatcher)
         self.db.close()
-        from gpf_flow.postgis.database import shutdown
+        if (self.home / "postgres" / "data").is_dir():  # a cluster was ever created in this home
+            from gpf_flow.postgis.database import shutdown
 
-        shutdown(self.home)
+            shutdown(self.home)
 
 
 class StoreBase:
