@@ -23,6 +23,7 @@ import numpy as np
 import shapely
 from pyogrio.raw import read, write
 
+from gpf_flow.postgis.cluster import EmbeddedCluster, PostgresUnavailable
 from gpf_flow.postgis.database import database_for, schema_name, shutdown
 from gpf_flow.processings import vector_db
 from gpf_flow.processings.base import InputData, ProcessingContext
@@ -92,6 +93,11 @@ def plain_copy(home: Path, path: Path) -> float:
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    try:
+        EmbeddedCluster(Path(tempfile.gettempdir()))
+    except PostgresUnavailable as exc:
+        print(f"skipped: {exc}")
+        return
     work = Path(tempfile.mkdtemp(prefix="gpf-bench-vector-"))
     home = work / "home"
     home.mkdir()
