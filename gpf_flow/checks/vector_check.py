@@ -18,8 +18,11 @@ from gpf_flow.checks.base import CheckContext
 VECTOR_EXTENSIONS = (".shp", ".gpkg", ".geojson", ".json", ".csv", ".gml", ".kml", ".fgb", ".sqlite")
 SIDECAR_EXTENSIONS = (
     *(".shx", ".dbf", ".prj", ".cpg", ".qpj", ".sbn", ".sbx", ".qix"),
+    *(".csvt", ".vrt"),  # GDAL's CSV sidecars (column types) and virtual layers
     *(".xml", ".txt", ".md", ".qmd"),
 )
+SQL_EXTENSIONS = (".sql",)
+"""SQL scripts a VECTOR-DB integration runs in the stored data's schema (checked as UTF-8 text)."""
 BATCH = 5000
 
 
@@ -192,11 +195,21 @@ def _check_file(ctx: CheckContext, relative: str, path: Path) -> bool:
 def run(ctx: CheckContext) -> bool:
     """Pass when every vector file opens and every feature's geometry reads."""
     vectors = list(select(ctx.files, VECTOR_EXTENSIONS))
+    scripts = list(select(ctx.files, SQL_EXTENSIONS))
     ok = True
-    for relative in sorted(set(ctx.files) - set(vectors)):
+    for relative in scripts:
+        try:
+            (ctx.root / relative).read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as exc:
+            ctx.log(f"ERROR {relative}: SQL file is not UTF-8 text ({exc.reason} at byte {exc.start})")
+            ok = False
+    for relative in sorted(set(ctx.files) - set(vectors) - set(scripts)):
         if suffix_of(relative) not in SIDECAR_EXTENSIONS:
             ctx.log(f"ERROR {relative}: not a vector file (expected one of {', '.join(VECTOR_EXTENSIONS)})")
             ok = False
+    if not vectors and scripts:
+        ctx.log(f"INFO {len(scripts)} SQL file(s), run in the stored data's schema at integration")
+        return ok
     if not vectors:
         ctx.log("ERROR upload: no vector file (.shp, .gpkg, .geojson, .csv...) in this VECTOR upload")
         return False

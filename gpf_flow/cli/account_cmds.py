@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gpf_flow.cli.common import ConfigOption, HomeOption, StoreOption
+from gpf_flow.cli.common import ConfigOption, HomeOption, PostgresOption, StoreOption, use_postgres
 
 
 def register(app: typer.Typer) -> None:
@@ -80,7 +80,12 @@ def me(
     console().print(communities_table(user))
 
 
-def config(store: StoreOption = None, config: ConfigOption = None, home: HomeOption = None) -> None:
+def config(
+    store: StoreOption = None,
+    config: ConfigOption = None,
+    home: HomeOption = None,
+    postgres: PostgresOption = None,
+) -> None:
     """Show the effective configuration (secrets masked) and where each value comes from."""
     from gpf_flow.config import resolve_home
     from gpf_flow.store import resolve_store
@@ -94,6 +99,11 @@ def config(store: StoreOption = None, config: ConfigOption = None, home: HomeOpt
         ("home", str(resolve_home(home)), "--home" if home else "GPF_FLOW_HOME or default"),
         ("config file", str(config_path or "(none)"), config_source),
     ]
+    from gpf_flow.postgis.database import postgres_status
+
+    use_postgres(postgres)
+    what, source = postgres_status(resolve_home(home), config_path)
+    rows.append(("postgres", what, "--postgres" if postgres else source))
     settings = load_settings(config)
     rows += [(f"geoplateforme.{k}", v, settings.sources.get(k, "")) for k, v in settings.masked().items()]
     width = max(len(key) for key, _v, _s in rows)

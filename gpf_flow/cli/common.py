@@ -22,6 +22,8 @@ __all__ = [
     "HomeOption",
     "StoreOption",
     "ConfigOption",
+    "PostgresOption",
+    "use_postgres",
     "console",
     "err_console",
     "print_error",
@@ -55,6 +57,25 @@ ConfigOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+PostgresOption = Annotated[
+    str | None,
+    typer.Option(
+        "--postgres",
+        help="PostgreSQL for VECTOR-DB stored data: a DSN (existing server), 'embedded' (a cluster in "
+        "the home, default when PostgreSQL is installed) or 'off' (GeoPackage). Env: GPF_FLOW_POSTGRES.",
+        show_default=False,
+    ),
+]
+
+
+def use_postgres(value: str | None) -> None:
+    """Pass ``--postgres`` on through ``GPF_FLOW_POSTGRES``, which the store's worker processes inherit."""
+    if value:
+        import os
+
+        os.environ["GPF_FLOW_POSTGRES"] = value
 
 
 class ClosedPipeSafeStream:

@@ -63,6 +63,7 @@ def run_command(
     store: common.StoreOption = None,
     config: common.ConfigOption = None,
     home: common.HomeOption = None,
+    postgres: common.PostgresOption = None,
 ) -> None:
     """Run a workflow: steps in dependency order, independent ones in parallel, logs streamed live.
 
@@ -78,6 +79,7 @@ def run_command(
     from gpf_flow.render.jsonlines import JsonLinesRenderer
     from gpf_flow.workflow.load import load_workflow
 
+    common.use_postgres(postgres)
     if output not in OUTPUTS:
         raise UsageError(f"unknown output {output!r}", hint="use --output rich or --output json")
     params = pairs(param)

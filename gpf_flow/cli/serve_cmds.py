@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gpf_flow.cli.common import HomeOption
+from gpf_flow.cli.common import HomeOption, PostgresOption, use_postgres
 
 
 def serve(
@@ -45,6 +45,7 @@ def serve(
             "--open", help="Open this page of the server in a browser once it answers (e.g. /preview/ID)."
         ),
     ] = None,
+    postgres: PostgresOption = None,
 ) -> None:
     """Serve the local store: the Entrepôt REST API under /api, its token endpoint, and the OGC services
     of published offerings. Stops cleanly on Ctrl-C / SIGTERM."""
@@ -54,6 +55,7 @@ def serve(
     # uvicorn shuts down gracefully, then re-raises the signal it caught: make SIGTERM (also during
     # start-up) a clean exit 0; SIGINT stays KeyboardInterrupt, i.e. exit 130.
     signal.signal(signal.SIGTERM, _exit_cleanly)
+    use_postgres(postgres)
 
     import uvicorn
 

@@ -60,6 +60,8 @@ class ProcessingContext:
     """The output stored data (for an update, it already holds data in ``output_dir``)."""
     workers: int = 1
     """Processes the processing may use for itself."""
+    home: Path | None = None
+    """The local store's home (its PostgreSQL cluster lives there); ``None`` outside a store."""
 
     def check_abort(self) -> None:
         """Raise :class:`ProcessingAborted` if an abort was asked."""

@@ -1,82 +1,58 @@
-"""Processing "Intégration de données vecteur livrées en base": VECTOR upload → ``vector.gpkg``.
+"""Processing "Intégration de données vecteur livrées en base": VECTOR upload → VECTOR-DB.
 
-Every layer of the upload (shapefiles, GeoPackage layers, CSV with a WKT column or a .csvt,
-GeoJSON) becomes one table of a GeoPackage, as an ogr2ogr→PostGIS integration would make it:
-table and column names lower-cased, geometries promoted to multi, a spatial index, primary key
-``fid``, the upload's declared ``srs`` used when a file has none. Read and written in batches
-with pyogrio's raw API, so memory stays bounded and aborts are honoured between batches.
+With PostgreSQL/PostGIS (the home's embedded cluster or a configured server) every stored data
+is one schema, filled as ``ogr2ogr`` fills PostgreSQL (see :mod:`gpf_flow.postgis.integrate`):
+SQL scripts run in it, layers become laundered tables with ``ogc_fid`` and ``wkb_geometry``, and
+an update appends to the tables already there. Without PostgreSQL the layers go into one
+GeoPackage (``vector.gpkg``) with the same table and column names; SQL scripts then fail with
+what to install.
 """
 
 from __future__ import annotations
 
-import re
 import time
+import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import shapely
-from pyogrio import list_layers, read_info
+from pyogrio import read_info
 from pyogrio.errors import DataLayerError, DataSourceError
 from pyogrio.raw import read, write
 from pyproj import CRS, Transformer
 from shapely.geometry import box, mapping
 from shapely.ops import unary_union
 
+from gpf_flow.postgis import integrate
+from gpf_flow.postgis.cluster import PostgresNotInstalled, PostgresUnavailable
+from gpf_flow.postgis.database import Database, database_for, schema_name
+from gpf_flow.postgis.naming import FID_COLUMN, GEOMETRY_COLUMN, column_names, launder
+from gpf_flow.postgis.settings import resolve_postgres
+from gpf_flow.postgis.sources import (
+    SourceError,
+    SourceLayer,
+    SqlScript,
+    field_types,
+    find_sources,
+    multi_type,
+)
 from gpf_flow.processings.base import ProcessingContext, ProcessingFailed, ProcessingResult
 
 OUTPUT_NAME = "vector.gpkg"
 BATCH = 50_000
-CSV_OPTIONS = {
-    "GEOM_POSSIBLE_NAMES": "WKT,geom,geometry,the_geom,wkt_geom",
-    "X_POSSIBLE_NAMES": "x,lon,longitude",
-    "Y_POSSIBLE_NAMES": "y,lat,latitude",
-    "KEEP_GEOM_COLUMNS": "NO",
-}
-VECTOR_SUFFIXES = {".shp", ".gpkg", ".csv", ".geojson"}
-_FAMILY = {
-    0: "Point",
-    4: "Point",
-    1: "LineString",
-    2: "LineString",
-    5: "LineString",
-    3: "Polygon",
-    6: "Polygon",
-}
-SQL_TYPES = {"i": "integer", "u": "integer", "f": "double precision", "b": "boolean", "M": "timestamp"}
-
-
-@dataclass(frozen=True)
-class SourceLayer:
-    """One layer to integrate."""
-
-    path: Path
-    layer: str
-    options: Mapping[str, str]
-
-    @property
-    def label(self) -> str:
-        """How logs and errors name the layer (file, plus layer for GeoPackages)."""
-        return f"{self.path.name}:{self.layer}" if self.path.suffix.lower() == ".gpkg" else self.path.name
 
 
 def find_layers(folders: list[Path]) -> list[SourceLayer]:
     """The layers of every vector file under the folders, sorted by path."""
-    layers: list[SourceLayer] = []
-    for folder in folders:
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            suffix = path.suffix.lower()
-            if suffix not in VECTOR_SUFFIXES:
-                continue
-            options = CSV_OPTIONS if suffix == ".csv" else {}
-            try:
-                names = [str(row[0]) for row in list_layers(path)]
-            except (DataSourceError, DataLayerError, OSError) as exc:
-                raise ProcessingFailed(f"{path.name}: unreadable vector file ({exc})") from None
-            layers.extend(SourceLayer(path, name, options) for name in names)
-    return layers
+    return [src for src in _sources(folders) if isinstance(src, SourceLayer)]
+
+
+def _sources(folders: list[Path]) -> list[SourceLayer | SqlScript]:
+    try:
+        return find_sources(folders)
+    except SourceError as exc:
+        raise ProcessingFailed(str(exc)) from None
 
 
 def _unique(name: str, taken: set[str]) -> str:
@@ -89,40 +65,13 @@ def _unique(name: str, taken: set[str]) -> str:
 
 
 def table_name(layer: str, taken: set[str]) -> str:
-    """A lower-case SQL-friendly table name, unique within the output."""
-    name = re.sub(r"[^a-z0-9_]", "_", layer.strip().lower()) or "layer"
-    if name[0].isdigit():
-        name = f"t_{name}"
-    return _unique(name, taken)
-
-
-def _multi(geometry_type: str | None) -> str | None:
-    if geometry_type is None:
-        return None
-    base = geometry_type.replace(" Z", "").replace(" M", "")
-    if base in ("Point", "LineString", "Polygon"):
-        return "Multi" + geometry_type
-    return geometry_type
-
-
-def _detected_type(src: SourceLayer) -> str:
-    """Geometry type of a layer that declares none (CSV with WKT): Multi<family> if only one is present."""
-    _, _, geometry, _ = read(src.path, layer=src.layer, columns=[], max_features=BATCH, **src.options)
-    if geometry is None:
-        return "Unknown"
-    ids = shapely.get_type_id(shapely.from_wkb(geometry))
-    families = {_FAMILY.get(int(i)) for i in np.unique(ids) if i >= 0}
-    if len(families) == 1 and None not in families:
-        return f"Multi{families.pop()}"
-    return "Unknown"
+    """The laundered table name (as ogr2ogr gives it), unique within the output."""
+    return _unique(launder(layer), taken)
 
 
 def _attribute_types(info: Mapping[str, Any]) -> dict[str, str]:
-    """SQL type names of a layer's fields, from pyogrio's ``read_info``."""
-    return {
-        str(name): SQL_TYPES.get(np.dtype(dtype).kind, "character varying")
-        for name, dtype in zip(info["fields"], info["dtypes"], strict=True)
-    }
+    """PostgreSQL type names of a layer's fields, as ogr2ogr creates them."""
+    return dict(zip((str(f) for f in info["fields"]), field_types(info), strict=True))
 
 
 def _srs_name(crs: CRS) -> str:
@@ -149,13 +98,8 @@ def integrate_layer(
         ctx.log(f"WARNING {src.label}: input has no CRS, using the upload's declared srs {declared}")
         crs_text = declared
     crs = CRS.from_user_input(crs_text) if crs_text else None
-    geometry_type = _multi(info["geometry_type"])
-    if geometry_type in ("Unknown", "Geometry"):
-        geometry_type = _detected_type(src)
-    columns: list[str] = []
-    taken: set[str] = {"fid", "geom"}
-    for name in info["fields"]:
-        columns.append(_unique(str(name).strip().lower(), taken))
+    geometry_type = multi_type(info["geometry_type"], src)
+    columns = column_names([str(name) for name in info["fields"]])
     written = 0
     while written < total:
         ctx.check_abort()
@@ -176,7 +120,7 @@ def integrate_layer(
             geometry_type=geometry_type,
             promote_to_multi=geometry_type is not None,
             append=written > 0,
-            layer_options={"FID": "fid", "GEOMETRY_NAME": "geom", "SPATIAL_INDEX": "YES"},
+            layer_options={"FID": FID_COLUMN, "GEOMETRY_NAME": GEOMETRY_COLUMN, "SPATIAL_INDEX": "YES"},
         )
         written += n
     out = read_info(target, layer=table, force_total_bounds=True)
@@ -194,7 +138,8 @@ def integrate_layer(
         "srs": _srs_name(crs) if crs else None,
         "count": int(out["features"]),
         "extent": bounds,
-        "primary_key": ["fid"],
+        "primary_key": [FID_COLUMN],
+        "geometry_column": GEOMETRY_COLUMN if geometry_type is not None else None,
     }
 
 
@@ -211,16 +156,91 @@ def _extent_4326(relations: list[dict[str, Any]]) -> dict[str, Any] | None:
     return dict(mapping(unary_union(shapes)))
 
 
-def run(ctx: ProcessingContext) -> ProcessingResult:
-    """Integrate the VECTOR upload(s) into one GeoPackage."""
-    started = time.monotonic()
-    layers = find_layers([u.path for u in ctx.uploads])
-    if not layers:
+def _plain(problem: PostgresUnavailable) -> str:
+    """One line: what is missing, then how to fix it."""
+    return f"{problem.message} ({problem.hint})" if problem.hint else problem.message
+
+
+def _database(ctx: ProcessingContext, scripts: list[SqlScript]) -> Database | None:
+    """The PostGIS database to load into, or ``None`` for the GeoPackage store (said in the log)."""
+    choice = resolve_postgres()
+    problem: PostgresUnavailable
+    if choice.kind == "off":
+        problem = PostgresUnavailable(f"PostgreSQL is turned off ({choice.source})")
+    elif ctx.home is None and choice.kind != "dsn":
+        problem = PostgresUnavailable("no store home to run PostgreSQL in")
+    else:
+        try:
+            return database_for(ctx.home or Path("."))
+        except PostgresNotInstalled as exc:
+            problem = exc
+        except PostgresUnavailable as exc:
+            # Installed but failing: say so rather than silently storing elsewhere.
+            raise ProcessingFailed(f"PostgreSQL: {_plain(exc)}") from None
+    if scripts:
+        names = ", ".join(s.label for s in scripts)
         raise ProcessingFailed(
-            "no vector file found in the upload (expected .shp, .gpkg, .csv or .geojson files)"
+            f"{names}: SQL files need PostgreSQL with PostGIS, which is not available: {_plain(problem)}"
         )
-    ctx.log(f"found {len(layers)} layer(s): {', '.join(layer.label for layer in layers)}")
+    if choice.kind != "off":
+        ctx.log(f"INFO {_plain(problem)}; the VECTOR-DB is kept in a GeoPackage ({OUTPUT_NAME})")
+    return None
+
+
+def _run_postgis(
+    ctx: ProcessingContext, db: Database, sources: list[SourceLayer | SqlScript], declared: str | None
+) -> ProcessingResult:
+    started = time.monotonic()
+    sd_id = str((ctx.output_entity or {}).get("_id") or uuid.uuid4())
+    schema = schema_name(sd_id)
+    appending = db.schema_exists(schema)
+    db.create_schema(schema)
+    ctx.log(
+        f"INFO {'updating' if appending else 'loading into'} schema {schema} of {db.choice.masked()}"
+        if db.cluster is None
+        else f"INFO {'updating' if appending else 'loading into'} schema {schema} (cluster {db.cluster.data})"
+    )
+    try:
+        with db.connect(autocommit=True) as conn:
+            for src in sources:
+                ctx.check_abort()
+                if isinstance(src, SqlScript):
+                    integrate.run_script(conn, schema, src)
+                    ctx.log(f"{src.label}: executed in schema {schema}")
+                else:
+                    integrate.load_layer(conn, schema, src, declared, ctx.log, ctx.check_abort)
+            relations = integrate.describe(conn, schema)
+    except integrate.IntegrationError as exc:
+        if not appending:
+            db.drop_schema(schema)
+        raise ProcessingFailed(str(exc)) from None
+    except BaseException:
+        if not appending:
+            db.drop_schema(schema)
+        raise
+    srs_values = {rel["srs"] for rel in relations if rel["srs"]}
+    ctx.log(f"schema {schema}: {len(relations)} relation(s) in {time.monotonic() - started:.2f} s")
+    return ProcessingResult(
+        type_infos={"relations": relations, "database": "postgis"},
+        srs=srs_values.pop() if len(srs_values) == 1 else None,
+        extent=_extent_4326(relations),
+    )
+
+
+def run(ctx: ProcessingContext) -> ProcessingResult:
+    """Integrate the VECTOR upload(s) into PostGIS, or into one GeoPackage without PostgreSQL."""
+    started = time.monotonic()
+    sources = _sources([u.path for u in ctx.uploads])
+    if not sources:
+        raise ProcessingFailed(
+            "no vector file found in the upload (expected .sql, .shp, .gpkg, .csv or .geojson files)"
+        )
+    ctx.log(f"found {len(sources)} source(s): {', '.join(src.label for src in sources)}")
     declared = next((str(u.entity["srs"]) for u in ctx.uploads if u.entity.get("srs")), None)
+    db = _database(ctx, [s for s in sources if isinstance(s, SqlScript)])
+    if db is not None:
+        return _run_postgis(ctx, db, sources, declared)
+    layers = [s for s in sources if isinstance(s, SourceLayer)]
     tmp = ctx.output_dir / ("partial-" + OUTPUT_NAME)
     tmp.unlink(missing_ok=True)
     taken: set[str] = set()

@@ -26,6 +26,10 @@ from pyogrio.raw import read
 from pyproj import CRS, Transformer
 from shapely.geometry import box, mapping
 
+from gpf_flow.postgis import mvt
+from gpf_flow.postgis.cluster import PostgresUnavailable
+from gpf_flow.postgis.database import Database, database_for, stored_data_schema
+from gpf_flow.postgis.naming import GEOMETRY_COLUMN
 from gpf_flow.processings.base import ProcessingContext, ProcessingFailed, ProcessingResult
 from gpf_flow.processings.mbtiles import MBTilesWriter
 
@@ -88,7 +92,8 @@ def load_table(
     """Read one table, keep the asked attributes and reproject to EPSG:3857."""
     meta, _, geometry, field_data = read(gpkg, layer=table)
     names = [str(n) for n in meta["fields"]]
-    wanted = names if attributes is None else attributes
+    # The geometry column may be listed among the attributes (the official composition does).
+    wanted = names if attributes is None else [a for a in attributes if a != GEOMETRY_COLUMN]
     missing = [a for a in wanted if a not in names]
     if missing:
         raise ProcessingFailed(
@@ -163,34 +168,15 @@ def run(ctx: ProcessingContext) -> ProcessingResult:
     top = _level(params.get("top_level", params.get("top", 0)), "top_level")
     if not 0 <= top <= bottom <= tms.maxzoom:
         raise ProcessingFailed(f"levels must satisfy 0 <= top_level <= bottom_level <= {tms.maxzoom}")
+    postgis = _postgis_source(ctx)
+    if postgis is not None:
+        return _run_postgis(ctx, postgis[0], postgis[1], params.get("composition"), top, bottom)
     gpkg = _gpkg(ctx)
     tables = [str(row[0]) for row in list_layers(gpkg)]
-    composition = params.get("composition") or [{"table": t} for t in tables]
-    if isinstance(composition, str):
-        try:
-            composition = json.loads(composition)
-        except ValueError:
-            raise ProcessingFailed("parameter 'composition' is not valid JSON") from None
-    if not isinstance(composition, list) or not all(isinstance(item, Mapping) for item in composition):
-        raise ProcessingFailed(
-            "parameter 'composition' must be a list of {table, attributes, bottom_level, top_level}"
-        )
     layers: list[TableLayer] = []
-    for item in composition:
+    for table, attributes, t_top, t_bottom in _composition(params.get("composition"), tables, top, bottom):
         ctx.check_abort()
-        table = str(item.get("table", "")).lower()
-        if table not in tables:
-            raise ProcessingFailed(
-                f"composition: unknown table {item.get('table')!r}; tables: {', '.join(tables)}"
-            )
-        t_bottom = _level(item.get("bottom_level", bottom), "composition.bottom_level")
-        t_top = _level(item.get("top_level", top), "composition.top_level")
-        if not top <= t_top <= t_bottom <= bottom:
-            raise ProcessingFailed(
-                f"composition: table {table} levels {t_top}-{t_bottom} are outside "
-                f"the pyramid's levels {top}-{bottom}"
-            )
-        layer = load_table(gpkg, table, _attributes(item.get("attributes")), t_top, t_bottom, ctx)
+        layer = load_table(gpkg, table, attributes, t_top, t_bottom, ctx)
         if layer is not None:
             layers.append(layer)
             ctx.log(f"table {table}: {len(layer.geometries)} features, levels {t_top}-{t_bottom}")
@@ -230,26 +216,9 @@ def run(ctx: ProcessingContext) -> ProcessingResult:
         south = min(layer.lonlat_bounds[1] for layer in layers)
         east = max(layer.lonlat_bounds[2] for layer in layers)
         north = max(layer.lonlat_bounds[3] for layer in layers)
-        vector_layers = [
-            {"id": layer.name, "fields": layer.fields, "minzoom": layer.top, "maxzoom": layer.bottom}
-            for layer in layers
-        ]
-        writer.set_metadata(
-            {
-                "name": (ctx.output_entity or {}).get("name", "pyramid"),
-                "format": "pbf",
-                "bounds": f"{west},{south},{east},{north}",
-                "center": f"{(west + east) / 2},{(south + north) / 2},{top}",
-                "minzoom": top,
-                "maxzoom": bottom,
-                "type": "overlay",
-                "version": "1.3",
-                "description": "ROK4-PYRAMID-VECTOR built by gpf-flow",
-                "tms": "PM",
-                "tile_matrix_set": TMS_ID,
-                "json": json.dumps({"vector_layers": vector_layers}),
-            }
-        )
+        bbox = (west, south, east, north)
+        described = [(layer.name, layer.fields, layer.top, layer.bottom) for layer in layers]
+        writer.set_metadata(_metadata(ctx, described, bbox, top, bottom))
         writer.close()
     except BaseException:
         writer.abandon()
@@ -257,18 +226,184 @@ def run(ctx: ProcessingContext) -> ProcessingResult:
         raise
     tmp.replace(ctx.output_dir / OUTPUT_NAME)
     ctx.log(f"wrote {sum(counts.values())} tiles into {OUTPUT_NAME} in {time.monotonic() - started:.1f} s")
+    return _result(described, bbox, top, bottom, counts)
+
+
+def _composition(
+    value: Any, tables: list[str], top: int, bottom: int
+) -> list[tuple[str, list[str] | None, int, int]]:
+    """``(table, attributes, top, bottom)`` of each composition entry (default: every table)."""
+    composition = value or [{"table": t} for t in tables]
+    if isinstance(composition, str):
+        try:
+            composition = json.loads(composition)
+        except ValueError:
+            raise ProcessingFailed("parameter 'composition' is not valid JSON") from None
+    if not isinstance(composition, list) or not all(isinstance(item, Mapping) for item in composition):
+        raise ProcessingFailed(
+            "parameter 'composition' must be a list of {table, attributes, bottom_level, top_level}"
+        )
+    out = []
+    for item in composition:
+        table = str(item.get("table", "")).lower()
+        if table not in tables:
+            raise ProcessingFailed(
+                f"composition: unknown table {item.get('table')!r}; tables: {', '.join(tables)}"
+            )
+        t_bottom = _level(item.get("bottom_level", bottom), "composition.bottom_level")
+        t_top = _level(item.get("top_level", top), "composition.top_level")
+        if not top <= t_top <= t_bottom <= bottom:
+            raise ProcessingFailed(
+                f"composition: table {table} levels {t_top}-{t_bottom} are outside "
+                f"the pyramid's levels {top}-{bottom}"
+            )
+        out.append((table, _attributes(item.get("attributes")), t_top, t_bottom))
+    return out
+
+
+def _metadata(
+    ctx: ProcessingContext,
+    layers: list[tuple[str, dict[str, str], int, int]],
+    bbox: tuple[float, float, float, float],
+    top: int,
+    bottom: int,
+) -> dict[str, Any]:
+    west, south, east, north = bbox
+    vector_layers = [
+        {"id": name, "fields": fields, "minzoom": t_top, "maxzoom": t_bottom}
+        for name, fields, t_top, t_bottom in layers
+    ]
+    return {
+        "name": (ctx.output_entity or {}).get("name", "pyramid"),
+        "format": "pbf",
+        "bounds": f"{west},{south},{east},{north}",
+        "center": f"{(west + east) / 2},{(south + north) / 2},{top}",
+        "minzoom": top,
+        "maxzoom": bottom,
+        "type": "overlay",
+        "version": "1.3",
+        "description": "ROK4-PYRAMID-VECTOR built by gpf-flow",
+        "tms": "PM",
+        "tile_matrix_set": TMS_ID,
+        "json": json.dumps({"vector_layers": vector_layers}),
+    }
+
+
+def _result(
+    layers: list[tuple[str, dict[str, str], int, int]],
+    bbox: tuple[float, float, float, float],
+    top: int,
+    bottom: int,
+    counts: dict[int, int],
+) -> ProcessingResult:
     return ProcessingResult(
         type_infos={
             "tms": "PM",
             "levels": [str(z) for z in range(top, bottom + 1)],
             "bottom_level": str(bottom),
             "top_level": str(top),
-            "bbox": [west, south, east, north],
+            "bbox": list(bbox),
             "format": "application/x-protobuf",
             "tiles": {str(z): n for z, n in counts.items()},
             "file": OUTPUT_NAME,
-            "tables": [{"name": layer.name, "attributes": list(layer.fields)} for layer in layers],
+            "tables": [{"name": name, "attributes": list(fields)} for name, fields, _t, _b in layers],
         },
         srs="EPSG:3857",
-        extent=dict(mapping(box(west, south, east, north))),
+        extent=dict(mapping(box(*bbox))),
     )
+
+
+def _postgis_source(ctx: ProcessingContext) -> tuple[Database, str] | None:
+    """The database and schema of a PostGIS input stored data, ``None`` for a GeoPackage one."""
+    for data in ctx.stored_data:
+        schema = stored_data_schema(data.entity)
+        if schema is not None:
+            home = ctx.home or data.path.parent.parent  # HOME/stored_data/<id>
+            try:
+                return database_for(home), schema
+            except PostgresUnavailable as exc:
+                raise ProcessingFailed(
+                    f"the input VECTOR-DB is in PostgreSQL, which is unavailable: {exc.message} ({exc.hint})"
+                ) from None
+    return None
+
+
+_MVT_KINDS = {"integer": "Number", "bigint": "Number", "smallint": "Number", "real": "Number"}
+_MVT_KINDS |= {"double precision": "Number", "numeric": "Number", "boolean": "Boolean"}
+
+
+def _run_postgis(
+    ctx: ProcessingContext, db: Database, schema: str, composition: Any, top: int, bottom: int
+) -> ProcessingResult:
+    """The pyramid from a PostGIS schema: one ``ST_AsMVT`` query per table and tile."""
+    started = time.monotonic()
+    tms = morecantile.tms.get(TMS_ID)
+    relations = {r.name: r for r in db.relations(schema) if r.geometry_column}
+    tables: list[tuple[mvt.MvtTable, tuple[float, float, float, float]]] = []
+    with db.connect() as conn:
+        for table, attributes, t_top, t_bottom in _composition(composition, sorted(relations), top, bottom):
+            rel = relations[table]
+            names = [c for c in rel.attributes if c != rel.geometry_column]
+            wanted = names if attributes is None else [a for a in attributes if a != rel.geometry_column]
+            missing = [a for a in wanted if a not in names]
+            if missing:
+                raise ProcessingFailed(
+                    f"composition: table {table!r} has no attribute(s) {', '.join(missing)}; "
+                    f"available: {', '.join(names)}"
+                )
+            bounds = mvt.lonlat_bounds(conn, schema, rel)
+            if bounds is None:
+                ctx.log(f"WARNING table {table}: no geometry, skipped")
+                continue
+            tables.append((mvt.MvtTable(schema, rel, tuple(wanted), t_top, t_bottom), bounds))
+            ctx.log(f"table {table}: levels {t_top}-{t_bottom}, attributes {', '.join(wanted) or '-'}")
+        if not tables:
+            raise ProcessingFailed("no table with geometries to tile")
+        queries = [(t, t.query(), b) for t, b in tables]
+        tmp = ctx.output_dir / ("partial-" + OUTPUT_NAME)
+        tmp.unlink(missing_ok=True)
+        writer = MBTilesWriter(tmp, tms)
+        counts: dict[int, int] = {}
+        try:
+            for z in range(top, bottom + 1):
+                t0 = time.monotonic()
+                content: dict[tuple[int, int], bytes] = {}
+                for entry, query, lonlat in queries:
+                    if not entry.top <= z <= entry.bottom:
+                        continue
+                    for t in tms.tiles(*lonlat, [z]):
+                        ctx.check_abort()
+                        data = mvt.tile(conn, query, z, t.x, t.y)
+                        if data:
+                            content[(t.x, t.y)] = content.get((t.x, t.y), b"") + data
+                for (x, y), data in content.items():
+                    writer.put(z, x, y, data)  # row counted from the top
+                counts[z] = len(content)
+                ctx.log(f"level {z}: {len(content)} tiles in {time.monotonic() - t0:.2f} s")
+            bbox = (
+                min(b[0] for _t, b in tables),
+                min(b[1] for _t, b in tables),
+                max(b[2] for _t, b in tables),
+                max(b[3] for _t, b in tables),
+            )
+            described = [
+                (
+                    t.relation.name,
+                    {
+                        a: _MVT_KINDS.get(t.relation.attributes[a].split("(")[0], "String")
+                        for a in t.attributes
+                    },
+                    t.top,
+                    t.bottom,
+                )
+                for t, _b in tables
+            ]
+            writer.set_metadata(_metadata(ctx, described, bbox, top, bottom))
+            writer.close()
+        except BaseException:
+            writer.abandon()
+            tmp.unlink(missing_ok=True)
+            raise
+    tmp.replace(ctx.output_dir / OUTPUT_NAME)
+    ctx.log(f"wrote {sum(counts.values())} tiles into {OUTPUT_NAME} in {time.monotonic() - started:.1f} s")
+    return _result(described, bbox, top, bottom, counts)

@@ -66,3 +66,22 @@ def test_checks_vector_geopackage_and_csv_pass(tmp_path: Path, make_ctx) -> None
     ctx = make_ctx(tmp_path, "VECTOR")
     assert vector_check.run(ctx.context) is True, ctx.lines
     assert any("points.gpkg: points: 7 features" in line for line in ctx.lines), ctx.lines
+
+
+def test_checks_vector_csv_with_csvt_and_sql_lot_pass(tmp_path: Path, make_ctx) -> None:
+    lot3 = tmp_path / "lot_3"
+    lot3.mkdir()
+    (lot3 / "installation.csv").write_text('WKT,id,nom\n"POINT (7 47.7)","1",A\n"POINT (7.1 47.8)","2",B\n')
+    (lot3 / "installation.csvt").write_text("WKT,Integer(10),String(254)\n")
+    ctx = make_ctx(lot3, "VECTOR")
+    assert vector_check.run(ctx.context) is True, ctx.lines
+    assert not any("installation.csvt" in e for e in ctx.errors)
+    lot1 = tmp_path / "lot_1"
+    lot1.mkdir()
+    (lot1 / "installation-init.sql").write_text("CREATE TABLE installation (id serial PRIMARY KEY);\n")
+    ctx = make_ctx(lot1, "VECTOR")
+    assert vector_check.run(ctx.context) is True, ctx.lines
+    (lot1 / "broken.sql").write_bytes(b"SELECT '\xff\xfe';\n")
+    ctx = make_ctx(lot1, "VECTOR")
+    assert vector_check.run(ctx.context) is False
+    assert any("broken.sql: SQL file is not UTF-8 text" in e for e in ctx.errors), ctx.errors

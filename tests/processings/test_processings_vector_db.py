@@ -42,11 +42,11 @@ def test_upload_is_integrated_with_lower_case_names_and_multi_geometries(make_ct
     assert zones["attributes"] == {
         "code": "character varying",
         "nom": "character varying",
-        "population": "integer",
+        "population": "bigint",
         "insee_dep": "character varying",
     }
     assert zones["geometry_type"] == "MultiPolygon" and zones["srs"] == "EPSG:2154"
-    assert zones["count"] == 4 and zones["primary_key"] == ["fid"] and zones["type"] == "TABLE"
+    assert zones["count"] == 4 and zones["primary_key"] == ["ogc_fid"] and zones["type"] == "TABLE"
     assert zones["extent"] == pytest.approx([870000, 6570000, 874000, 6571000])
     meta, _, geoms, fields = read(gpkg, layer="zones")
     assert list(meta["fields"]) == ["code", "nom", "population", "insee_dep"]
@@ -68,7 +68,8 @@ def test_upload_is_integrated_with_lower_case_names_and_multi_geometries(make_ct
 
     with sqlite3.connect(gpkg) as db:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"rtree_zones_geom", "rtree_installations_geom", "rtree_sites_geom"} <= tables
+    expected = {f"rtree_{t}_wkb_geometry" for t in ("zones", "installations", "sites")}
+    assert expected <= tables
 
     # extent: union of the tables' bounding boxes, in EPSG:4326
     to_lonlat = Transformer.from_crs("EPSG:2154", "EPSG:4326", always_xy=True)
@@ -147,6 +148,6 @@ def test_attribute_only_table_is_integrated_without_crs_warning(make_ctx, tmp_pa
     result = vector_db.run(h.ctx)
     (rel,) = result.type_infos["relations"]
     assert rel["name"] == "attrs" and rel["geometry_type"] is None and rel["count"] == 2
-    assert rel["attributes"] == {"name": "character varying", "n": "integer"}
+    assert rel["attributes"] == {"name": "character varying", "n": "bigint"}
     assert not any("no CRS" in line for line in h.logs)
     assert result.extent is None

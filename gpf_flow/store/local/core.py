@@ -123,12 +123,17 @@ class StoreCore:
                     set_runner(conn, eid, body, run)
 
     def close(self) -> None:
-        """Stop the dispatcher (running jobs end as interrupted) and close the database."""
+        """Stop the dispatcher (running jobs end as interrupted), close the database and stop the
+        PostGIS cluster of this home if one was started."""
         if self.dispatcher.started:
             self.dispatcher.stop()
         else:
             self.dispatcher.db.close()
         self.db.close()
+        if (self.home / "postgres" / "data").is_dir():  # a cluster was ever created in this home
+            from gpf_flow.postgis.database import shutdown
+
+            shutdown(self.home)
 
 
 class Entities:

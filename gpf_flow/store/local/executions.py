@@ -240,7 +240,7 @@ class Executions:
 
     def delete_stored_data(self, entity_type: str, entity_id: str) -> None:
         with self.base.db.tx() as conn:
-            self.base.row("stored_data", entity_id, conn)
+            deleted = row_entity(self.base.row("stored_data", entity_id, conn))
             self.base.refuse_if_in_use(conn, "stored_data", entity_id, "stored data")
             confs = [
                 r["id"]
@@ -255,6 +255,9 @@ class Executions:
                 )
             drop(conn, "stored_data", entity_id)
         remove_tree(layout.stored_data_dir(self.base.home, entity_id))
+        from gpf_flow.postgis.database import drop_stored_data
+
+        drop_stored_data(self.base.home, deleted)
 
     def wait_idle(self, timeout: float = 60.0) -> bool:
         """Wait until this home has no WAITING/PROGRESS job (tests, scripts). True if idle."""

@@ -148,6 +148,7 @@ def run_processing(home: Path, job: Job, workers: int) -> None:
         is_aborted=job.is_aborted,
         output_entity=output_entity,
         workers=workers,
+        home=home,
     )
     target = row["runner"] or ""
     job.log(

@@ -1,0 +1,248 @@
+"""Loading a VECTOR upload into a stored data's schema, as ``ogr2ogr -f PostgreSQL`` would.
+
+SQL scripts run in the schema (``search_path``), one transaction per file, an error naming the
+file and line and leaving nothing of that file applied. Each vector layer goes into the table of
+its laundered name: a new table gets ``ogc_fid`` (serial primary key), laundered columns typed as
+GDAL reads them, a ``wkb_geometry`` column promoted to multi, a GIST index; an existing table
+(created by an earlier lot or a script) is appended to, columns matched by name and geometries
+put in the table's own geometry column, reprojected and promoted to its type. Rows go through a
+temporary table filled with ``COPY``; PostGIS does the geometry work in one ``INSERT … SELECT``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import psycopg
+from psycopg import sql
+from pyogrio import read_info
+from pyogrio.errors import DataLayerError, DataSourceError
+from pyogrio.raw import read
+from pyproj import CRS
+
+from gpf_flow.postgis.database import RelationInfo, relations_of
+from gpf_flow.postgis.naming import FID_COLUMN, GEOMETRY_COLUMN, column_names, launder
+from gpf_flow.postgis.sources import SourceLayer, SqlScript, field_types, multi_type
+
+BATCH = 50_000
+_INTEGER_TYPES = ("integer", "bigint", "smallint")
+_MULTI = ("MULTIPOINT", "MULTILINESTRING", "MULTIPOLYGON")
+
+
+class IntegrationError(Exception):
+    """Bad input: the message says which file and what to fix."""
+
+
+def run_script(conn: psycopg.Connection, schema: str, script: SqlScript) -> None:
+    """Execute one SQL file in the schema, in one transaction (a savepoint of ``conn``)."""
+    try:
+        text = script.path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise IntegrationError(f"{script.label}: not UTF-8 text") from None
+    try:
+        with conn.transaction():
+            _set_path(conn, schema)
+            conn.execute(text.encode())
+    except psycopg.Error as exc:
+        message = (exc.diag.message_primary or str(exc)).strip()
+        position = exc.diag.statement_position
+        where = f" line {text[: int(position) - 1].count(chr(10)) + 1}" if position else ""
+        raise IntegrationError(
+            f"{script.label}{where}: {message} (nothing of this file was applied)"
+        ) from None
+
+
+def _set_path(conn: psycopg.Connection, schema: str) -> None:
+    conn.execute("SELECT set_config('search_path', %s, true)", [f'"{schema}", public'])
+
+
+def _srid(crs_text: str | None, label: str) -> int:
+    if not crs_text:
+        raise IntegrationError(f"{label}: input has no CRS and the upload declares no srs")
+    crs = CRS.from_user_input(crs_text)
+    epsg = crs.to_epsg(min_confidence=70)
+    if epsg is None:
+        raise IntegrationError(f"{label}: CRS {crs.name!r} has no EPSG code; declare the upload's srs")
+    return int(epsg)
+
+
+def _column_values(values: np.ndarray, target_type: str) -> list[Any]:
+    items = values.tolist()
+    if values.dtype.kind == "f":
+        items = [None if v is None or math.isnan(v) else v for v in items]
+        if target_type in _INTEGER_TYPES:
+            items = [None if v is None else int(v) for v in items]
+    return items
+
+
+def _geometry_expr(source_srid: int, target: RelationInfo) -> sql.Composable:
+    expr: sql.Composable = sql.SQL("ST_GeomFromWKB(s.g, {})").format(sql.Literal(source_srid))
+    if target.srid and target.srid != source_srid:
+        expr = sql.SQL("ST_Transform({}, {})").format(expr, sql.Literal(target.srid))
+    kind = (target.geometry_type or "").upper()
+    if kind in _MULTI:
+        return sql.SQL("ST_Multi({})").format(expr)
+    if kind in ("POINT", "LINESTRING", "POLYGON"):
+        return sql.SQL(
+            "(SELECT CASE WHEN GeometryType(x) IN ('MULTIPOINT', 'MULTILINESTRING', 'MULTIPOLYGON') "
+            "AND ST_NumGeometries(x) = 1 THEN ST_GeometryN(x, 1) ELSE x END FROM (SELECT {} AS x) t)"
+        ).format(expr)
+    return expr
+
+
+def _create_table(
+    conn: psycopg.Connection,
+    schema: str,
+    table: str,
+    columns: list[str],
+    types: list[str],
+    geometry: str | None,
+    srid: int,
+) -> None:
+    parts = [sql.SQL("{} serial PRIMARY KEY").format(sql.Identifier(FID_COLUMN))]
+    parts += [
+        sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(typ))  # types come from OGR_TO_SQL
+        for name, typ in zip(columns, types, strict=True)
+    ]
+    if geometry is not None:
+        parts.append(
+            sql.SQL("{} geometry({}, {})").format(
+                sql.Identifier(GEOMETRY_COLUMN), sql.SQL(geometry), sql.Literal(srid)
+            )
+        )
+    conn.execute(
+        sql.SQL("CREATE TABLE {} ({})").format(sql.Identifier(schema, table), sql.SQL(", ").join(parts))
+    )
+
+
+def load_layer(
+    conn: psycopg.Connection,
+    schema: str,
+    src: SourceLayer,
+    declared: str | None,
+    log: Callable[[str], None],
+    check_abort: Callable[[], None],
+) -> str:
+    """Load one layer (create or append), in one transaction; returns the table name."""
+    try:
+        info = read_info(src.path, layer=src.layer, force_feature_count=True, **src.options)
+    except (DataSourceError, DataLayerError) as exc:
+        raise IntegrationError(f"{src.label}: cannot read the layer ({exc})") from None
+    total = int(info["features"])
+    if total == 0:
+        raise IntegrationError(
+            f"{src.label}: layer {src.layer!r} is empty (no feature); remove it or fill it"
+        )
+    spatial = info["geometry_type"] is not None
+    crs_text = info["crs"]
+    if crs_text is None and spatial and declared:
+        log(f"WARNING {src.label}: input has no CRS, using the upload's declared srs {declared}")
+        crs_text = declared
+    srid = _srid(crs_text, src.label) if spatial else 0
+    fields = [str(f) for f in info["fields"]]
+    names = column_names(fields)
+    types = field_types(info)
+    table = launder(src.layer)
+    with conn.transaction():
+        existing = next((r for r in relations_of(conn, schema) if r.name == table), None)
+        if existing is not None and existing.type != "TABLE":
+            raise IntegrationError(
+                f"{src.label}: {table!r} is a view in the stored data; cannot load into it"
+            )
+        created = existing is None
+        if existing is None:
+            _create_table(conn, schema, table, names, types, multi_type(info["geometry_type"], src), srid)
+            existing = next(r for r in relations_of(conn, schema) if r.name == table)
+        target_types = existing.attributes
+        keep = [i for i, n in enumerate(names) if n in target_types and n != existing.geometry_column]
+        dropped = [names[i] for i, n in enumerate(names) if i not in keep]
+        if dropped:
+            log(f"WARNING {src.label}: column(s) {', '.join(dropped)} not in table {table}, ignored")
+        use_geometry = spatial and existing.geometry_column is not None
+        if spatial and not use_geometry:
+            log(f"WARNING {src.label}: table {table} has no geometry column; geometries ignored")
+        stage_cols: list[sql.Composable] = [
+            sql.SQL("{} {}").format(sql.Identifier(f"c{i}"), sql.SQL(types[i])) for i in keep
+        ]
+        stage_cols.append(sql.SQL("g bytea"))
+        conn.execute(
+            sql.SQL("CREATE TEMP TABLE gpf_stage ({}) ON COMMIT DROP").format(sql.SQL(", ").join(stage_cols))
+        )
+        copy_cols = sql.SQL(", ").join([*(sql.Identifier(f"c{i}") for i in keep), sql.Identifier("g")])
+        written = 0
+        with conn.cursor() as cur:
+            while written < total:
+                check_abort()
+                try:
+                    _, _, geometry, field_data = read(
+                        src.path, layer=src.layer, skip_features=written, max_features=BATCH, **src.options
+                    )
+                except (DataSourceError, DataLayerError) as exc:
+                    raise IntegrationError(f"{src.label}: cannot read the layer ({exc})") from None
+                n = len(geometry) if geometry is not None else (len(field_data[0]) if len(field_data) else 0)
+                if n == 0:
+                    break
+                columns = [_column_values(field_data[i], types[i]) for i in keep]
+                columns.append(list(geometry) if use_geometry and geometry is not None else [None] * n)
+                with cur.copy(sql.SQL("COPY gpf_stage ({}) FROM STDIN").format(copy_cols)) as copy:
+                    for row in zip(*columns, strict=True):
+                        copy.write_row(row)
+                written += n
+        targets: list[sql.Composable] = [sql.Identifier(names[i]) for i in keep]
+        values: list[sql.Composable] = [
+            sql.SQL("CAST(s.{} AS {})").format(sql.Identifier(f"c{i}"), sql.SQL(target_types[names[i]]))
+            for i in keep
+        ]
+        if use_geometry and existing.geometry_column:
+            targets.append(sql.Identifier(existing.geometry_column))
+            values.append(_geometry_expr(srid, existing))
+        conn.execute(
+            sql.SQL("INSERT INTO {} ({}) SELECT {} FROM gpf_stage s").format(
+                sql.Identifier(schema, table), sql.SQL(", ").join(targets), sql.SQL(", ").join(values)
+            )
+        )
+        if created and use_geometry:
+            conn.execute(
+                sql.SQL("CREATE INDEX {} ON {} USING GIST ({})").format(
+                    sql.Identifier(f"{table}_{GEOMETRY_COLUMN}_geom_idx"[:63]),
+                    sql.Identifier(schema, table),
+                    sql.Identifier(GEOMETRY_COLUMN),
+                )
+            )
+    conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(schema, table)))
+    log(f"{src.label} → table {table} ({'created' if created else 'appended'}): {written} features")
+    return table
+
+
+def describe(conn: psycopg.Connection, schema: str) -> list[dict[str, Any]]:
+    """``type_infos.relations`` of the schema: every table and view with counts and extents."""
+    out = []
+    for rel in relations_of(conn, schema):
+        name = sql.Identifier(schema, rel.name)
+        count_row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(name)).fetchone()
+        extent = None
+        if rel.geometry_column:
+            row = conn.execute(
+                sql.SQL(
+                    "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
+                    "FROM (SELECT ST_Extent({}) e FROM {}) s"
+                ).format(sql.Identifier(rel.geometry_column), name)
+            ).fetchone()
+            extent = [float(v) for v in row] if row and row[0] is not None else None
+        out.append(
+            {
+                "name": rel.name,
+                "type": rel.type,
+                "attributes": {c.name: c.type for c in rel.columns if c.name != rel.geometry_column},
+                "primary_key": list(rel.primary_key),
+                "geometry_column": rel.geometry_column,
+                "geometry_type": rel.geometry_type,
+                "srs": f"EPSG:{rel.srid}" if rel.srid else None,
+                "count": int(count_row[0]) if count_row else 0,
+                "extent": extent,
+            }
+        )
+    return out
