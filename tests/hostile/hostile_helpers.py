@@ -48,8 +48,9 @@ def assert_clean(outcome: Outcome, code: int, *fragments: str) -> None:
     """Exit ``code``, no traceback, and each fragment somewhere in the output."""
     assert "Traceback" not in outcome.text, outcome.text
     assert outcome.code == code, outcome.text
+    flat = " ".join(outcome.text.split())  # the console wraps long messages
     for fragment in fragments:
-        assert fragment in outcome.text, (fragment, outcome.text)
+        assert fragment in outcome.text or " ".join(fragment.split()) in flat, (fragment, outcome.text)
 
 
 def one_step(action: dict[str, Any] | None = None, **step: Any) -> dict[str, Any]:
