@@ -11,6 +11,7 @@ import sys
 import typer
 
 from gpf_flow.cli import common
+from gpf_flow.cli.coercion import FastCoercionGroup
 
 app = typer.Typer(
     name="gpf-flow",
@@ -26,6 +27,8 @@ app = typer.Typer(
     # Plain click help: typer's rich help renderer imports rich.markdown and costs ~0.2 s of
     # start-up, and `gpf-flow --help` must stay well under 0.3 s.
     rich_markup_mode=None,
+    # Plain values (a str given as a str...) coerced without importing pydantic: see cli/coercion.py.
+    cls=FastCoercionGroup,
 )
 
 COMMAND_MODULES = (
