@@ -4,8 +4,6 @@ Each command group lives in its own module with a ``register(app)`` function; mo
 heavy libraries inside the command bodies so that ``gpf-flow --help`` starts fast.
 """
 
-from __future__ import annotations
-
 import sys
 
 import typer

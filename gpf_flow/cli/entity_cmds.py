@@ -1,7 +1,5 @@
 """``gpf-flow entities list|get|delete``: look at (and remove) the store's entities."""
 
-from __future__ import annotations
-
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
@@ -70,7 +68,7 @@ def parse_pairs(values: list[str] | None, option: str) -> dict[str, str]:
 
 
 @contextmanager
-def _opened_store(store: str | None, home: str | None, config: str | None) -> Iterator[Store]:
+def _opened_store(store: str | None, home: str | None, config: str | None) -> Iterator["Store"]:
     """The store the options name, closed when the command is done with it."""
     from gpf_flow.cli.common import open_store_from_options
 
