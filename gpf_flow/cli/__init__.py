@@ -4,14 +4,13 @@ Each command group lives in its own module with a ``register(app)`` function; mo
 heavy libraries inside the command bodies so that ``gpf-flow --help`` starts fast.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 
 import typer
 
 from gpf_flow.cli import common
+from gpf_flow.cli.coercion import FastCoercionGroup
 
 app = typer.Typer(
     name="gpf-flow",
@@ -27,6 +26,8 @@ app = typer.Typer(
     # Plain click help: typer's rich help renderer imports rich.markdown and costs ~0.2 s of
     # start-up, and `gpf-flow --help` must stay well under 0.3 s.
     rich_markup_mode=None,
+    # Plain values (a str given as a str...) coerced without importing pydantic: see cli/coercion.py.
+    cls=FastCoercionGroup,
 )
 
 COMMAND_MODULES = (

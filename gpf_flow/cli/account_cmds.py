@@ -1,7 +1,5 @@
 """``gpf-flow auth``, ``gpf-flow me`` and ``gpf-flow config``: who am I, where, with which settings."""
 
-from __future__ import annotations
-
 import typer
 
 from gpf_flow.cli.common import ConfigOption, HomeOption, PostgresOption, StoreOption, use_postgres

@@ -1,7 +1,5 @@
 """``gpf-flow upload`` (deliver datasets from an upload descriptor) and ``gpf-flow dataset list|get``."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -59,7 +57,7 @@ def upload(
         raise typer.Exit(code=1)
 
 
-def _deliver_rich(store: Store, behavior: str, descriptor: UploadDescriptor) -> DeliveryReport:
+def _deliver_rich(store: "Store", behavior: str, descriptor: "UploadDescriptor") -> "DeliveryReport":
     from gpf_flow.cli.common import console
     from gpf_flow.delivery import Uploader
     from gpf_flow.render.delivery import DeliveryRenderer, render_delivery_summary
@@ -70,7 +68,7 @@ def _deliver_rich(store: Store, behavior: str, descriptor: UploadDescriptor) -> 
     return report
 
 
-def _deliver_json(store: Store, behavior: str, descriptor: UploadDescriptor) -> DeliveryReport:
+def _deliver_json(store: "Store", behavior: str, descriptor: "UploadDescriptor") -> "DeliveryReport":
     from gpf_flow.cli.common import stdout
     from gpf_flow.delivery import Uploader
     from gpf_flow.render.jsonlines import JsonLinesRenderer, delivery_summary

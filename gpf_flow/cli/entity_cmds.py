@@ -1,7 +1,5 @@
 """``gpf-flow entities list|get|delete``: look at (and remove) the store's entities."""
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -69,7 +67,7 @@ def parse_pairs(values: list[str] | None, option: str) -> dict[str, str]:
     return result
 
 
-def _opened_store(store: str | None, home: str | None, config: str | None) -> Store:
+def _opened_store(store: str | None, home: str | None, config: str | None) -> "Store":
     """The store the options name (a context manager: ``with`` closes it)."""
     from gpf_flow.cli.common import open_store_from_options
 

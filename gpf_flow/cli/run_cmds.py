@@ -1,7 +1,5 @@
 """``gpf-flow run`` and ``gpf-flow status``: run a workflow on a store, show each step's last state."""
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -158,7 +156,7 @@ def _close(renderer: object) -> None:
         close()
 
 
-def _summary(renderer: object, result: RunResult) -> None:
+def _summary(renderer: object, result: "RunResult") -> None:
     from gpf_flow.render.console import render_summary
     from gpf_flow.render.jsonlines import JsonLinesRenderer, run_summary
 

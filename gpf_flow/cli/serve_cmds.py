@@ -1,7 +1,5 @@
 """``gpf-flow serve``: the local Entrepôt as a real HTTP API (and its offerings as OGC services)."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated, Any
 

@@ -3,8 +3,6 @@
 Heavy modules (jinja2, jsonschema, networkx, rich tables) are imported inside the commands.
 """
 
-from __future__ import annotations
-
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -48,13 +46,13 @@ def _warn(message: str) -> None:
     common.err_console().print(f"[yellow]warning:[/yellow] {escape(message)}")
 
 
-def _load(file: str, params: list[Any] | None, params_file: Path | None, strict: bool) -> Workflow:
+def _load(file: str, params: list[Any] | None, params_file: Path | None, strict: bool) -> "Workflow":
     from gpf_flow.workflow.load import load_workflow
 
     return load_workflow(file, pairs(params), params_file=params_file, strict=strict, on_warning=_warn)
 
 
-def templates_used(workflow: Workflow) -> Counter[str]:
+def templates_used(workflow: "Workflow") -> Counter[str]:
     """Official run-time templates found in the actions, e.g. ``store_entity.stored_data`` → 2."""
     from gpf_flow.resolve.usage import count_templates
 
@@ -146,7 +144,7 @@ def graph(
         typer.echo(render_text(workflow, format, status), nl=False)
 
 
-def _last_states(workflow: Workflow, home: str | None) -> dict[str, str]:
+def _last_states(workflow: "Workflow", home: str | None) -> dict[str, str]:
     """Each step's last recorded state in the home's run state (empty when never run there)."""
     from gpf_flow.engine.runner import default_state_path
 

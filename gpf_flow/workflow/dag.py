@@ -1,15 +1,20 @@
-"""The workflow as a DAG of steps (networkx) and the execution plan of a selection of it.
+"""The workflow as a DAG of steps and the execution plan of a selection of it.
 
-Edges go from a parent to its child. A plan is a list of generations
-(``networkx.topological_generations``): every step of a generation only depends on steps of
-earlier generations, so the steps of one generation may run concurrently. Inside a generation
+Edges go from a parent to its child. A plan is a list of generations (Kahn's levels, as
+``networkx.topological_generations`` gives them): every step of a generation only depends on steps
+of earlier generations, so the steps of one generation may run concurrently. Inside a generation
 steps keep the file order, so plans are stable.
+
+Checks and plans use the standard library's ``graphlib`` on the happy path: importing networkx
+costs more than a whole ``gpf-flow validate``. networkx is imported only for ``Plan.graph`` and to
+name the cycle of a cyclic graph, so messages stay the ones networkx gives.
 """
 
 from __future__ import annotations
 
+import graphlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -29,10 +34,15 @@ class Plan:
 
     generations: list[list[str]]
     """Step names by generation; a generation only depends on earlier ones."""
-    graph: nx.DiGraph
-    """The whole workflow's graph (parent → child), not only the selection."""
+    workflow: Workflow = field(repr=False, compare=False)
+    """The planned workflow."""
     selection: str = "all steps"
     """How the steps were chosen, for messages (``--until X``...)."""
+
+    @cached_property
+    def graph(self) -> nx.DiGraph:
+        """The whole workflow's graph (parent → child), not only the selection (imports networkx)."""
+        return build_graph(self.workflow)
 
     @cached_property
     def steps(self) -> list[str]:
@@ -71,14 +81,45 @@ def unknown_parents(parents: Mapping[str, Sequence[str]]) -> list[tuple[str, int
     ]
 
 
-def find_cycle(graph: nx.DiGraph) -> list[str] | None:
-    """One cycle as a closed list of names (``[a, b, c, a]``), or None when the graph is a DAG."""
-    import networkx as nx
+def generations(parents: Mapping[str, Iterable[str]]) -> list[list[str]] | None:
+    """The topological generations of ``parents`` (step → its parents), or None when it has a cycle.
 
-    if nx.is_directed_acyclic_graph(graph):
+    Parents that are not keys are nodes too. Generation sets are those of
+    ``networkx.topological_generations``; the order inside a generation is not defined.
+    """
+    sorter = graphlib.TopologicalSorter(parents)
+    try:
+        sorter.prepare()
+    except graphlib.CycleError:
         return None
-    edges = nx.find_cycle(graph)
+    result: list[list[str]] = []
+    while sorter.is_active():
+        ready = sorter.get_ready()
+        result.append(list(ready))
+        sorter.done(*ready)
+    return result
+
+
+def find_cycle(parents: Mapping[str, Sequence[str]]) -> list[str] | None:
+    """One cycle as a closed list of names (``[a, b, c, a]``), or None when the graph is a DAG."""
+    if generations(parents) is not None:
+        return None
+    import networkx as nx  # only to name the cycle, as before
+
+    edges = nx.find_cycle(graph_from_parents(parents))
     return [edges[0][0], *(edge[1] for edge in edges)]
+
+
+def _reachable(start: str, links: Mapping[str, Iterable[str]]) -> set[str]:
+    """Nodes reachable from ``start`` through ``links`` (``start`` excluded unless on a cycle)."""
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for node in links.get(todo.pop(), ()):
+            if node not in seen:
+                seen.add(node)
+                todo.append(node)
+    return seen
 
 
 def format_cycle(cycle: Iterable[str]) -> str:
@@ -111,8 +152,6 @@ def plan(
 
 
 def _plan(workflow: Workflow, step: str | None, until: str | None, from_: str | None) -> Plan:
-    import networkx as nx
-
     chosen = [
         (option, name) for option, name in (("--step", step), ("--until", until), ("--from", from_)) if name
     ]
@@ -120,9 +159,9 @@ def _plan(workflow: Workflow, step: str | None, until: str | None, from_: str | 
         raise UsageError(
             "choose one selection: " + " or ".join(f"{option} {name}" for option, name in chosen),
         )
-    graph = build_graph(workflow)
+    parents: Mapping[str, Sequence[str]] = {name: item.parents for name, item in workflow.steps.items()}
     order = {name: index for index, name in enumerate(workflow.steps)}
-    selected: set[str]
+    selected: set[str] | None = None
     selection = "all steps"
     if chosen:
         option, name = chosen[0]
@@ -131,13 +170,19 @@ def _plan(workflow: Workflow, step: str | None, until: str | None, from_: str | 
         if option == "--step":
             selected = {name}
         elif option == "--until":
-            selected = nx.ancestors(graph, name) | {name}
+            selected = _reachable(name, parents) | {name}
         else:
-            selected = nx.descendants(graph, name) | {name}
-        subgraph = graph.subgraph(selected)
-    else:
-        subgraph = graph
-    generations = [
-        sorted(generation, key=order.__getitem__) for generation in nx.topological_generations(subgraph)
-    ]
-    return Plan(generations=generations, graph=graph, selection=selection)
+            children: dict[str, list[str]] = {}
+            for child, names in parents.items():
+                for parent in names:
+                    children.setdefault(parent, []).append(child)
+            selected = _reachable(name, children) | {name}
+        parents = {node: [p for p in parents.get(node, ()) if p in selected] for node in selected}
+    found = generations(parents)
+    if found is None:  # a cycle (loaded workflows have none): networkx raises as it always did
+        import networkx as nx
+
+        graph = build_graph(workflow)
+        found = list(nx.topological_generations(graph if selected is None else graph.subgraph(selected)))
+    ordered = [sorted(generation, key=order.__getitem__) for generation in found]
+    return Plan(generations=ordered, workflow=workflow, selection=selection)

@@ -14,7 +14,7 @@ from typing import Any
 
 from gpf_flow.errors import UsageError, WorkflowError
 from gpf_flow.workflow._gc import gc_paused
-from gpf_flow.workflow.dag import find_cycle, format_cycle, graph_from_parents, unknown_parents
+from gpf_flow.workflow.dag import find_cycle, format_cycle, unknown_parents
 from gpf_flow.workflow.expand import expand_actions
 from gpf_flow.workflow.jsonc import JsoncSyntaxError, parse_jsonc
 from gpf_flow.workflow.locate import Source, did_you_mean
@@ -166,7 +166,7 @@ def _check_dag(steps: Mapping[str, Mapping[str, Any]], source: Source) -> None:
             for child, index, parent in unknown
         ]
         raise WorkflowError("\n".join(messages), hint="steps: " + ", ".join(steps))
-    cycle = find_cycle(graph_from_parents(parents))
+    cycle = find_cycle(parents)
     if cycle:
         raise source.error(
             f"the steps form a cycle: {format_cycle(cycle)}",

@@ -6,6 +6,10 @@ mostly alike, so each step is first reduced to its *shape* (the same structure w
 objects emptied and strings replaced by a placeholder, except where the schema checks the value
 with ``enum``); a shape already found valid is not validated again. Invalid shapes are validated
 on the real step, so messages show the real values. This keeps 10,000-step workflows fast.
+
+A document is first checked by jsonschema-rs against the whole schema: when it is valid, nothing
+else runs and jsonschema (slow to import) is not imported, which keeps `gpf-flow validate` quick
+to start. Any other answer goes through jsonschema, which writes the messages.
 """
 
 from __future__ import annotations
@@ -86,8 +90,25 @@ def _validators() -> tuple[Validator, Validator]:
     return Draft202012Validator(top), Draft202012Validator(step)
 
 
+@cache
+def _quick_validator() -> Any:
+    import jsonschema_rs
+
+    return jsonschema_rs.Draft202012Validator(workflow_schema())
+
+
+def _surely_valid(document: Any) -> bool:
+    """True when jsonschema-rs finds the document valid; False when invalid or unsure."""
+    try:
+        return bool(_quick_validator().is_valid(document))
+    except Exception:  # a value it cannot convert: jsonschema decides
+        return False
+
+
 def validate_document(document: Any, source: Source) -> None:
     """Raise a located :class:`~gpf_flow.errors.WorkflowError` listing every schema violation."""
+    if _surely_valid(document):
+        return
     top, step_validator = _validators()
     problems: list[tuple[JsonPath, str, str | None]] = []
     problems.extend(_describe(error, ()) for error in top.iter_errors(document))
