@@ -152,8 +152,12 @@ def _safe_console(**options: Any) -> Console:
 
 @cache
 def err_console() -> Console:
-    """The stderr console (errors, warnings, progress)."""
-    return _safe_console(stderr=True)
+    """The stderr console (errors, warnings, progress). Not a terminal: messages are not wrapped, so a
+    log or a script sees each one on one line."""
+    err = _safe_console(stderr=True)
+    if err.is_terminal:
+        return err
+    return _safe_console(stderr=True, width=NOT_A_TERMINAL_WIDTH)
 
 
 def print_error(exc: GpfFlowError) -> None:

@@ -21,6 +21,7 @@ from store_test_helpers import wait_status
 
 from gpf_flow.delivery.descriptor import load_descriptor
 from gpf_flow.delivery.uploader import deliver
+from gpf_flow.engine.options import RunOptions
 from gpf_flow.engine.runner import run
 from gpf_flow.postgis.cluster import EmbeddedCluster
 from gpf_flow.postgis.database import database_for, schema_name
@@ -61,7 +62,7 @@ def store(pg_home: Path, tmp_path: Path) -> Iterator[LocalStore]:
 
 def _run(store: LocalStore, name: str) -> None:
     workflow = load_workflow(SDK_DATA / "workflows" / name)
-    result = run(workflow, store, jobs=2)
+    result = run(workflow, store, RunOptions(jobs=2))
     assert result.ok, result.failed
     return None
 
