@@ -210,12 +210,12 @@ def _store_entity(ref: StoreEntityRef, ctx: ResolveContext) -> Any:
             f"cannot resolve {ref.source}: no {ref.entity_type} matches\n  query: {query}\n  matches: 0",
             hint=f"check the filters, or create the {ref.entity_type} first (did an earlier step run?)",
         )
-    if ref.select == "ONE" and count > 1:
+    if ref.select != "ALL" and count > 1:  # no selector means ONE, as in the official SDK
         # the official SDK silently takes the first; acting on the wrong entity is worse than stopping
         listed = "\n".join(f"    {_label(item)}" for item in items)
         more = f"\n    ... and {count - len(items)} more" if count > len(items) else ""
         raise WorkflowError(
-            f"cannot resolve {ref.source}: ONE {ref.entity_type} expected, {count} match\n"
+            f"cannot resolve {ref.source}: one {ref.entity_type} expected, {count} match\n"
             f"  query: {query}\n  matches:\n{listed}{more}",
             hint="narrow the filters (INFOS/TAGS) until one entity matches, or write ALL to use them all",
         )

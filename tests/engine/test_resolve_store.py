@@ -81,7 +81,7 @@ def test_errors_show_template_query_and_matches(seeded: LocalStore) -> None:
     assert "query: GET stored_data?name=nope&type=VECTOR-DB&page=1&limit=10" in text
     assert "matches: 0" in text
     with pytest.raises(WorkflowError) as info:
-        resolve_value("{store_entity.configuration.infos.missing.field [TAGS(team=x)]}", c)
+        resolve_value("{store_entity.configuration.ALL.infos.missing.field [TAGS(team=x)]}", c)
     assert "has no infos.missing" in str(info.value) and "matches: 2" in str(info.value)
     with pytest.raises(WorkflowError, match="has no tags.absent"):
         resolve_value("{store_entity.configuration.tags.absent [INFOS(name=a)]}", c)
@@ -97,12 +97,17 @@ def test_dry_run_marks_missing_entities_pending(seeded: LocalStore) -> None:
 
 
 def test_one_matching_several_entities_lists_them(seeded: LocalStore) -> None:
-    """The official SDK silently takes the first; an explicit ONE must match exactly one."""
+    """The official SDK silently takes the first; ONE, written or implied (no selector), must match
+    exactly one entity."""
     c = ResolveContext(store=seeded)
-    with pytest.raises(WorkflowError) as info:
-        resolve_value("{store_entity.configuration.ONE.infos._id [TAGS(team=x)]}", c)
-    text = str(info.value)
-    assert "ONE configuration expected, 2 match" in text
+    for template in (
+        "{store_entity.configuration.ONE.infos._id [TAGS(team=x)]}",
+        "{store_entity.configuration.infos._id [TAGS(team=x)]}",
+    ):
+        with pytest.raises(WorkflowError) as info:
+            resolve_value(template, c)
+        text = str(info.value)
+        assert "one configuration expected, 2 match" in text
     last = seeded.user_me()["last_name"]
     assert "'a'" in text and f"'{last}__cfg'" in text
     assert "narrow the filters" in text
