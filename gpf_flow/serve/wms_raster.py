@@ -22,6 +22,7 @@ from pyproj import CRS
 from gpf_flow.serve import raster_info
 from gpf_flow.serve.mbtiles import MBTiles, PyramidCache, PyramidInfo
 from gpf_flow.serve.ows import (
+    MAX_MAP_SIZE,
     SUPPORTED_CRS,
     OgcError,
     crs_code,
@@ -35,7 +36,7 @@ from gpf_flow.serve.published import WMS_RASTER, PublishedIndex, PublishedLayer
 from gpf_flow.serve.raster_map import MapRequest, render_map
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-MAX_SIZE = 4096
+MAX_SIZE = MAX_MAP_SIZE  # GPF_FLOW_SERVE_MAX_MAP_SIZE; advertised as MaxWidth/MaxHeight
 
 
 def _ident(name: str) -> str:

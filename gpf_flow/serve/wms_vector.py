@@ -26,6 +26,7 @@ from starlette.responses import Response
 
 from gpf_flow.errors import NotFoundError
 from gpf_flow.serve.ows import (
+    MAX_MAP_SIZE,
     SUPPORTED_CRS,
     OgcError,
     check_service,
@@ -59,7 +60,7 @@ from gpf_flow.store.base import LocalCapabilities
 
 log = logging.getLogger("gpf_flow.serve")
 
-MAX_SIZE = 4096
+MAX_SIZE = MAX_MAP_SIZE  # GPF_FLOW_SERVE_MAX_MAP_SIZE; advertised as MaxWidth/MaxHeight
 FORMATS = ("image/png", "image/jpeg")
 INFO_FORMATS = (
     "text/plain",
@@ -248,6 +249,7 @@ class VectorWms:
             items=items,
             crs_list=crs_list,
             formats=FORMATS,
+            max_size=MAX_SIZE,
             info_formats=INFO_FORMATS,
         )
 
