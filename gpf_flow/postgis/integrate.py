@@ -159,6 +159,11 @@ def load_layer(
         target_types = existing.attributes
         keep = [i for i, n in enumerate(names) if n in target_types and n != existing.geometry_column]
         dropped = [names[i] for i, n in enumerate(names) if i not in keep]
+        if fields and not keep:
+            raise IntegrationError(
+                f"{src.label}: none of its columns ({', '.join(names)}) exists in table {table}: "
+                "every attribute would be lost (nothing of it was loaded)"
+            )
         if dropped:
             log(f"WARNING {src.label}: column(s) {', '.join(dropped)} not in table {table}, ignored")
         use_geometry = spatial and existing.geometry_column is not None
@@ -191,6 +196,11 @@ def load_layer(
                     for row in zip(*columns, strict=True):
                         copy.write_row(row)
                 written += n
+        if written != total:
+            raise IntegrationError(
+                f"{src.label}: {written} of {total} features could be read; the layer is damaged "
+                "(nothing of it was loaded)"
+            )
         targets: list[sql.Composable] = [sql.Identifier(names[i]) for i in keep]
         values: list[sql.Composable] = [
             sql.SQL("CAST(s.{} AS {})").format(sql.Identifier(f"c{i}"), sql.SQL(target_types[names[i]]))

@@ -124,6 +124,12 @@ def integrate_layer(
         )
         written += n
     out = read_info(target, layer=table, force_total_bounds=True)
+    if int(out["features"]) != total:  # never report success for data that did not arrive
+        raise ProcessingFailed(
+            f"{src.label}: {out['features']} of {total} features were integrated; the layer is damaged"
+        )
+    if columns and not [f for f in out["fields"] if str(f).lower() != FID_COLUMN]:
+        raise ProcessingFailed(f"{src.label}: every attribute ({', '.join(columns)}) was lost")
     bounds = [float(v) for v in out["total_bounds"]] if geometry_type is not None else None
     ctx.log(
         f"{src.label} → table {table}: {out['features']} features, {out['geometry_type']}, "
