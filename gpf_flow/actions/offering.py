@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gpf_flow.actions.base import ActionContext, delete_offering, wait_status
 from gpf_flow.errors import WorkflowError
+from gpf_flow.store import ops
 from gpf_flow.store.base import Entity, EntityType, OfferingStatus
 
 
@@ -15,7 +16,7 @@ def run(ctx: ActionContext) -> None:
     body.setdefault("open", True)
     offering = _existing(ctx, configuration_id, endpoint)
     if offering is None:
-        offering = ctx.store.create_offering(configuration_id, body)
+        offering = ops.create_offering(ctx.store, configuration_id, body)
         ctx.created("offering", offering)
     publish_wait(ctx, offering)
 
@@ -26,7 +27,7 @@ def _endpoint_id(offering: Entity) -> str | None:
 
 
 def _existing(ctx: ActionContext, configuration_id: str, endpoint: str) -> Entity | None:
-    for item in ctx.store.list_configuration_offerings(configuration_id):
+    for item in ops.list_configuration_offerings(ctx.store, configuration_id):
         offering = ctx.store.get_entity(EntityType.OFFERING, item["_id"])
         if _endpoint_id(offering) != endpoint:
             continue

@@ -46,6 +46,7 @@ from gpf_flow.delivery.events import (
 )
 from gpf_flow.delivery.md5 import Md5Error, verify_md5_file, write_md5_file
 from gpf_flow.errors import GpfFlowError, UsageError
+from gpf_flow.store import ops
 from gpf_flow.store.base import Action, Entity, EntityType, Store, UploadChecks, flatten_tree, iter_entities
 
 BEHAVIORS = ("STOP", "DELETE", "CONTINUE", "RESUME")
@@ -208,7 +209,7 @@ class Uploader:
         if status == "OPEN":
             return self.store.get_entity(EntityType.UPLOAD, upload_id), "reused"
         if self.behavior == "RESUME" and status in ("CLOSED", "UNSTABLE"):
-            checks = self.store.upload_checks(upload_id)
+            checks = ops.upload_checks(self.store, upload_id)
             if status == "UNSTABLE" or checks.failed:
                 self.store.act(EntityType.UPLOAD, upload_id, Action.OPEN)
                 return self.store.get_entity(EntityType.UPLOAD, upload_id), "reopened"
@@ -229,11 +230,11 @@ class Uploader:
             self._emit(Info(spec.name, f"upload {upload_id} is already {status}: nothing to send"))
             return status in ("CHECKING", "CLOSED", "UNSTABLE")
         if spec.tags:
-            self.store.add_tags(EntityType.UPLOAD, upload_id, spec.tags)
-        known = {str(c.get("text")) for c in self.store.list_comments(EntityType.UPLOAD, upload_id)}
+            ops.add_tags(self.store, EntityType.UPLOAD, upload_id, spec.tags)
+        known = {str(c.get("text")) for c in ops.list_comments(self.store, EntityType.UPLOAD, upload_id)}
         for comment in spec.comments:
             if comment not in known:
-                self.store.add_comment(EntityType.UPLOAD, upload_id, comment)
+                ops.add_comment(self.store, EntityType.UPLOAD, upload_id, comment)
                 known.add(comment)
         self._push_files(prepared, upload_id, result)
         self._push_md5(prepared, upload_id, result)
@@ -249,13 +250,13 @@ class Uploader:
             self._emit(FileProgress(dataset, remote, sent))
 
         if md5:
-            self.store.upload_push_md5(upload_id, local, progress)
+            ops.upload_push_md5(self.store, upload_id, local, progress)
         else:
-            self.store.upload_push_file(upload_id, local, remote, progress)
+            ops.upload_push_file(self.store, upload_id, local, remote, progress)
         self._emit(FileFinished(dataset, remote, size, skipped=False))
 
     def _push_files(self, prepared: PreparedDataset, upload_id: str, result: DatasetResult) -> None:
-        present = flatten_tree(self.store.upload_tree(upload_id))
+        present = flatten_tree(ops.upload_tree(self.store, upload_id))
         name = prepared.spec.name
         for file in prepared.files:
             if present.get(file.remote) == file.size:
@@ -263,17 +264,17 @@ class Uploader:
                 self._emit(FileFinished(name, file.remote, file.size, skipped=True))
                 continue
             if file.remote in present:  # partly sent or changed: send it again
-                self.store.upload_delete_file(upload_id, file.remote)
+                ops.upload_delete_file(self.store, upload_id, file.remote)
             self._push(name, upload_id, file.local, file.remote, file.size, md5=False)
             result.files_sent += 1
             result.bytes_sent += file.size
 
     def _push_md5(self, prepared: PreparedDataset, upload_id: str, result: DatasetResult) -> None:
         # md5 files always go again: a changed md5 file keeps its size, the tree cannot tell.
-        present = flatten_tree(self.store.upload_tree(upload_id))
+        present = flatten_tree(ops.upload_tree(self.store, upload_id))
         for md5_file in prepared.md5_files:
             if md5_file.name in present:
-                self.store.upload_delete_file(upload_id, md5_file.name)
+                ops.upload_delete_file(self.store, upload_id, md5_file.name)
             size = md5_file.stat().st_size
             self._push(prepared.spec.name, upload_id, md5_file, md5_file.name, size, md5=True)
             result.files_sent += 1
@@ -290,7 +291,7 @@ class Uploader:
         started = time.monotonic()
         delays = self.poll.delays()
         while True:
-            checks = self.store.upload_checks(upload_id)
+            checks = ops.upload_checks(self.store, upload_id)
             state = tuple(_check_names(items) for items in checks.as_dict().values())
             if state != last:
                 last = state
@@ -364,7 +365,7 @@ class Uploader:
             else:
                 if existing is not None:
                     self.store.delete_entity(EntityType.STATIC, str(existing["_id"]))
-                created = self.store.create_static(spec.file, spec.name, spec.type, spec.description)
+                created = ops.create_static(self.store, spec.file, spec.name, spec.type, spec.description)
                 result.static_id = str(created["_id"])
                 result.action = "recreated" if existing is not None else "created"
         except GpfFlowError as exc:
