@@ -6,6 +6,7 @@ from gpf_flow.actions.base import ActionContext, delete_offering, wait_status
 from gpf_flow.errors import WorkflowError
 from gpf_flow.store import ops
 from gpf_flow.store.base import Entity, EntityType, OfferingStatus
+from gpf_flow.store.views import OfferingView
 
 
 def run(ctx: ActionContext) -> None:
@@ -36,7 +37,7 @@ def _existing(ctx: ActionContext, configuration_id: str, endpoint: str) -> Entit
             delete_offering(ctx, offering)
             return None
         ctx.created("offering", offering, reused=True)
-        if offering.get("status") == OfferingStatus.UNPUBLISHED:
+        if OfferingView.of(offering).status == OfferingStatus.UNPUBLISHED:
             raise WorkflowError(
                 f"{label} exists but is UNPUBLISHED", hint="use --behavior DELETE to re-publish"
             )
@@ -50,9 +51,10 @@ def publish_wait(ctx: ActionContext, offering: Entity) -> Entity:
         ctx, EntityType.OFFERING, offering["_id"], (OfferingStatus.PUBLISHED, OfferingStatus.UNSTABLE)
     )
     assert final is not None
-    if final.get("status") != OfferingStatus.PUBLISHED:
+    state = OfferingView.of(final)
+    if state.status != OfferingStatus.PUBLISHED:
         raise WorkflowError(
-            f"offering {final['_id']} ({final.get('layer_name')}) ended {final.get('status')}",
+            f"offering {state.id} ({state.layer_name}) ended {state.status_text}",
             hint="check the configuration's stored data and the endpoint",
         )
     ctx.published(final)

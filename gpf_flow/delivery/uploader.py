@@ -47,7 +47,17 @@ from gpf_flow.delivery.events import (
 from gpf_flow.delivery.md5 import Md5Error, verify_md5_file, write_md5_file
 from gpf_flow.errors import GpfFlowError, UsageError
 from gpf_flow.store import ops
-from gpf_flow.store.base import Action, Entity, EntityType, Store, UploadChecks, flatten_tree, iter_entities
+from gpf_flow.store.base import (
+    Action,
+    Entity,
+    EntityType,
+    Store,
+    UploadChecks,
+    UploadStatus,
+    flatten_tree,
+    iter_entities,
+)
+from gpf_flow.store.views import UploadView
 
 BEHAVIORS = ("STOP", "DELETE", "CONTINUE", "RESUME")
 # What the local store's job table writes when a check's process died (store/local/jobs.py).
@@ -179,7 +189,7 @@ class Uploader:
     def find_upload(self, name: str) -> Entity | None:
         """The first upload with exactly this name, or None."""
         for upload in iter_entities(self.store, EntityType.UPLOAD, {"name": name}):
-            if upload.get("name") == name:
+            if UploadView.of(upload).name == name:
                 return upload
         return None
 
@@ -196,7 +206,7 @@ class Uploader:
         if existing is None:
             return self._create_upload(spec), "created"
         upload_id = str(existing["_id"])
-        status = str(self.store.get_entity(EntityType.UPLOAD, upload_id).get("status"))
+        status = self._upload_status(upload_id)
         if self.behavior == "STOP":
             raise GpfFlowError(
                 f"an upload named {spec.name!r} already exists (id {upload_id}, status {status})",
@@ -206,14 +216,18 @@ class Uploader:
         if self.behavior == "DELETE":
             self.store.delete_entity(EntityType.UPLOAD, upload_id)
             return self._create_upload(spec), "recreated"
-        if status == "OPEN":
+        if status == UploadStatus.OPEN:
             return self.store.get_entity(EntityType.UPLOAD, upload_id), "reused"
-        if self.behavior == "RESUME" and status in ("CLOSED", "UNSTABLE"):
+        if self.behavior == "RESUME" and status in (UploadStatus.CLOSED, UploadStatus.UNSTABLE):
             checks = ops.upload_checks(self.store, upload_id)
-            if status == "UNSTABLE" or checks.failed:
+            if status == UploadStatus.UNSTABLE or checks.failed:
                 self.store.act(EntityType.UPLOAD, upload_id, Action.OPEN)
                 return self.store.get_entity(EntityType.UPLOAD, upload_id), "reopened"
         return self.store.get_entity(EntityType.UPLOAD, upload_id), "reused"
+
+    def _upload_status(self, upload_id: str) -> str:
+        """The upload's status as the store gives it now."""
+        return UploadView.of(self.store.get_entity(EntityType.UPLOAD, upload_id)).status_text
 
     def send_dataset(self, spec: DatasetSpec, result: DatasetResult) -> bool:
         """Create or find the upload, send what is missing and close it.
@@ -222,13 +236,13 @@ class Uploader:
         """
         prepared = prepare_dataset(spec, self._emit)
         upload, action = self._open_upload(spec)
-        upload_id = str(upload["_id"])
-        status = str(upload.get("status"))
+        view = UploadView.of(upload)
+        upload_id, status = view.id, view.status_text
         result.upload_id, result.status = upload_id, status
         self._emit(DatasetStarted(spec.name, upload_id, action, status))
-        if status != "OPEN":
+        if view.status != UploadStatus.OPEN:
             self._emit(Info(spec.name, f"upload {upload_id} is already {status}: nothing to send"))
-            return status in ("CHECKING", "CLOSED", "UNSTABLE")
+            return view.status in (UploadStatus.CHECKING, UploadStatus.CLOSED, UploadStatus.UNSTABLE)
         if spec.tags:
             ops.add_tags(self.store, EntityType.UPLOAD, upload_id, spec.tags)
         known = {str(c.get("text")) for c in ops.list_comments(self.store, EntityType.UPLOAD, upload_id)}
@@ -297,8 +311,8 @@ class Uploader:
                 last = state
                 self._emit(ChecksChanged(result.name, upload_id, *state))
             self._stream_logs(result.name, checks, offsets, names)
-            status = str(self.store.get_entity(EntityType.UPLOAD, upload_id).get("status"))
-            if checks.finished and status != "CHECKING":
+            status = self._upload_status(upload_id)
+            if checks.finished and status != UploadStatus.CHECKING:
                 break
             if self.poll.timeout is not None and time.monotonic() - started > self.poll.timeout:
                 result.status = status

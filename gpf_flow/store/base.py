@@ -8,7 +8,7 @@ path; it returns the documents the API returns. Everything above it (what to cre
 wait, how to resume) is ours and identical for both backends; everything below it (SQL,
 worker processes, requests and retries) is the backend's own business.
 
-The protocol has twelve methods: the session (``close``, ``for_datastore``, ``local``), the two
+The protocol has thirteen methods: the session (``close``, ``for_datastore``, ``local``), the two
 documents outside any collection (``user_me``, ``get_datastore``), the five entity verbs
 (``list_entities``, ``get_entity``, ``create_entity``, ``edit_entity``, ``delete_entity``), and
 three verbs for what hangs off one entity: ``act`` (``POST {collection}/{id}/{action}``),
@@ -303,7 +303,7 @@ class UploadChecks:
 @runtime_checkable
 class Store(Protocol):
     """What gpf-flow needs from an Entrepôt: entities, actions, logs and sub-resources (see the
-    module docstring for why these twelve; :mod:`gpf_flow.store.ops` builds on them)."""
+    module docstring for why these thirteen; :mod:`gpf_flow.store.ops` builds on them)."""
 
     kind: str
     """``"local"`` or ``"geoplateforme"``: a label for run records and messages, never a switch."""
