@@ -41,6 +41,7 @@ from pathlib import Path
 
 import httpx
 
+from gpf_flow.store import ops
 from gpf_flow.store.base import EXECUTION_TERMINAL
 from gpf_flow.store.follow import PollSchedule, follow_execution
 from gpf_flow.store.geoplateforme import GeoplateformeStore, GpfSettings, load_settings
@@ -98,11 +99,11 @@ def deliver_raster_sample(store: GeoplateformeStore, tmp: Path) -> str:
     )
     for path in sorted(folder.rglob("*")):
         if path.is_file() and path.parent != folder:
-            store.upload_push_file(upload["_id"], path, path.relative_to(folder).as_posix())
+            ops.upload_push_file(store, upload["_id"], path, path.relative_to(folder).as_posix())
         elif path.is_file() and path.suffix == ".md5":
-            store.upload_push_md5(upload["_id"], path)
+            ops.upload_push_md5(store, upload["_id"], path)
     store.upload_close(upload["_id"])
-    while not store.upload_checks(upload["_id"]).finished:
+    while not ops.upload_checks(store, upload["_id"]).finished:
         time.sleep(0.2)
     return str(upload["_id"])
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from gpf_flow import events as ev
 from gpf_flow.errors import Interrupted, NotFoundError, WorkflowError
+from gpf_flow.store import ops
 from gpf_flow.store.base import Entity, EntityType, OfferingStatus, Store
 from gpf_flow.store.follow import PollSchedule
 
@@ -137,14 +138,14 @@ def apply_tags_and_comments(
     """Merge the action's tags into the entity and add its comments that are not there yet
     (``fresh``: the entity was just created, it has none: they are not read back)."""
     if ctx.tags:
-        ctx.store.add_tags(entity_type, entity_id, ctx.tags)
+        ops.add_tags(ctx.store, entity_type, entity_id, ctx.tags)
     if not ctx.comments:  # no need to read the entity's comments
         return
-    listed = [] if fresh else ctx.store.list_comments(entity_type, entity_id)
+    listed = [] if fresh else ops.list_comments(ctx.store, entity_type, entity_id)
     existing = {c.get("text") for c in listed if c}
     for text in ctx.comments:
         if text not in existing:
-            ctx.store.add_comment(entity_type, entity_id, text)
+            ops.add_comment(ctx.store, entity_type, entity_id, text)
             existing.add(text)
 
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gpf_flow.actions.base import ActionContext, apply_tags_and_comments, delete_offering, exact_one
+from gpf_flow.store import ops
 from gpf_flow.store.base import Entity, EntityType
 
 
@@ -25,7 +26,7 @@ def create_configuration(ctx: ActionContext, body: Mapping[str, Any]) -> Entity:
     if existing is not None:
         label = f"configuration {name!r} (layer {keys.get('layer_name')!r}, {existing['_id']})"
         if ctx.reuse_or_replace(label, "configurations"):
-            for offering in ctx.store.list_configuration_offerings(existing["_id"]):
+            for offering in ops.list_configuration_offerings(ctx.store, existing["_id"]):
                 delete_offering(ctx, ctx.store.get_entity(EntityType.OFFERING, offering["_id"]))
             ctx.store.delete_entity(EntityType.CONFIGURATION, existing["_id"])
             ctx.deleted("configuration", existing)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from gpf_flow.actions.base import ActionContext, delete_offering
 from gpf_flow.actions.selection import select_entities
 from gpf_flow.errors import NotFoundError, WorkflowError
+from gpf_flow.store import ops
 from gpf_flow.store.base import Entity, EntityType, as_entity_type, iter_entities
 
 
@@ -56,14 +57,15 @@ def _dependents(
     if entity_type == "offering" or entity_type == "upload":
         return []
     if entity_type == "configuration":
-        return [(EntityType.OFFERING, o) for o in ctx.store.list_configuration_offerings(entity["_id"])]
+        return [(EntityType.OFFERING, o) for o in ops.list_configuration_offerings(ctx.store, entity["_id"])]
     if entity_type == "stored_data":
         found: list[tuple[EntityType, Entity]] = []
         for configuration in iter_entities(
             ctx.store, EntityType.CONFIGURATION, {"stored_data": entity["_id"]}
         ):
             found.extend(
-                (EntityType.OFFERING, o) for o in ctx.store.list_configuration_offerings(configuration["_id"])
+                (EntityType.OFFERING, o)
+                for o in ops.list_configuration_offerings(ctx.store, configuration["_id"])
             )
             found.append((EntityType.CONFIGURATION, configuration))
         return found

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gpf_flow.actions.base import ActionContext, apply_tags_and_comments
+from gpf_flow.store import ops
 from gpf_flow.store.base import TAGGABLE_TYPES, Entity, as_entity_type
 
 # Fields the server owns: never sent back in a full replacement.
@@ -55,10 +56,10 @@ def run(ctx: ActionContext) -> None:
         return
     remove_tags = [str(t) for t in ctx.data.get("remove_tags") or []]
     if remove_tags:
-        ctx.store.remove_tags(entity_type, entity_id, remove_tags)
+        ops.remove_tags(ctx.store, entity_type, entity_id, remove_tags)
     remove_comments = {str(c) for c in ctx.data.get("remove_comments") or []}
     if remove_comments:
-        for comment in ctx.store.list_comments(entity_type, entity_id):
+        for comment in ops.list_comments(ctx.store, entity_type, entity_id):
             if comment and comment.get("text") in remove_comments:
-                ctx.store.remove_comment(entity_type, entity_id, comment["_id"])
+                ops.remove_comment(ctx.store, entity_type, entity_id, comment["_id"])
     apply_tags_and_comments(ctx, entity_type, entity_id)

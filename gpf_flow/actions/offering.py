@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from gpf_flow.actions.base import ActionContext, delete_offering, wait_status
 from gpf_flow.errors import WorkflowError
+from gpf_flow.store import ops
 from gpf_flow.store.base import Entity, EntityType, OfferingStatus
+from gpf_flow.store.views import OfferingView
 
 
 def run(ctx: ActionContext) -> None:
@@ -15,7 +17,7 @@ def run(ctx: ActionContext) -> None:
     body.setdefault("open", True)
     offering = _existing(ctx, configuration_id, endpoint)
     if offering is None:
-        offering = ctx.store.create_offering(configuration_id, body)
+        offering = ops.create_offering(ctx.store, configuration_id, body)
         ctx.created("offering", offering)
     publish_wait(ctx, offering)
 
@@ -26,7 +28,7 @@ def _endpoint_id(offering: Entity) -> str | None:
 
 
 def _existing(ctx: ActionContext, configuration_id: str, endpoint: str) -> Entity | None:
-    for item in ctx.store.list_configuration_offerings(configuration_id):
+    for item in ops.list_configuration_offerings(ctx.store, configuration_id):
         offering = ctx.store.get_entity(EntityType.OFFERING, item["_id"])
         if _endpoint_id(offering) != endpoint:
             continue
@@ -35,7 +37,7 @@ def _existing(ctx: ActionContext, configuration_id: str, endpoint: str) -> Entit
             delete_offering(ctx, offering)
             return None
         ctx.created("offering", offering, reused=True)
-        if offering.get("status") == OfferingStatus.UNPUBLISHED:
+        if OfferingView.of(offering).status == OfferingStatus.UNPUBLISHED:
             raise WorkflowError(
                 f"{label} exists but is UNPUBLISHED", hint="use --behavior DELETE to re-publish"
             )
@@ -49,9 +51,10 @@ def publish_wait(ctx: ActionContext, offering: Entity) -> Entity:
         ctx, EntityType.OFFERING, offering["_id"], (OfferingStatus.PUBLISHED, OfferingStatus.UNSTABLE)
     )
     assert final is not None
-    if final.get("status") != OfferingStatus.PUBLISHED:
+    state = OfferingView.of(final)
+    if state.status != OfferingStatus.PUBLISHED:
         raise WorkflowError(
-            f"offering {final['_id']} ({final.get('layer_name')}) ended {final.get('status')}",
+            f"offering {state.id} ({state.layer_name}) ended {state.status_text}",
             hint="check the configuration's stored data and the endpoint",
         )
     ctx.published(final)

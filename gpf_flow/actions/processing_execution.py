@@ -15,6 +15,7 @@ from gpf_flow.actions.base import ActionContext, apply_tags_and_comments, exact_
 from gpf_flow.errors import Interrupted, WorkflowError
 from gpf_flow.store.base import Action, Entity, EntityType, ExecutionStatus, StoredDataStatus
 from gpf_flow.store.follow import PollSchedule, follow_execution
+from gpf_flow.store.views import ExecutionView, StoredDataView
 
 LOG_TAIL = 5  # log lines quoted in the error of a failed execution
 
@@ -34,21 +35,21 @@ def run(ctx: ActionContext) -> None:
     if execution is None:
         execution = ctx.store.create_entity(EntityType.PROCESSING_EXECUTION, body)
         ctx.created("processing_execution", execution)
-    out_type, out_entity = _output_of(execution)
+    view = ExecutionView.of(execution)
+    out_type, out_entity = view.output_type, view.output
     if out_type and out_entity:
         if created and not out_sd.get("_id"):  # a new output (an updated one already existed)
             ctx.created(out_type, out_entity)
         fresh = created and not out_sd.get("_id")
         apply_tags_and_comments(ctx, out_type, out_entity["_id"], fresh=fresh)
-    if execution.get("status") == ExecutionStatus.CREATED:
+    if view.status == ExecutionStatus.CREATED:
         ctx.store.act(EntityType.PROCESSING_EXECUTION, execution["_id"], Action.LAUNCH)
     tail: deque[str] = deque(maxlen=LOG_TAIL)
-    final = follow(ctx, execution["_id"], tail)
-    if final.get("status") != ExecutionStatus.SUCCESS:
-        name = (final.get("processing") or {}).get("name", "")
+    final = ExecutionView.of(follow(ctx, execution["_id"], tail))
+    if not final.succeeded:
         last = "".join(f"\n    | {line}" for line in tail)
         raise WorkflowError(
-            f"processing execution {execution['_id']} ({name}) ended {final.get('status')}"
+            f"processing execution {execution['_id']} ({final.processing_name}) ended {final.status_text}"
             + (f"; last log lines:{last}" if last else ""),
             hint=f"the execution as JSON: gpf-flow entities get processing_execution {execution['_id']}",
         )
@@ -57,29 +58,20 @@ def run(ctx: ActionContext) -> None:
 _RELAUNCHABLE = (ExecutionStatus.FAILURE, ExecutionStatus.ABORTED)
 
 
-def _output_of(execution: Entity) -> tuple[EntityType | None, Entity | None]:
-    """The execution's output: its type (``stored_data`` or ``upload``) and entity, if any."""
-    output = execution.get("output") or {}
-    for key in (EntityType.STORED_DATA, EntityType.UPLOAD):
-        value = output.get(key)
-        if isinstance(value, dict) and value.get("_id"):
-            return key, value
-    return None, None
-
-
 def _existing_output(ctx: ActionContext, name: str) -> Entity | None:
     """Apply the behaviour when the output stored data already exists; the execution to follow."""
     stored = exact_one(ctx, EntityType.STORED_DATA, {"name": name})
     if stored is None:
         return None
     behavior = ctx.effective_behavior()
-    label = f"stored data {name!r} ({stored['_id']}, {stored.get('status')})"
+    state = StoredDataView.of(stored)
+    label = f"stored data {name!r} ({state.id}, {state.status_text})"
     if behavior == "STOP":
         raise WorkflowError(
             f"{label} already exists",
             hint="use --behavior DELETE to replace it, CONTINUE or RESUME to reuse it",
         )
-    unstable = stored.get("status") == StoredDataStatus.UNSTABLE
+    unstable = state.status == StoredDataStatus.UNSTABLE
     if behavior == "DELETE" or (behavior == "RESUME" and unstable):
         ctx.store.delete_entity(EntityType.STORED_DATA, stored["_id"])
         ctx.deleted("stored_data", stored)
@@ -92,7 +84,7 @@ def _existing_output(ctx: ActionContext, name: str) -> Entity | None:
         EntityType.PROCESSING_EXECUTION, {"output_stored_data": stored["_id"]}, page=1, limit=10
     )
     if not page.items:
-        if stored.get("status") == StoredDataStatus.GENERATED:
+        if state.status == StoredDataStatus.GENERATED:
             ctx.warn(f"{label} exists and no execution produced it here: reused as it is")
             ctx.created("stored_data", stored, reused=True)
             return {"_id": "", "status": ExecutionStatus.SUCCESS.value, "output": {"stored_data": stored}}
@@ -127,8 +119,7 @@ def _existing_update(ctx: ActionContext, body: dict[str, Any], stored_id: str) -
                 hint="use --behavior DELETE, CONTINUE or RESUME",
             )
         if behavior == "DELETE" or (
-            behavior == "RESUME"
-            and candidate.get("status") in (ExecutionStatus.FAILURE, ExecutionStatus.ABORTED)
+            behavior == "RESUME" and ExecutionView.of(candidate).status in _RELAUNCHABLE
         ):
             return None
         ctx.created("processing_execution", candidate, reused=True)
@@ -165,6 +156,6 @@ def follow(ctx: ActionContext, execution_id: str, tail: deque[str] | None = None
         cancel=ctx.cancel,
     )
     if ctx.cancel.is_set():
-        status = execution.get("status")
+        status = ExecutionView.of(execution).status_text
         raise Interrupted(f"step {ctx.step!r} interrupted: execution {execution_id} {status}")
     return execution

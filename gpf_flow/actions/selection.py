@@ -6,6 +6,7 @@ from typing import Any
 
 from gpf_flow.actions.base import ActionContext
 from gpf_flow.errors import NotFoundError, WorkflowError
+from gpf_flow.store import ops
 from gpf_flow.store.base import Entity, EntityType, iter_entities
 
 
@@ -55,7 +56,7 @@ def _configuration_offerings(
     ctx: ActionContext, configuration_id: str, infos: dict[str, Any]
 ) -> list[Entity]:
     offerings = []
-    for item in ctx.store.list_configuration_offerings(configuration_id):
+    for item in ops.list_configuration_offerings(ctx.store, configuration_id):
         offering = ctx.store.get_entity(EntityType.OFFERING, item["_id"])
         ok = True
         for key, value in infos.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from gpf_flow.actions.base import ActionContext
 from gpf_flow.actions.offering import publish_wait
 from gpf_flow.actions.selection import select_entities
+from gpf_flow.store import ops
 from gpf_flow.store.base import EntityType
 
 
@@ -17,5 +18,5 @@ def run(ctx: ActionContext) -> None:
         if_multi=str(ctx.data.get("if_multi") or "all"),
     )
     for offering in offerings:
-        synced = ctx.store.synchronize_offering(offering["_id"])
+        synced = ops.synchronize_offering(ctx.store, offering["_id"])
         publish_wait(ctx, synced)

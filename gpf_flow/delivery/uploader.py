@@ -46,7 +46,18 @@ from gpf_flow.delivery.events import (
 )
 from gpf_flow.delivery.md5 import Md5Error, verify_md5_file, write_md5_file
 from gpf_flow.errors import GpfFlowError, UsageError
-from gpf_flow.store.base import Action, Entity, EntityType, Store, UploadChecks, flatten_tree, iter_entities
+from gpf_flow.store import ops
+from gpf_flow.store.base import (
+    Action,
+    Entity,
+    EntityType,
+    Store,
+    UploadChecks,
+    UploadStatus,
+    flatten_tree,
+    iter_entities,
+)
+from gpf_flow.store.views import UploadView
 
 BEHAVIORS = ("STOP", "DELETE", "CONTINUE", "RESUME")
 # What the local store's job table writes when a check's process died (store/local/jobs.py).
@@ -178,7 +189,7 @@ class Uploader:
     def find_upload(self, name: str) -> Entity | None:
         """The first upload with exactly this name, or None."""
         for upload in iter_entities(self.store, EntityType.UPLOAD, {"name": name}):
-            if upload.get("name") == name:
+            if UploadView.of(upload).name == name:
                 return upload
         return None
 
@@ -195,7 +206,7 @@ class Uploader:
         if existing is None:
             return self._create_upload(spec), "created"
         upload_id = str(existing["_id"])
-        status = str(self.store.get_entity(EntityType.UPLOAD, upload_id).get("status"))
+        status = self._upload_status(upload_id)
         if self.behavior == "STOP":
             raise GpfFlowError(
                 f"an upload named {spec.name!r} already exists (id {upload_id}, status {status})",
@@ -205,14 +216,18 @@ class Uploader:
         if self.behavior == "DELETE":
             self.store.delete_entity(EntityType.UPLOAD, upload_id)
             return self._create_upload(spec), "recreated"
-        if status == "OPEN":
+        if status == UploadStatus.OPEN:
             return self.store.get_entity(EntityType.UPLOAD, upload_id), "reused"
-        if self.behavior == "RESUME" and status in ("CLOSED", "UNSTABLE"):
-            checks = self.store.upload_checks(upload_id)
-            if status == "UNSTABLE" or checks.failed:
+        if self.behavior == "RESUME" and status in (UploadStatus.CLOSED, UploadStatus.UNSTABLE):
+            checks = ops.upload_checks(self.store, upload_id)
+            if status == UploadStatus.UNSTABLE or checks.failed:
                 self.store.act(EntityType.UPLOAD, upload_id, Action.OPEN)
                 return self.store.get_entity(EntityType.UPLOAD, upload_id), "reopened"
         return self.store.get_entity(EntityType.UPLOAD, upload_id), "reused"
+
+    def _upload_status(self, upload_id: str) -> str:
+        """The upload's status as the store gives it now."""
+        return UploadView.of(self.store.get_entity(EntityType.UPLOAD, upload_id)).status_text
 
     def send_dataset(self, spec: DatasetSpec, result: DatasetResult) -> bool:
         """Create or find the upload, send what is missing and close it.
@@ -221,19 +236,19 @@ class Uploader:
         """
         prepared = prepare_dataset(spec, self._emit)
         upload, action = self._open_upload(spec)
-        upload_id = str(upload["_id"])
-        status = str(upload.get("status"))
+        view = UploadView.of(upload)
+        upload_id, status = view.id, view.status_text
         result.upload_id, result.status = upload_id, status
         self._emit(DatasetStarted(spec.name, upload_id, action, status))
-        if status != "OPEN":
+        if view.status != UploadStatus.OPEN:
             self._emit(Info(spec.name, f"upload {upload_id} is already {status}: nothing to send"))
-            return status in ("CHECKING", "CLOSED", "UNSTABLE")
+            return view.status in (UploadStatus.CHECKING, UploadStatus.CLOSED, UploadStatus.UNSTABLE)
         if spec.tags:
-            self.store.add_tags(EntityType.UPLOAD, upload_id, spec.tags)
-        known = {str(c.get("text")) for c in self.store.list_comments(EntityType.UPLOAD, upload_id)}
+            ops.add_tags(self.store, EntityType.UPLOAD, upload_id, spec.tags)
+        known = {str(c.get("text")) for c in ops.list_comments(self.store, EntityType.UPLOAD, upload_id)}
         for comment in spec.comments:
             if comment not in known:
-                self.store.add_comment(EntityType.UPLOAD, upload_id, comment)
+                ops.add_comment(self.store, EntityType.UPLOAD, upload_id, comment)
                 known.add(comment)
         self._push_files(prepared, upload_id, result)
         self._push_md5(prepared, upload_id, result)
@@ -249,13 +264,13 @@ class Uploader:
             self._emit(FileProgress(dataset, remote, sent))
 
         if md5:
-            self.store.upload_push_md5(upload_id, local, progress)
+            ops.upload_push_md5(self.store, upload_id, local, progress)
         else:
-            self.store.upload_push_file(upload_id, local, remote, progress)
+            ops.upload_push_file(self.store, upload_id, local, remote, progress)
         self._emit(FileFinished(dataset, remote, size, skipped=False))
 
     def _push_files(self, prepared: PreparedDataset, upload_id: str, result: DatasetResult) -> None:
-        present = flatten_tree(self.store.upload_tree(upload_id))
+        present = flatten_tree(ops.upload_tree(self.store, upload_id))
         name = prepared.spec.name
         for file in prepared.files:
             if present.get(file.remote) == file.size:
@@ -263,17 +278,17 @@ class Uploader:
                 self._emit(FileFinished(name, file.remote, file.size, skipped=True))
                 continue
             if file.remote in present:  # partly sent or changed: send it again
-                self.store.upload_delete_file(upload_id, file.remote)
+                ops.upload_delete_file(self.store, upload_id, file.remote)
             self._push(name, upload_id, file.local, file.remote, file.size, md5=False)
             result.files_sent += 1
             result.bytes_sent += file.size
 
     def _push_md5(self, prepared: PreparedDataset, upload_id: str, result: DatasetResult) -> None:
         # md5 files always go again: a changed md5 file keeps its size, the tree cannot tell.
-        present = flatten_tree(self.store.upload_tree(upload_id))
+        present = flatten_tree(ops.upload_tree(self.store, upload_id))
         for md5_file in prepared.md5_files:
             if md5_file.name in present:
-                self.store.upload_delete_file(upload_id, md5_file.name)
+                ops.upload_delete_file(self.store, upload_id, md5_file.name)
             size = md5_file.stat().st_size
             self._push(prepared.spec.name, upload_id, md5_file, md5_file.name, size, md5=True)
             result.files_sent += 1
@@ -290,14 +305,14 @@ class Uploader:
         started = time.monotonic()
         delays = self.poll.delays()
         while True:
-            checks = self.store.upload_checks(upload_id)
+            checks = ops.upload_checks(self.store, upload_id)
             state = tuple(_check_names(items) for items in checks.as_dict().values())
             if state != last:
                 last = state
                 self._emit(ChecksChanged(result.name, upload_id, *state))
             self._stream_logs(result.name, checks, offsets, names)
-            status = str(self.store.get_entity(EntityType.UPLOAD, upload_id).get("status"))
-            if checks.finished and status != "CHECKING":
+            status = self._upload_status(upload_id)
+            if checks.finished and status != UploadStatus.CHECKING:
                 break
             if self.poll.timeout is not None and time.monotonic() - started > self.poll.timeout:
                 result.status = status
@@ -364,7 +379,7 @@ class Uploader:
             else:
                 if existing is not None:
                     self.store.delete_entity(EntityType.STATIC, str(existing["_id"]))
-                created = self.store.create_static(spec.file, spec.name, spec.type, spec.description)
+                created = ops.create_static(self.store, spec.file, spec.name, spec.type, spec.description)
                 result.static_id = str(created["_id"])
                 result.action = "recreated" if existing is not None else "created"
         except GpfFlowError as exc:

@@ -15,6 +15,7 @@ from typing import Any
 
 from gpf_flow.errors import NotFoundError
 from gpf_flow.store.base import EntityType, Store
+from gpf_flow.store.views import EntityView
 
 # Entity type → the statuses in which it still does its job (None: existing is enough).
 GOOD_STATUSES: dict[str, frozenset[str] | None] = {
@@ -41,8 +42,9 @@ def lost_entities(store: Store, entities: Iterable[Mapping[str, Any]]) -> list[s
             lost.append(f"{label} is gone")
             continue
         good = GOOD_STATUSES[entity_type]
-        if good is not None and current.get("status") not in good:
-            lost.append(f"{label} is {current.get('status')}")
+        status = EntityView.of(current).status_text
+        if good is not None and status not in good:
+            lost.append(f"{label} is {status}")
     return lost
 
 

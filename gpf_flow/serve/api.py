@@ -31,6 +31,7 @@ from gpf_flow.serve.api_common import (
 from gpf_flow.serve.api_documents import documents_routes
 from gpf_flow.serve.api_files import FileReceiver
 from gpf_flow.serve.api_local import LocalRoutes
+from gpf_flow.store import ops
 from gpf_flow.store.base import (
     COLLECTIONS,
     TAGGABLE_TYPES,
@@ -92,7 +93,7 @@ class RestApi:
         body = await read_json(request)
         validate(body, schemas.ACCESS_CREATE, "access")
         await call(self.store.get_entity, "key", request.path_params["id"])
-        await call(self.store.create_access, request.path_params["id"], body)
+        await call(ops.create_access, self.store, request.path_params["id"], body)
         return no_content()
 
     async def access_list(self, request: Request) -> Response:
@@ -215,7 +216,7 @@ class RestApi:
             body = await read_json(request)
             validate(body, schemas.TAGS, "tags")
             entity_id = request.path_params["id"]
-            await call(view.add_tags, entity_type, entity_id, {k: str(v) for k, v in body.items()})
+            await call(ops.add_tags, view, entity_type, entity_id, {k: str(v) for k, v in body.items()})
             entity = await call(view.get_entity, entity_type, entity_id)
             return JSONResponse(entity.get("tags") or {})
 
@@ -229,7 +230,7 @@ class RestApi:
             keys = request.query_params.getlist("tags[]") or request.query_params.getlist("tags")
             if not keys:
                 raise ApiError(400, "query parameter 'tags[]' is required: the tag keys to remove")
-            await call(view.remove_tags, entity_type, request.path_params["id"], keys)
+            await call(ops.remove_tags, view, entity_type, request.path_params["id"], keys)
             return no_content()
 
         return handler
@@ -239,7 +240,7 @@ class RestApi:
 
         async def handler(request: Request) -> Response:
             view = await self.view(request)
-            comments = await call(view.list_comments, entity_type, request.path_params["id"])
+            comments = await call(ops.list_comments, view, entity_type, request.path_params["id"])
             return paged_response(comments, 1, max(len(comments), 1), len(comments))
 
         return handler
@@ -251,7 +252,7 @@ class RestApi:
             view = await self.view(request)
             body = await read_json(request)
             validate(body, schemas.COMMENT, "comment")
-            comment = await call(view.add_comment, entity_type, request.path_params["id"], body["text"])
+            comment = await call(ops.add_comment, view, entity_type, request.path_params["id"], body["text"])
             return JSONResponse(comment, status_code=201)
 
         return handler
@@ -262,7 +263,7 @@ class RestApi:
         async def handler(request: Request) -> Response:
             view = await self.view(request)
             params = request.path_params
-            await call(view.remove_comment, entity_type, params["id"], params["comment"])
+            await call(ops.remove_comment, view, entity_type, params["id"], params["comment"])
             return no_content()
 
         return handler
@@ -275,7 +276,7 @@ class RestApi:
         path = _remote_path(request.query_params.get("path"))
         await call(view.get_entity, "upload", upload_id)
         async with self.files.receive(request) as received:
-            await call(view.upload_push_file, upload_id, received.path, path)
+            await call(ops.upload_push_file, view, upload_id, received.path, path)
         return JSONResponse({"path": path, "size": received.size}, status_code=200)
 
     async def upload_push_md5(self, request: Request) -> Response:
@@ -284,7 +285,7 @@ class RestApi:
         upload_id = request.path_params["id"]
         await call(view.get_entity, "upload", upload_id)
         async with self.files.receive(request) as received:
-            await call(view.upload_push_md5, upload_id, received.path)
+            await call(ops.upload_push_md5, view, upload_id, received.path)
         return JSONResponse({"path": received.path.name, "size": received.size}, status_code=200)
 
     async def upload_delete_file(self, request: Request) -> Response:
@@ -292,18 +293,18 @@ class RestApi:
         # Both .../data and .../md5 delete any path (docs/entrepot-api.md §8: the SDK CLI inverts them).
         view = await self.view(request)
         path = _remote_path(request.query_params.get("path"))
-        await call(view.upload_delete_file, request.path_params["id"], path)
+        await call(ops.upload_delete_file, view, request.path_params["id"], path)
         return no_content()
 
     async def upload_tree(self, request: Request) -> Response:
         """``GET uploads/{id}/tree``."""
         view = await self.view(request)
-        return JSONResponse(await call(view.upload_tree, request.path_params["id"]))
+        return JSONResponse(await call(ops.upload_tree, view, request.path_params["id"]))
 
     async def upload_checks(self, request: Request) -> Response:
         """``GET uploads/{id}/checks``: check executions by status."""
         view = await self.view(request)
-        checks = await call(view.upload_checks, request.path_params["id"])
+        checks = await call(ops.upload_checks, view, request.path_params["id"])
         return JSONResponse(checks.as_dict())
 
     def events_route(self, entity_type: str) -> Handler:
@@ -331,7 +332,7 @@ class RestApi:
     async def configuration_offerings(self, request: Request) -> Response:
         """``GET configurations/{id}/offerings``."""
         view = await self.view(request)
-        offerings = await call(view.list_configuration_offerings, request.path_params["id"])
+        offerings = await call(ops.list_configuration_offerings, view, request.path_params["id"])
         return paged_response(offerings, 1, max(len(offerings), 1), len(offerings))
 
     async def offering_create(self, request: Request) -> Response:
@@ -340,13 +341,13 @@ class RestApi:
         body = await read_json(request)
         validate(body, schemas.OFFERING_CREATE, "offering")
         return JSONResponse(
-            await call(view.create_offering, request.path_params["id"], body), status_code=201
+            await call(ops.create_offering, view, request.path_params["id"], body), status_code=201
         )
 
     async def offering_synchronize(self, request: Request) -> Response:
         """``PUT offerings/{id}``: synchronise the offering."""
         view = await self.view(request)
-        return JSONResponse(await call(view.synchronize_offering, request.path_params["id"]))
+        return JSONResponse(await call(ops.synchronize_offering, view, request.path_params["id"]))
 
     # -- statics and permissions --------------------------------------------------------------
     async def static_create(self, request: Request) -> Response:
@@ -358,7 +359,7 @@ class RestApi:
                 raise ApiError(400, f"query parameter '{name}' is required for a static")
         async with self.files.receive(request) as received:
             entity = await call(
-                view.create_static, received.path, query["name"], query["type"], query.get("description")
+                ops.create_static, view, received.path, query["name"], query["type"], query.get("description")
             )
         return JSONResponse(entity, status_code=201)
 
@@ -375,7 +376,7 @@ class RestApi:
         view = await self.view(request)
         body = await read_json(request)
         validate(body, schemas.PERMISSION_CREATE, "permission")
-        return JSONResponse(await call(view.create_permissions, body), status_code=201)
+        return JSONResponse(await call(ops.create_permissions, view, body), status_code=201)
 
     # -- TMS ----------------------------------------------------------------------------------
     async def tms_list(self, request: Request) -> Response:

@@ -8,6 +8,18 @@ path; it returns the documents the API returns. Everything above it (what to cre
 wait, how to resume) is ours and identical for both backends; everything below it (SQL,
 worker processes, requests and retries) is the backend's own business.
 
+The protocol has thirteen methods: the session (``close``, ``for_datastore``, ``local``), the two
+documents outside any collection (``user_me``, ``get_datastore``), the five entity verbs
+(``list_entities``, ``get_entity``, ``create_entity``, ``edit_entity``, ``delete_entity``), and
+three verbs for what hangs off one entity: ``act`` (``POST {collection}/{id}/{action}``),
+``logs`` and ``related`` (the sub-resources: tags, comments, upload files and checks, a
+configuration's offerings, permissions, a key's accesses; see :data:`RELATIONS`). A new route of
+the API is then a new :class:`Relation` or :class:`Action` value, not a new method every backend
+must grow. The route-named operations callers want (``add_tags``, ``upload_push_file``,
+``create_offering``...) are typed functions over these in :mod:`gpf_flow.store.ops`; both
+backends map the three verbs onto their route-level methods through
+:class:`gpf_flow.store.routes.RouteDispatch`.
+
 Entities are plain JSON-like dicts with the API's own field names (``_id``, ``name``, ``status``,
 ``type``, ``tags``, ``type_infos``...), so the HTTP backend returns what the server sends and the
 local backend returns what the server would send. ``gpf_flow.store.local.LocalStore`` is the
@@ -156,13 +168,53 @@ class Action(StrEnum):
     OPEN = "open"
     LAUNCH = "launch"
     ABORT = "abort"
+    SYNCHRONIZE = "synchronize"
 
 
 ACTIONS: dict[EntityType, tuple[Action, ...]] = {
     EntityType.UPLOAD: (Action.CLOSE, Action.OPEN),
     EntityType.PROCESSING_EXECUTION: (Action.LAUNCH, Action.ABORT),
+    EntityType.OFFERING: (Action.SYNCHRONIZE,),
 }
-"""The actions each entity type has (``uploads/{id}/close``, ``processings/executions/{id}/launch``...)."""
+"""The actions each entity type has (``uploads/{id}/close``, ``processings/executions/{id}/launch``...;
+an offering's ``synchronize`` is the API's ``PUT offerings/{id}`` without a body)."""
+
+
+class Relation(StrEnum):
+    """The sub-resources ``{collection}/{id}/{relation}`` reached through :meth:`Store.related`."""
+
+    TAGS = "tags"
+    COMMENTS = "comments"
+    FILES = "files"
+    CHECKS = "checks"
+    OFFERINGS = "offerings"
+    PERMISSIONS = "permissions"
+    ACCESSES = "accesses"
+
+
+RELATIONS: dict[Relation, str] = {
+    Relation.TAGS: "taggable types; add: {key: value} merged, remove: keys; answers None",
+    Relation.COMMENTS: "taggable types; read: the comments, add: a text (answers the comment), "
+    "remove: a comment id",
+    Relation.FILES: "upload; read: the tree (GET uploads/{id}/tree), add: a FilePush "
+    "(…/data, or …/md5), remove: a pushed path",
+    Relation.CHECKS: "upload; read: its UploadChecks",
+    Relation.OFFERINGS: "configuration; read: its offerings, add: an offering body (answers the offering)",
+    Relation.PERMISSIONS: "datastore; add: a permission body (POST permissions answers a list)",
+    Relation.ACCESSES: "key; add: an access body (POST /users/me/keys/{key}/accesses)",
+}
+"""What each relation applies to, takes and answers."""
+
+
+def no_relation(entity_type: str, relation: str) -> Exception:
+    """The error for a sub-resource an entity type does not have, or an operation it lacks."""
+    from gpf_flow.errors import BadRequestError
+
+    return BadRequestError(
+        f"{entity_type} has no {relation!r} sub-resource for this operation",
+        hint="; ".join(f"{r}: {what}" for r, what in RELATIONS.items()),
+    )
+
 
 LOGGED_TYPES: tuple[EntityType, ...] = (EntityType.PROCESSING_EXECUTION, EntityType.CHECK_EXECUTION)
 """The entity types with ``GET {collection}/{id}/logs``."""
@@ -190,6 +242,17 @@ EXECUTION_TERMINAL: frozenset[str] = frozenset(
 
 ProgressCallback = Callable[[int], None]
 """Called with the number of bytes sent since the previous call."""
+
+
+@dataclass(frozen=True)
+class FilePush:
+    """One file to send into an upload (``add`` of :attr:`Relation.FILES`): a data file lands
+    under exactly ``remote_path``; an ``md5`` file lands at the root under its base name."""
+
+    local_path: Path
+    remote_path: str = ""
+    md5: bool = False
+    progress: ProgressCallback | None = None
 
 
 @dataclass
@@ -239,7 +302,8 @@ class UploadChecks:
 
 @runtime_checkable
 class Store(Protocol):
-    """What gpf-flow needs from an Entrepôt. Method names follow the API's routes."""
+    """What gpf-flow needs from an Entrepôt: entities, actions, logs and sub-resources (see the
+    module docstring for why these thirteen; :mod:`gpf_flow.store.ops` builds on them)."""
 
     kind: str
     """``"local"`` or ``"geoplateforme"``: a label for run records and messages, never a switch."""
@@ -291,8 +355,13 @@ class Store(Protocol):
     def get_entity(self, entity_type: EntityType, entity_id: str) -> Entity:
         """One entity by id; ``NotFoundError`` if there is none."""
 
-    def create_entity(self, entity_type: EntityType, body: Mapping[str, Any]) -> Entity:
-        """``POST`` the body on the type's list route (uploads, configurations, permissions, keys)."""
+    def create_entity(
+        self, entity_type: EntityType, body: Mapping[str, Any], *, file: Path | None = None
+    ) -> Entity:
+        """``POST`` the body on the type's list route (uploads, configurations, processing
+        executions, permissions, keys). A static is sent with its ``file`` (the body holds its
+        ``name``, ``type`` and ``description``); an offering is created through its configuration
+        (:meth:`related` with :attr:`Relation.OFFERINGS`)."""
 
     def edit_entity(
         self, entity_type: EntityType, entity_id: str, body: Mapping[str, Any], *, replace: bool = False
@@ -302,76 +371,28 @@ class Store(Protocol):
     def delete_entity(self, entity_type: EntityType, entity_id: str) -> None:
         """``DELETE`` an entity. On a PUBLISHED offering this only unpublishes it (API semantics)."""
 
-    # -- tags and comments --------------------------------------------------------------------
-    def add_tags(self, entity_type: EntityType, entity_id: str, tags: Mapping[str, str]) -> None:
-        """Merge tags into the entity's tags."""
-
-    def remove_tags(self, entity_type: EntityType, entity_id: str, keys: Sequence[str]) -> None:
-        """Remove tags by key."""
-
-    def list_comments(self, entity_type: EntityType, entity_id: str) -> list[Entity]:
-        """Comments as ``{"_id", "text", ...}``."""
-
-    def add_comment(self, entity_type: EntityType, entity_id: str, text: str) -> Entity:
-        """Add one comment."""
-
-    def remove_comment(self, entity_type: EntityType, entity_id: str, comment_id: str) -> None:
-        """Remove one comment by id."""
-
-    # -- uploads ------------------------------------------------------------------------------
-    def upload_push_file(
-        self,
-        upload_id: str,
-        local_path: Path,
-        remote_path: str,
-        progress: ProgressCallback | None = None,
-    ) -> None:
-        """Send one data file; it appears in the tree under exactly ``remote_path``."""
-
-    def upload_push_md5(
-        self, upload_id: str, local_path: Path, progress: ProgressCallback | None = None
-    ) -> None:
-        """Send an md5 file; it lands at the upload's root under its base name."""
-
-    def upload_delete_file(self, upload_id: str, remote_path: str) -> None:
-        """Remove a pushed file (data or md5)."""
-
-    def upload_tree(self, upload_id: str) -> list[Entity]:
-        """``[{"type": "FILE"|"DIRECTORY", "name", "size", "children"?}]``."""
-
-    def upload_checks(self, upload_id: str) -> UploadChecks:
-        """The upload's check executions grouped by state."""
-
-    # -- actions and logs -----------------------------------------------------------------------
+    # -- actions, logs, sub-resources --------------------------------------------------------
     def act(self, entity_type: EntityType, entity_id: str, action: Action) -> None:
         """``POST {collection}/{id}/{action}``: close or re-open an upload (closing runs its
-        checks), launch or abort a processing execution (see :data:`ACTIONS`)."""
+        checks), launch or abort a processing execution; ``synchronize`` an offering is the API's
+        ``PUT offerings/{id}`` (see :data:`ACTIONS`)."""
 
     def logs(self, entity_type: EntityType, entity_id: str, start: int = 0) -> list[str]:
         """Log lines of a processing or check execution from line ``start`` (0-based): a
         follower passes how many it has."""
 
-    # -- offerings ----------------------------------------------------------------------------
-    def create_offering(self, configuration_id: str, body: Mapping[str, Any]) -> Entity:
-        """Publish a configuration on an endpoint (``{"endpoint", "open", ...}``); has ``urls``."""
-
-    def list_configuration_offerings(self, configuration_id: str) -> list[Entity]:
-        """``GET configurations/{id}/offerings``."""
-
-    def synchronize_offering(self, offering_id: str) -> Entity:
-        """``PUT offerings/{id}``: re-synchronise an offering with its data."""
-
-    # -- statics, permissions, accesses -------------------------------------------------------
-    def create_static(
-        self, local_path: Path, name: str, static_type: str, description: str | None = None
-    ) -> Entity:
-        """Send a static file (an SLD style...) with its metadata."""
-
-    def create_permissions(self, body: Mapping[str, Any]) -> list[Entity]:
-        """``POST permissions``: the API answers with a list."""
-
-    def create_access(self, key_id: str, body: Mapping[str, Any]) -> None:
-        """``POST /users/me/keys/{key}/accesses``."""
+    def related(
+        self,
+        entity_type: EntityType,
+        entity_id: str,
+        relation: Relation,
+        *,
+        add: Any = None,
+        remove: Any = None,
+    ) -> Any:
+        """Read (neither ``add`` nor ``remove``) or change one sub-resource of an entity,
+        ``{collection}/{id}/{relation}`` (see :data:`RELATIONS` for what each one takes and
+        answers). Typed wrappers live in :mod:`gpf_flow.store.ops`."""
 
 
 class LocalCapabilities(Store, Protocol):

@@ -19,7 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gpf_flow.errors import ConflictError
-from gpf_flow.store.base import EXECUTION_TERMINAL, Action, Entity, EntityType, Store
+from gpf_flow.store.base import Action, Entity, EntityType, Store
+from gpf_flow.store.views import ExecutionView
 
 MAX_END_DELAY = 2.0
 """Longest wait between two status reads: the end of an execution is noticed within it."""
@@ -79,15 +80,16 @@ def follow_execution(
         if stop.is_set() and not aborted:
             aborted = True
             current = store.get_entity(EntityType.PROCESSING_EXECUTION, execution_id)
-            if current.get("status") not in EXECUTION_TERMINAL:
+            if not ExecutionView.of(current).terminal:
                 with contextlib.suppress(ConflictError):  # it ended between the read and the abort
                     store.act(EntityType.PROCESSING_EXECUTION, execution_id, Action.ABORT)
         execution = store.get_entity(EntityType.PROCESSING_EXECUTION, execution_id)
-        changed = execution.get("status") != status
-        status = execution.get("status")
+        view = ExecutionView.of(execution)
+        changed = view.status_text != status
+        status = view.status_text
         if changed and on_status is not None:
-            on_status(str(status))
-        terminal = status in EXECUTION_TERMINAL
+            on_status(status)
+        terminal = view.terminal
         if changed or terminal or time.monotonic() - last_log_read >= log_every:
             changed = read_logs() or changed
         if terminal:

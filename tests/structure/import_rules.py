@@ -17,8 +17,8 @@ PACKAGE = "gpf_flow"
 NEUTRAL = ("=gpf_flow", "gpf_flow.errors", "gpf_flow.events")
 """Modules any package may import: the root package (its names are lazy), errors, events."""
 
-SEAM = ("gpf_flow.store.base", "gpf_flow.store.follow")
-"""The store seam: the ``Store`` protocol and the store-agnostic helpers built on it."""
+SEAM = ("gpf_flow.store.base", "gpf_flow.store.ops", "gpf_flow.store.views", "gpf_flow.store.follow")
+"""The store seam: the ``Store`` protocol, its typed operations and the store-agnostic helpers."""
 
 CONCRETE_STORES = ("gpf_flow.store.local", "gpf_flow.store.geoplateforme", "=gpf_flow.store")
 """The stores themselves, and ``gpf_flow.store`` (``open_store``, which builds them)."""

@@ -19,7 +19,6 @@ from gpf_flow.errors import BadRequestError, ConflictError, NotFoundError, Store
 from gpf_flow.store.base import (
     COLLECTIONS,
     EXECUTION_TERMINAL,
-    Action,
     Entity,
     EntityType,
     Page,
@@ -28,14 +27,13 @@ from gpf_flow.store.base import (
     UploadChecks,
     endpoints_of,
     flatten_tree,
-    no_logs,
-    unknown_action,
 )
 from gpf_flow.store.geoplateforme.client import AmbiguousRequestError, ApiClient
 from gpf_flow.store.geoplateforme.created import created_since
 from gpf_flow.store.geoplateforme.multipart import MultipartFile
 from gpf_flow.store.geoplateforme.paging import content_range_total, log_window
 from gpf_flow.store.geoplateforme.settings import ConfigError, GpfSettings, load_settings
+from gpf_flow.store.routes import RouteDispatch, static_args
 
 log = logging.getLogger("gpf_flow.store.geoplateforme")
 
@@ -44,7 +42,7 @@ LOG_PAGE_MAX = 2000
 LIST_SNAPSHOT_LIMIT = 50
 
 
-class GeoplateformeStore:
+class GeoplateformeStore(RouteDispatch):
     """The Géoplateforme Entrepôt over HTTP, bound to one datastore."""
 
     kind = "geoplateforme"
@@ -240,8 +238,10 @@ class GeoplateformeStore:
             return dict(self.client.get_json(f"{self.root_url}/datastores/{entity_id}"))
         return dict(self.client.get_json(self._entity_url(entity_type, entity_id)))
 
-    def create_entity(self, entity_type: str, body: Mapping[str, Any]) -> Entity:
-        """``POST`` on the type's list route; never duplicated by a retry."""
+    def create_entity(self, entity_type: str, body: Mapping[str, Any], *, file: Path | None = None) -> Entity:
+        """``POST`` on the type's list route (a static with its ``file``); never duplicated by a retry."""
+        if entity_type == "static":
+            return self.create_static(*static_args(body, file))
         if entity_type == "processing_execution":
             return self.create_processing_execution(body)
         if entity_type == "permission":
@@ -414,27 +414,6 @@ class GeoplateformeStore:
     def upload_tree(self, upload_id: str) -> list[Entity]:
         """``GET uploads/{id}/tree``: nested ``FILE``/``DIRECTORY`` nodes (see :func:`flatten_tree`)."""
         return list(self.client.get_json(f"{self._entity_url('upload', upload_id)}/tree") or [])
-
-    def act(self, entity_type: str, entity_id: str, action: str) -> None:
-        """``POST {collection}/{id}/{action}`` (see :data:`~gpf_flow.store.base.ACTIONS`)."""
-        if entity_type == EntityType.UPLOAD and action == Action.CLOSE:
-            self.upload_close(entity_id)
-        elif entity_type == EntityType.UPLOAD and action == Action.OPEN:
-            self.upload_open(entity_id)
-        elif entity_type == EntityType.PROCESSING_EXECUTION and action == Action.LAUNCH:
-            self.launch_processing_execution(entity_id)
-        elif entity_type == EntityType.PROCESSING_EXECUTION and action == Action.ABORT:
-            self.abort_processing_execution(entity_id)
-        else:
-            raise unknown_action(entity_type, action)
-
-    def logs(self, entity_type: str, entity_id: str, start: int = 0) -> list[str]:
-        """Log lines of a processing or check execution from 0-based line ``start``."""
-        if entity_type == EntityType.PROCESSING_EXECUTION:
-            return self.processing_execution_logs(entity_id, start)
-        if entity_type == EntityType.CHECK_EXECUTION:
-            return self.check_execution_logs(entity_id, start)
-        raise no_logs(entity_type)
 
     def upload_close(self, upload_id: str) -> None:
         """``POST uploads/{id}/close``."""

@@ -17,14 +17,10 @@ from gpf_flow.errors import BadRequestError, NotFoundError
 from gpf_flow.processings.base import ProcessingSpec
 from gpf_flow.store.base import (
     TAGGABLE_TYPES,
-    Action,
     Entity,
-    EntityType,
     Page,
     ProgressCallback,
     UploadChecks,
-    no_logs,
-    unknown_action,
 )
 from gpf_flow.store.local import layout
 from gpf_flow.store.local.core import (
@@ -49,9 +45,10 @@ from gpf_flow.store.local.records import (
     update_comment,
 )
 from gpf_flow.store.local.uploads import Uploads
+from gpf_flow.store.routes import RouteDispatch, static_args
 
 
-class LocalStore:
+class LocalStore(RouteDispatch):
     """The embedded Entrepôt in one folder (see the package docstring for how workers run)."""
 
     kind = "local"
@@ -240,27 +237,6 @@ class LocalStore:
         """Log lines from 0-based line ``start`` (readable while the execution runs)."""
         return self._executions.processing_execution_logs(execution_id, start)
 
-    def act(self, entity_type: str, entity_id: str, action: str) -> None:
-        """``POST {collection}/{id}/{action}`` (see :data:`~gpf_flow.store.base.ACTIONS`)."""
-        if entity_type == EntityType.UPLOAD and action == Action.CLOSE:
-            self.upload_close(entity_id)
-        elif entity_type == EntityType.UPLOAD and action == Action.OPEN:
-            self.upload_open(entity_id)
-        elif entity_type == EntityType.PROCESSING_EXECUTION and action == Action.LAUNCH:
-            self.launch_processing_execution(entity_id)
-        elif entity_type == EntityType.PROCESSING_EXECUTION and action == Action.ABORT:
-            self.abort_processing_execution(entity_id)
-        else:
-            raise unknown_action(entity_type, action)
-
-    def logs(self, entity_type: str, entity_id: str, start: int = 0) -> list[str]:
-        """Log lines of a processing or check execution from 0-based line ``start``."""
-        if entity_type == EntityType.PROCESSING_EXECUTION:
-            return self.processing_execution_logs(entity_id, start)
-        if entity_type == EntityType.CHECK_EXECUTION:
-            return self.check_execution_logs(entity_id, start)
-        raise no_logs(entity_type)
-
     # -- publication -----------------------------------------------------------------------------
     def create_offering(self, configuration_id: str, body: Mapping[str, Any]) -> Entity:
         """Publish a configuration on an endpoint of the matching type."""
@@ -297,8 +273,8 @@ class LocalStore:
         self._publishing.delete_access(key_id, access_id)
 
     # -- generic entity operations -----------------------------------------------------------------
-    def create_entity(self, entity_type: str, body: Mapping[str, Any]) -> Entity:
-        """``POST`` on the type's list route."""
+    def create_entity(self, entity_type: str, body: Mapping[str, Any], *, file: Path | None = None) -> Entity:
+        """``POST`` on the type's list route (a static with its ``file``)."""
         self._base.check_type(entity_type)
         if not isinstance(body, Mapping):
             raise BadRequestError(f"the body to create a {entity_type} must be a JSON object")
@@ -313,13 +289,11 @@ class LocalStore:
         if entity_type == "key":
             return self._publishing.create_key(body)
         if entity_type == "static":
-            raise BadRequestError(
-                "a static is created with its file", hint="use create_static (multipart POST statics)"
-            )
+            return self.create_static(*static_args(body, file))
         if entity_type == "offering":
             raise BadRequestError(
                 "an offering is created from a configuration",
-                hint="use create_offering(configuration_id, body)",
+                hint="POST configurations/{id}/offerings (related(configuration, id, 'offerings', add=body))",
             )
         raise BadRequestError(f"entities of type {entity_type} cannot be created")
 
