@@ -528,11 +528,21 @@ def source_of(used: UsedData) -> VectorSource | None:
     The one place that knows where a VECTOR-DB lives: a PostGIS-backed stored data gets its
     PostGIS source here.
     """
+    if (used.stored_data.get("type_infos") or {}).get("database") == "postgis":
+        from gpf_flow.postgis.database import stored_data_schema
+        from gpf_flow.serve.vector_postgis import PostGISSource, database_of
+
+        home = used.path.parent.parent  # HOME/stored_data/<id>
+        return PostGISSource(database_of(home), str(stored_data_schema(used.stored_data)))
     path = _data_file(used)
     return GeoPackageSource(path) if path.is_file() else None
 
 
 def _version(used: UsedData) -> Any:
+    if (used.stored_data.get("type_infos") or {}).get("database") == "postgis":
+        # Every change of a PostGIS stored data (an append, an SQL lot) goes through the store,
+        # which rewrites the entity: its JSON is the version.
+        return json.dumps(used.stored_data, sort_keys=True, default=str)
     path = _data_file(used)
     return [str(path), path.stat().st_mtime if path.is_file() else None]
 
