@@ -132,7 +132,15 @@ class Uploads:
     def upload_close(self, upload_id: str) -> None:
         """OPEN → CHECKING with one check execution per applicable check, created now."""
         files.remove_partials(layout.upload_dir(self.base.home, upload_id))
-        size = dir_size(layout.upload_dir(self.base.home, upload_id))  # exact, once, outside the lock
+        folder = layout.upload_dir(self.base.home, upload_id)
+        size = dir_size(folder)  # exact, once, outside the lock
+        declared = row_entity(self.base.row("upload", upload_id)).get("srs")
+        closing: Entity = {"size": size}
+        from gpf_flow.checks.extent import data_bbox  # rasterio and pyogrio: only when closing
+
+        bbox = data_bbox(folder, str(declared) if declared else None)  # headers only, outside the lock
+        if bbox is not None:
+            closing["bbox"] = bbox
         with self.base.db.tx() as conn:
             row = self.base.row("upload", upload_id, conn)
             if row["status"] != "OPEN":
@@ -142,9 +150,7 @@ class Uploads:
             upload = row_entity(row)
             specs = [c for c in self.base.core.checks if c.applies_to(str(upload.get("type", "")))]
             self._queue_checks(conn, upload, specs, replace_all=True)
-            set_status(
-                conn, upload_id, "CHECKING" if specs else "CLOSED", title="Fermeture", fields={"size": size}
-            )
+            set_status(conn, upload_id, "CHECKING" if specs else "CLOSED", title="Fermeture", fields=closing)
         if specs:
             self.base.start_workers()
 
