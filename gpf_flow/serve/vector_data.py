@@ -376,7 +376,7 @@ class GeoPackageSource:
                         name=str(name),
                         fid_column=pk or "rowid",
                         geometry_column=str(geom),
-                        geometry_type=_GEOMETRY_NAMES.get(gt, "Geometry"),
+                        geometry_type=GEOMETRY_NAMES.get(gt, "Geometry"),
                         crs=crs_code(crs),
                         columns=columns,
                         count=count,
@@ -460,7 +460,7 @@ class GeoPackageSource:
         return int(rows[0][0])
 
 
-_GEOMETRY_NAMES = {
+GEOMETRY_NAMES = {
     n.upper(): n
     for n in (
         "Point",
@@ -472,6 +472,7 @@ _GEOMETRY_NAMES = {
         "GeometryCollection",
     )
 }
+"""Geometry type names as the services write them, by their upper-case spelling in a database."""
 
 
 # -- published relations ------------------------------------------------------------------------

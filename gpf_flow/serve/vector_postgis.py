@@ -26,6 +26,7 @@ from psycopg import sql
 
 from gpf_flow.postgis.database import Database, RelationInfo, database_for, extent_of, relations_of
 from gpf_flow.serve.vector_data import (
+    GEOMETRY_NAMES,
     QUERY_TIMEOUT,
     Column,
     Features,
@@ -40,18 +41,6 @@ from gpf_flow.serve.vector_query import BBox, Query, SqlFilter, order_by, proper
 VIEW_FID = "gpf_fid"
 """The row number given as feature id to a view that has no key column of its own."""
 _KEY_COLUMNS = ("ogc_fid", "fid", "gid", "id")
-_GEOMETRY_NAMES = {
-    n.upper(): n
-    for n in (
-        "Point",
-        "LineString",
-        "Polygon",
-        "MultiPoint",
-        "MultiLineString",
-        "MultiPolygon",
-        "GeometryCollection",
-    )
-}
 
 _databases: dict[Path, Database] = {}
 _databases_lock = threading.Lock()
@@ -178,7 +167,7 @@ class PostGISSource:
             name=rel.name,
             fid_column=fid,
             geometry_column=geom,
-            geometry_type=_GEOMETRY_NAMES.get(str(rel.geometry_type or "").upper(), "Geometry"),
+            geometry_type=GEOMETRY_NAMES.get(str(rel.geometry_type or "").upper(), "Geometry"),
             crs=f"EPSG:{self._srids[rel.name]}",
             columns=columns,
             count=int(count_row[0]) if count_row else 0,

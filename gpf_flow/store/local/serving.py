@@ -10,6 +10,8 @@ import json
 import os
 from pathlib import Path
 
+from gpf_flow.store.local.liveness import pid_alive
+
 SERVING_FILE = "serving.json"
 
 
@@ -28,16 +30,6 @@ def clear(home: Path) -> None:
             path.unlink()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def serving_url(home: Path) -> str | None:
     """The public base URL of the server running on ``home`` now, or None."""
     try:
@@ -45,6 +37,6 @@ def serving_url(home: Path) -> str | None:
     except (OSError, ValueError):
         return None
     pid, url = data.get("pid"), data.get("public_url")
-    if not isinstance(pid, int) or not isinstance(url, str) or not _alive(pid):
+    if not isinstance(pid, int) or not isinstance(url, str) or not pid_alive(pid):
         return None
     return url
