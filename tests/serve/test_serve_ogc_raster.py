@@ -261,3 +261,21 @@ def test_getfeatureinfo_where_the_configuration_asks(world: World) -> None:
     }  # fmt: skip
     refused = httpx.get(f"{world.base_url}/wms-r", params=params)
     assert refused.status_code == 400 and b"LayerNotQueryable" in refused.content
+
+
+@pytest.mark.parametrize("path", ["/wms-r", "/wms-v"])
+def test_both_wms_advertise_the_map_size_cap(world: World, path: str) -> None:
+    from gpf_flow.serve.ows import MAX_MAP_SIZE
+
+    url = f"{world.base_url}{path}?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetCapabilities"
+    root = etree.fromstring(httpx.get(url, timeout=30).content)
+    ns = {"wms": "http://www.opengis.net/wms"}
+    assert root.findtext("wms:Service/wms:MaxWidth", namespaces=ns) == str(MAX_MAP_SIZE)
+    assert root.findtext("wms:Service/wms:MaxHeight", namespaces=ns) == str(MAX_MAP_SIZE)
+    too_wide = (
+        f"{world.base_url}{path}?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=x&STYLES=&CRS=EPSG:4326"
+        f"&BBOX=45,5,46,6&WIDTH={MAX_MAP_SIZE + 1}&HEIGHT=10&FORMAT=image/png"
+    )
+    answer = httpx.get(too_wide, timeout=30)
+    assert answer.status_code != 500 and b"ServiceException" in answer.content
+    assert b"image/png" not in answer.headers.get("content-type", "").encode()
