@@ -162,6 +162,7 @@ class _Runner:
                 )
             )
             self._warn_missing_parents(last)
+            self._notices()
             self._schedule(last)
             status = self._final_status()
             finished = time.time()
@@ -275,6 +276,20 @@ class _Runner:
                     self.emit(ev.Warning(message=again, step=name))
                 resume = record if record is not None and record.status != "done" else None
                 running[pool.submit(self._run_step, name, resume)] = name
+
+    def _notices(self) -> None:
+        """What the store says this run should know before it starts (missing PostgreSQL...)."""
+        local = self.store.local()
+        if local is None:
+            return
+        bodies = [
+            action.data
+            for generation in self.generations
+            for name in generation
+            for action in self.workflow.steps[name].actions
+        ]
+        for message in local.run_notices(bodies):
+            self.emit(ev.Warning(message=message))
 
     def _interrupt(self) -> None:
         if not self.cancel.is_set():

@@ -445,6 +445,10 @@ class LocalCapabilities(Store, Protocol):
     def delete_access(self, key_id: str, access_id: str) -> None:
         """``DELETE /users/me/keys/{key}/accesses/{access}``: withdraw one access of a key."""
 
+    def run_notices(self, action_bodies: Sequence[Mapping[str, Any]]) -> list[str]:
+        """What a run of these action bodies should be told before it starts about this machine
+        (e.g. that PostgreSQL is missing for a vector integration); empty when nothing."""
+
 
 def iter_entities(
     store: Store,

@@ -7,6 +7,7 @@ protocol's generic operations (create, edit, delete, tags, comments) to them.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -46,6 +47,9 @@ from gpf_flow.store.local.records import (
 )
 from gpf_flow.store.local.uploads import Uploads
 from gpf_flow.store.routes import RouteDispatch, static_args
+
+VECTOR_INTEGRATION = "Intégration de données vecteur livrées en base"
+"""The processing that needs PostgreSQL/PostGIS (its name, as workflows select it)."""
 
 
 class LocalStore(RouteDispatch):
@@ -271,6 +275,16 @@ class LocalStore(RouteDispatch):
     def delete_access(self, key_id: str, access_id: str) -> None:
         """``DELETE /users/me/keys/{key}/accesses/{access}``: withdraw one access of a key."""
         self._publishing.delete_access(key_id, access_id)
+
+    def run_notices(self, action_bodies: Sequence[Mapping[str, Any]]) -> list[str]:
+        """A run that integrates vector data is told at its start when PostGIS cannot be used."""
+        text = json.dumps(list(action_bodies), ensure_ascii=False, default=str)
+        if VECTOR_INTEGRATION not in text:
+            return []
+        from gpf_flow.postgis.notices import availability_notice
+
+        notice = availability_notice()
+        return [notice] if notice else []
 
     # -- generic entity operations -----------------------------------------------------------------
     def create_entity(self, entity_type: str, body: Mapping[str, Any], *, file: Path | None = None) -> Entity:
