@@ -169,7 +169,8 @@ class Publishing:
         return self.base.get_entity("offering", oid)
 
     def _publish(self, offering_id: str) -> None:
-        """PUBLISHING/MODIFYING → PUBLISHED when every used stored data is GENERATED, else UNSTABLE."""
+        """PUBLISHING/MODIFYING → PUBLISHED when every used stored data is GENERATED (or MODIFYING:
+        being updated, its earlier data still there), else UNSTABLE."""
         with self.base.db.tx() as conn:
             row = self.base.row("offering", offering_id, conn)
             conf_id = json.loads(row["body"]).get("configuration", {}).get("_id")
@@ -178,7 +179,9 @@ class Publishing:
             if conf_row is not None:
                 for sd in used_stored_data(json.loads(conf_row["body"])):
                     r = get_row(conn, sd)
-                    if r is None or r["status"] != "GENERATED":
+                    # MODIFYING: an update is running on data that was GENERATED; its tiles stay
+                    # served while it runs (the offering sees the new ones once it ends).
+                    if r is None or r["status"] not in ("GENERATED", "MODIFYING"):
                         state = "deleted" if r is None else f"{r['status']}, not GENERATED"
                         reasons.append(f"stored data {sd} is {state}")
             if reasons:  # the event (the offering's history) says why it is not published
