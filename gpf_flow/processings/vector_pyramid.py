@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,6 +182,48 @@ def run(ctx: ProcessingContext) -> ProcessingResult:
             ctx.log(f"table {table}: {len(layer.geometries)} features, levels {t_top}-{t_bottom}")
     if not layers:
         raise ProcessingFailed("no table with geometries to tile")
+
+    def level_tiles(z: int) -> dict[tuple[int, int], bytes]:
+        tiles: dict[tuple[int, int], list[dict[str, Any]]] = {}
+        for layer in layers:
+            if not layer.top <= z <= layer.bottom:
+                continue
+            for tile in tms.tiles(*layer.lonlat_bounds, [z]):
+                ctx.check_abort()
+                b = tms.xy_bounds(tile)
+                content = tile_layer(layer, (b.left, b.bottom, b.right, b.top))
+                if content is not None:
+                    tiles.setdefault((tile.x, tile.y), []).append(content)
+        encoded = {}
+        for (x, y), tile_layers in tiles.items():
+            ctx.check_abort()
+            b = tms.xy_bounds(morecantile.Tile(x, y, z))
+            options = {"quantize_bounds": (b.left, b.bottom, b.right, b.top), "extents": EXTENT}
+            encoded[(x, y)] = mapbox_vector_tile.encode(tile_layers, default_options=options)
+        return encoded
+
+    bbox = (
+        min(layer.lonlat_bounds[0] for layer in layers),
+        min(layer.lonlat_bounds[1] for layer in layers),
+        max(layer.lonlat_bounds[2] for layer in layers),
+        max(layer.lonlat_bounds[3] for layer in layers),
+    )
+    described = [(layer.name, layer.fields, layer.top, layer.bottom) for layer in layers]
+    return _write_pyramid(ctx, tms, top, bottom, level_tiles, described, bbox, started)
+
+
+def _write_pyramid(
+    ctx: ProcessingContext,
+    tms: morecantile.TileMatrixSet,
+    top: int,
+    bottom: int,
+    level_tiles: Callable[[int], dict[tuple[int, int], bytes]],
+    described: list[tuple[str, dict[str, str], int, int]],
+    bbox: tuple[float, float, float, float],
+    started: float,
+) -> ProcessingResult:
+    """Write the tiles ``level_tiles`` gives for each level into a ``.part`` MBTiles renamed when
+    whole (removed on any failure or abort), with its metadata; the result of both sources."""
     tmp = ctx.output_dir / ("partial-" + OUTPUT_NAME)
     tmp.unlink(missing_ok=True)
     writer = MBTilesWriter(tmp, tms)
@@ -189,35 +231,11 @@ def run(ctx: ProcessingContext) -> ProcessingResult:
     try:
         for z in range(top, bottom + 1):
             t0 = time.monotonic()
-            tiles: dict[tuple[int, int], list[dict[str, Any]]] = {}
-            for layer in layers:
-                if not layer.top <= z <= layer.bottom:
-                    continue
-                for tile in tms.tiles(*layer.lonlat_bounds, [z]):
-                    ctx.check_abort()
-                    b = tms.xy_bounds(tile)
-                    content = tile_layer(layer, (b.left, b.bottom, b.right, b.top))
-                    if content is not None:
-                        tiles.setdefault((tile.x, tile.y), []).append(content)
-            for (x, y), tile_layers in tiles.items():
-                ctx.check_abort()
-                b = tms.xy_bounds(morecantile.Tile(x, y, z))
-                data = mapbox_vector_tile.encode(
-                    tile_layers,
-                    default_options={
-                        "quantize_bounds": (b.left, b.bottom, b.right, b.top),
-                        "extents": EXTENT,
-                    },
-                )
-                writer.put(z, x, y, data)
+            tiles = level_tiles(z)
+            for (x, y), data in tiles.items():
+                writer.put(z, x, y, data)  # row counted from the top
             counts[z] = len(tiles)
             ctx.log(f"level {z}: {len(tiles)} tiles in {time.monotonic() - t0:.2f} s")
-        west = min(layer.lonlat_bounds[0] for layer in layers)
-        south = min(layer.lonlat_bounds[1] for layer in layers)
-        east = max(layer.lonlat_bounds[2] for layer in layers)
-        north = max(layer.lonlat_bounds[3] for layer in layers)
-        bbox = (west, south, east, north)
-        described = [(layer.name, layer.fields, layer.top, layer.bottom) for layer in layers]
         writer.set_metadata(_metadata(ctx, described, bbox, top, bottom))
         writer.close()
     except BaseException:
@@ -360,50 +378,32 @@ def _run_postgis(
         if not tables:
             raise ProcessingFailed("no table with geometries to tile")
         queries = [(t, t.query(), b) for t, b in tables]
-        tmp = ctx.output_dir / ("partial-" + OUTPUT_NAME)
-        tmp.unlink(missing_ok=True)
-        writer = MBTilesWriter(tmp, tms)
-        counts: dict[int, int] = {}
-        try:
-            for z in range(top, bottom + 1):
-                t0 = time.monotonic()
-                content: dict[tuple[int, int], bytes] = {}
-                for entry, query, lonlat in queries:
-                    if not entry.top <= z <= entry.bottom:
-                        continue
-                    for t in tms.tiles(*lonlat, [z]):
-                        ctx.check_abort()
-                        data = mvt.tile(conn, query, z, t.x, t.y)
-                        if data:
-                            content[(t.x, t.y)] = content.get((t.x, t.y), b"") + data
-                for (x, y), data in content.items():
-                    writer.put(z, x, y, data)  # row counted from the top
-                counts[z] = len(content)
-                ctx.log(f"level {z}: {len(content)} tiles in {time.monotonic() - t0:.2f} s")
-            bbox = (
-                min(b[0] for _t, b in tables),
-                min(b[1] for _t, b in tables),
-                max(b[2] for _t, b in tables),
-                max(b[3] for _t, b in tables),
+
+        def level_tiles(z: int) -> dict[tuple[int, int], bytes]:
+            content: dict[tuple[int, int], bytes] = {}
+            for entry, query, lonlat in queries:
+                if not entry.top <= z <= entry.bottom:
+                    continue
+                for t in tms.tiles(*lonlat, [z]):
+                    ctx.check_abort()
+                    data = mvt.tile(conn, query, z, t.x, t.y)
+                    if data:
+                        content[(t.x, t.y)] = content.get((t.x, t.y), b"") + data
+            return content
+
+        bbox = (
+            min(b[0] for _t, b in tables),
+            min(b[1] for _t, b in tables),
+            max(b[2] for _t, b in tables),
+            max(b[3] for _t, b in tables),
+        )
+        described = [
+            (
+                t.relation.name,
+                {a: _MVT_KINDS.get(t.relation.attributes[a].split("(")[0], "String") for a in t.attributes},
+                t.top,
+                t.bottom,
             )
-            described = [
-                (
-                    t.relation.name,
-                    {
-                        a: _MVT_KINDS.get(t.relation.attributes[a].split("(")[0], "String")
-                        for a in t.attributes
-                    },
-                    t.top,
-                    t.bottom,
-                )
-                for t, _b in tables
-            ]
-            writer.set_metadata(_metadata(ctx, described, bbox, top, bottom))
-            writer.close()
-        except BaseException:
-            writer.abandon()
-            tmp.unlink(missing_ok=True)
-            raise
-    tmp.replace(ctx.output_dir / OUTPUT_NAME)
-    ctx.log(f"wrote {sum(counts.values())} tiles into {OUTPUT_NAME} in {time.monotonic() - started:.1f} s")
-    return _result(described, bbox, top, bottom, counts)
+            for t, _b in tables
+        ]
+        return _write_pyramid(ctx, tms, top, bottom, level_tiles, described, bbox, started)
