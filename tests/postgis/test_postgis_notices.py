@@ -49,9 +49,8 @@ def test_runs_without_vector_integration_say_nothing(tmp_path: Path) -> None:
     assert "publication-wms" in done.stdout and "PostgreSQL" not in done.stdout + done.stderr
 
 
-def test_a_dsn_needs_no_notice() -> None:
-    os.environ["GPF_FLOW_POSTGRES"] = "postgresql://u:p@127.0.0.1:1/db"
-    try:
-        assert availability_notice() is None
-    finally:
-        del os.environ["GPF_FLOW_POSTGRES"]
+def test_a_dsn_needs_no_notice(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GPF_FLOW_POSTGRES", "postgresql://u:p@127.0.0.1:1/db")
+    assert availability_notice() is None
+    monkeypatch.setenv("GPF_FLOW_POSTGRES", "off")
+    assert availability_notice() is not None
