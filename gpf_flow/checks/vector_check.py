@@ -131,22 +131,26 @@ def _shape_count(path: Path) -> int | None:
     return (size - 100) // 8 if size >= 100 and (size - 100) % 8 == 0 else None
 
 
-def _check_attributes(budget: ErrorBudget, path: Path, info: dict[str, Any]) -> None:
-    """The .dbf decodes record by record, and GDAL sees every field it declares."""
-    from gpf_flow.checks.dbf import dbf_field_count, dbf_problems
+def _attribute_problems(path: Path) -> list[str]:
+    """Every problem of the shapefile's .dbf, read before GDAL (which may fail on it first)."""
+    from gpf_flow.checks.dbf import dbf_problems
+
+    table = _sibling(path, ".dbf")
+    return [] if table is None else list(dbf_problems(table, _shape_count(path)))
+
+
+def _check_field_count(budget: ErrorBudget, path: Path, info: dict[str, Any]) -> None:
+    """GDAL sees every field the .dbf declares."""
+    from gpf_flow.checks.dbf import dbf_field_count
 
     table = _sibling(path, ".dbf")
     if table is None:
         return
-    problems = list(dbf_problems(table, _shape_count(path)))
-    for problem in problems:
-        budget.error(problem)
-    if not problems:
-        declared = dbf_field_count(table)
-        fields = info.get("fields")
-        seen = 0 if fields is None else len(fields)
-        if declared is not None and seen != declared:
-            budget.error(f"{table.name}: declares {declared} field(s), GDAL reads {seen}")
+    declared = dbf_field_count(table)
+    fields = info.get("fields")
+    seen = 0 if fields is None else len(fields)
+    if declared is not None and seen != declared:
+        budget.error(f"{table.name}: declares {declared} field(s), GDAL reads {seen}")
 
 
 def _check_crs(ctx: CheckContext, budget: ErrorBudget, layer: str, info: dict[str, Any]) -> None:
@@ -167,8 +171,13 @@ def _check_file(ctx: CheckContext, relative: str, path: Path) -> bool:
 
     budget = ErrorBudget(ctx, relative)
     is_shapefile = suffix_of(relative) == ".shp"
+    attributes_ok = True
     if is_shapefile:
         for problem in _shape_header_problems(path):
+            budget.error(problem)
+        attribute_problems = _attribute_problems(path)
+        attributes_ok = not attribute_problems
+        for problem in attribute_problems:
             budget.error(problem)
     try:
         layers = [str(row[0]) for row in pyogrio.list_layers(path)]
@@ -181,8 +190,8 @@ def _check_file(ctx: CheckContext, relative: str, path: Path) -> bool:
         try:
             info = pyogrio.read_info(path, layer=layer)
             _check_crs(ctx, budget, layer, info)
-            if is_shapefile:
-                _check_attributes(budget, path, info)
+            if is_shapefile and attributes_ok:
+                _check_field_count(budget, path, info)
             counts.append(f"{layer}: {_check_layer(ctx, budget, path, layer)} features")
         except (DataSourceError, DataLayerError, FieldError, GeometryError, OSError, ValueError) as exc:
             budget.error(f"layer {layer} cannot be read: {exc}")
