@@ -67,7 +67,8 @@ class Publishing:
                 raise BadRequestError(
                     f"type_infos.used_data[{i}].stored_data: stored data {sd!r} does not exist"
                 )
-            if r["status"] == "UNSTABLE":  # failed; one still being generated may be configured
+            # MODIFYING: an update runs on data that was GENERATED, whose earlier tiles stay served
+            if r["status"] not in ("GENERATED", "MODIFYING"):
                 raise BadRequestError(
                     f"type_infos.used_data[{i}].stored_data: stored data {sd} is {r['status']}, "
                     "not GENERATED",
