@@ -29,6 +29,17 @@ CREATE TABLE IF NOT EXISTS metadata (name TEXT, value TEXT);
 CREATE TABLE IF NOT EXISTS tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, tile_data BLOB);
 """
 _MERGE_CHUNK = 2000
+_MASK_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS tile_masks "
+    "(zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, mask_data BLOB)"
+)
+_MASK_INDEX = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS tile_mask_index ON tile_masks (zoom_level, tile_column, tile_row)"
+)
+_KEY_NOT_IN_TILES = (
+    "NOT EXISTS (SELECT 1 FROM main.tiles t WHERE t.zoom_level = m.zoom_level "
+    "AND t.tile_column = m.tile_column AND t.tile_row = m.tile_row)"
+)
 
 
 class MBTilesWriter:
@@ -44,6 +55,7 @@ class MBTilesWriter:
         self._db.executescript(_SCHEMA)
         self._db.execute("BEGIN")
         self._pending = 0
+        self._masks = False
 
     def put(self, zoom: int, column: int, row: int, data: bytes) -> None:
         """Store one tile (``row`` counted from the top)."""
@@ -52,6 +64,14 @@ class MBTilesWriter:
         self._pending += 1
         if self._pending >= 500:
             self.commit()
+
+    def put_mask(self, zoom: int, column: int, row: int, data: bytes) -> None:
+        """Store the mask of one tile (see :mod:`gpf_flow.processings.raster_mask`)."""
+        if not self._masks:
+            self._db.execute(_MASK_SCHEMA)
+            self._masks = True
+        values = (zoom, column, tms_row(self.grid, zoom, row), sqlite3.Binary(data))
+        self._db.execute("INSERT INTO tile_masks VALUES (?, ?, ?, ?)", values)
 
     def commit(self) -> None:
         """Commit what was written so far."""
@@ -64,16 +84,20 @@ class MBTilesWriter:
         self._db.execute(
             "CREATE UNIQUE INDEX IF NOT EXISTS tile_index ON tiles (zoom_level, tile_column, tile_row)"
         )
+        if self._masks:
+            self._db.execute(_MASK_INDEX)
 
     def merge(self, part: Path, check_abort: Callable[[], None], *, keep_existing: bool = False) -> int:
         """Copy the tiles of another MBTiles-shaped file into this one; returns the count copied.
 
-        With ``keep_existing`` (and :meth:`index` called first) tiles already here are kept.
+        With ``keep_existing`` (and :meth:`index` called first) tiles already here are kept, and
+        so are their masks (a mask of the other file comes only with its tile).
         """
         verb = "INSERT OR IGNORE" if keep_existing else "INSERT"
         self.commit()
         self._db.execute("ATTACH DATABASE ? AS part", (str(part),))
         try:
+            self._merge_masks(keep_existing)
             last = self._db.execute("SELECT COALESCE(MAX(rowid), 0) FROM part.tiles").fetchone()[0]
             copied = 0
             for start in range(0, last, _MERGE_CHUNK):
@@ -90,6 +114,22 @@ class MBTilesWriter:
             self._db.execute("DETACH DATABASE part")
             self._db.execute("BEGIN")
         return copied
+
+    def _merge_masks(self, keep_existing: bool) -> None:
+        """Copy the attached file's masks (before its tiles: ``keep_existing`` looks at ours)."""
+        found = self._db.execute(
+            "SELECT 1 FROM part.sqlite_master WHERE type = 'table' AND name = 'tile_masks'"
+        ).fetchone()
+        if found is None:
+            return
+        if not self._masks:
+            self._db.execute(_MASK_SCHEMA)
+            self._masks = True
+        where = f"WHERE {_KEY_NOT_IN_TILES}" if keep_existing else ""
+        self._db.execute(
+            "INSERT INTO tile_masks SELECT zoom_level, tile_column, tile_row, mask_data "
+            f"FROM part.tile_masks m {where}"
+        )
 
     def set_metadata(self, values: Mapping[str, object]) -> None:
         """Replace the metadata entries given."""
@@ -124,6 +164,13 @@ class MBTilesReader:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        self.has_masks = (
+            self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tile_masks'"
+            ).fetchone()
+            is not None
+        )
+        """True when the file records tile masks (a JPEG pyramid built with ``mask: true``)."""
 
     def __enter__(self) -> MBTilesReader:
         return self
@@ -151,6 +198,16 @@ class MBTilesReader:
             return None
         found = self._db.execute(
             "SELECT tile_data FROM tiles WHERE zoom_level = ? AND tile_column = ? AND tile_row = ?",
+            (zoom, column, tms_row(grid, zoom, row)),
+        ).fetchone()
+        return bytes(found[0]) if found else None
+
+    def mask(self, grid: TileMatrixSet, zoom: int, column: int, row: int) -> bytes | None:
+        """The mask of the tile at ``zoom/column/row`` (row from the top), or None (none recorded)."""
+        if not self.has_masks or not grid.minzoom <= zoom <= grid.maxzoom:
+            return None
+        found = self._db.execute(
+            "SELECT mask_data FROM tile_masks WHERE zoom_level = ? AND tile_column = ? AND tile_row = ?",
             (zoom, column, tms_row(grid, zoom, row)),
         ).fetchone()
         return bytes(found[0]) if found else None

@@ -192,7 +192,7 @@ def _child_main() -> int:
         scratch = Path(config["scratch"])
         for line in sys.stdin:
             jx, jy = json.loads(line)
-            result = renderer.render_job(jx, jy, writer.put)
+            result = renderer.render_job(jx, jy, writer.put, writer.put_mask)
             root = None
             if result.root is not None:
                 root = str(scratch / f"root-{spec.job_level}-{jx}-{jy}.npy")
