@@ -19,6 +19,7 @@ import numpy as np
 from morecantile import TileMatrixSet
 from numpy.typing import NDArray
 
+from gpf_flow.processings.disk_errors import sqlite_error
 from gpf_flow.tms import tms_row
 
 TileImage = NDArray[np.uint8]
@@ -48,19 +49,35 @@ class MBTilesWriter:
     def __init__(self, path: Path, grid: TileMatrixSet) -> None:
         self.path = path
         self.grid = grid
-        self._db = sqlite3.connect(path, isolation_level=None)
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise sqlite_error(exc, path) from exc
         # The file is a build artefact renamed into place at the end: durability is not needed.
-        self._db.execute("PRAGMA journal_mode=OFF")
-        self._db.execute("PRAGMA synchronous=OFF")
-        self._db.executescript(_SCHEMA)
-        self._db.execute("BEGIN")
+        self._execute("PRAGMA journal_mode=OFF")
+        self._execute("PRAGMA synchronous=OFF")
+        self._execute_script(_SCHEMA)
+        self._execute("BEGIN")
         self._pending = 0
         self._masks = False
+
+    def _execute(self, sql: str, params: tuple[object, ...] = ()) -> sqlite3.Cursor:
+        """Execute on the file; a full disk raises ``OSError(ENOSPC)`` naming the file."""
+        try:
+            return self._db.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise sqlite_error(exc, self.path) from exc
+
+    def _execute_script(self, script: str) -> None:
+        try:
+            self._db.executescript(script)
+        except sqlite3.Error as exc:
+            raise sqlite_error(exc, self.path) from exc
 
     def put(self, zoom: int, column: int, row: int, data: bytes) -> None:
         """Store one tile (``row`` counted from the top)."""
         values = (zoom, column, tms_row(self.grid, zoom, row), sqlite3.Binary(data))
-        self._db.execute("INSERT INTO tiles VALUES (?, ?, ?, ?)", values)
+        self._execute("INSERT INTO tiles VALUES (?, ?, ?, ?)", values)
         self._pending += 1
         if self._pending >= 500:
             self.commit()
@@ -68,24 +85,24 @@ class MBTilesWriter:
     def put_mask(self, zoom: int, column: int, row: int, data: bytes) -> None:
         """Store the mask of one tile (see :mod:`gpf_flow.processings.raster_mask`)."""
         if not self._masks:
-            self._db.execute(_MASK_SCHEMA)
+            self._execute(_MASK_SCHEMA)
             self._masks = True
         values = (zoom, column, tms_row(self.grid, zoom, row), sqlite3.Binary(data))
-        self._db.execute("INSERT INTO tile_masks VALUES (?, ?, ?, ?)", values)
+        self._execute("INSERT INTO tile_masks VALUES (?, ?, ?, ?)", values)
 
     def commit(self) -> None:
         """Commit what was written so far."""
-        self._db.execute("COMMIT")
-        self._db.execute("BEGIN")
+        self._execute("COMMIT")
+        self._execute("BEGIN")
         self._pending = 0
 
     def index(self) -> None:
         """Create the unique tile index now (needed before :meth:`merge` with ``keep_existing``)."""
-        self._db.execute(
+        self._execute(
             "CREATE UNIQUE INDEX IF NOT EXISTS tile_index ON tiles (zoom_level, tile_column, tile_row)"
         )
         if self._masks:
-            self._db.execute(_MASK_INDEX)
+            self._execute(_MASK_INDEX)
 
     def merge(self, part: Path, check_abort: Callable[[], None], *, keep_existing: bool = False) -> int:
         """Copy the tiles of another MBTiles-shaped file into this one; returns the count copied.
@@ -95,14 +112,14 @@ class MBTilesWriter:
         """
         verb = "INSERT OR IGNORE" if keep_existing else "INSERT"
         self.commit()
-        self._db.execute("ATTACH DATABASE ? AS part", (str(part),))
+        self._execute("ATTACH DATABASE ? AS part", (str(part),))
         try:
             self._merge_masks(keep_existing)
-            last = self._db.execute("SELECT COALESCE(MAX(rowid), 0) FROM part.tiles").fetchone()[0]
+            last = self._execute("SELECT COALESCE(MAX(rowid), 0) FROM part.tiles").fetchone()[0]
             copied = 0
             for start in range(0, last, _MERGE_CHUNK):
                 check_abort()
-                cur = self._db.execute(
+                cur = self._execute(
                     f"{verb} INTO tiles SELECT zoom_level, tile_column, tile_row, tile_data "
                     "FROM part.tiles WHERE rowid > ? AND rowid <= ?",
                     (start, start + _MERGE_CHUNK),
@@ -110,23 +127,23 @@ class MBTilesWriter:
                 copied += cur.rowcount
             self.commit()
         finally:
-            self._db.execute("COMMIT")
-            self._db.execute("DETACH DATABASE part")
-            self._db.execute("BEGIN")
+            self._execute("COMMIT")
+            self._execute("DETACH DATABASE part")
+            self._execute("BEGIN")
         return copied
 
     def _merge_masks(self, keep_existing: bool) -> None:
         """Copy the attached file's masks (before its tiles: ``keep_existing`` looks at ours)."""
-        found = self._db.execute(
+        found = self._execute(
             "SELECT 1 FROM part.sqlite_master WHERE type = 'table' AND name = 'tile_masks'"
         ).fetchone()
         if found is None:
             return
         if not self._masks:
-            self._db.execute(_MASK_SCHEMA)
+            self._execute(_MASK_SCHEMA)
             self._masks = True
         where = f"WHERE {_KEY_NOT_IN_TILES}" if keep_existing else ""
-        self._db.execute(
+        self._execute(
             "INSERT INTO tile_masks SELECT zoom_level, tile_column, tile_row, mask_data "
             f"FROM part.tile_masks m {where}"
         )
@@ -134,12 +151,12 @@ class MBTilesWriter:
     def set_metadata(self, values: Mapping[str, object]) -> None:
         """Replace the metadata entries given."""
         for name, value in values.items():
-            self._db.execute("DELETE FROM metadata WHERE name = ?", (name,))
-            self._db.execute("INSERT INTO metadata VALUES (?, ?)", (name, str(value)))
+            self._execute("DELETE FROM metadata WHERE name = ?", (name,))
+            self._execute("INSERT INTO metadata VALUES (?, ?)", (name, str(value)))
 
     def counts(self) -> dict[int, int]:
         """Tiles per zoom level."""
-        rows: Iterable[tuple[int, int]] = self._db.execute(
+        rows: Iterable[tuple[int, int]] = self._execute(
             "SELECT zoom_level, COUNT(*) FROM tiles GROUP BY zoom_level"
         )
         return {int(z): int(n) for z, n in rows}
@@ -148,8 +165,8 @@ class MBTilesWriter:
         """Commit, build the indexes (unless ``index`` is false) and close."""
         if index:
             self.index()
-            self._db.execute("CREATE UNIQUE INDEX IF NOT EXISTS metadata_index ON metadata (name)")
-        self._db.execute("COMMIT")
+            self._execute("CREATE UNIQUE INDEX IF NOT EXISTS metadata_index ON metadata (name)")
+        self._execute("COMMIT")
         self._db.close()
 
     def abandon(self) -> None:

@@ -22,6 +22,7 @@ from shapely.ops import unary_union
 
 from gpf_flow import tms as grids
 from gpf_flow.processings.base import ProcessingContext, ProcessingFailed, ProcessingResult
+from gpf_flow.processings.disk_errors import write_failure
 from gpf_flow.processings.mbtiles import MBTilesReader, MBTilesWriter
 from gpf_flow.processings.raster_mask import MASK_METADATA, decode_tile, encode_mask
 from gpf_flow.processings.raster_pyramid import OUTPUT_NAME
@@ -40,6 +41,13 @@ def _over(top: np.ndarray[Any, Any], below: np.ndarray[Any, Any]) -> np.ndarray[
 
 def run(ctx: ProcessingContext) -> ProcessingResult:
     """Merge the input pyramids (later inputs on top) into ``pyramid.mbtiles``."""
+    try:
+        return _run(ctx)
+    except OSError as exc:  # a full disk or a permission: say which file, and why
+        raise write_failure(exc) from None
+
+
+def _run(ctx: ProcessingContext) -> ProcessingResult:
     started = time.monotonic()
     inputs = []
     for data in ctx.stored_data:

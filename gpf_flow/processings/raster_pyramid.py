@@ -32,6 +32,7 @@ from shapely.ops import unary_union
 
 from gpf_flow import tms as grids
 from gpf_flow.processings.base import ProcessingContext, ProcessingFailed, ProcessingResult
+from gpf_flow.processings.disk_errors import write_failure
 from gpf_flow.processings.mbtiles import MBTilesWriter, TileImage
 from gpf_flow.processings.raster_inputs import (
     SourceGroup,
@@ -488,8 +489,11 @@ class _Build:
 def run(ctx: ProcessingContext) -> ProcessingResult:
     """Build (or update) a raster tile pyramid (MBTiles) from the RASTER upload(s) of the execution."""
     params = parse_params(ctx.parameters)
-    build = _Build(ctx, params)
     try:
-        return build.build()
-    finally:
-        build.cleanup()
+        build = _Build(ctx, params)
+        try:
+            return build.build()
+        finally:
+            build.cleanup()
+    except OSError as exc:  # a full disk or a permission: say which file, and why
+        raise write_failure(exc) from None
