@@ -32,6 +32,7 @@ from shapely.ops import unary_union
 
 from gpf_flow import tms as grids
 from gpf_flow.processings.base import ProcessingContext, ProcessingFailed, ProcessingResult
+from gpf_flow.processings.disk_errors import write_failure
 from gpf_flow.processings.mbtiles import MBTilesWriter, TileImage
 from gpf_flow.processings.raster_inputs import (
     SourceGroup,
@@ -41,6 +42,7 @@ from gpf_flow.processings.raster_inputs import (
     write_mosaic_vrt,
 )
 from gpf_flow.processings.raster_levels import LevelStats, UpperLevels, morton_key
+from gpf_flow.processings.raster_mask import MASK_METADATA, encode_mask, wants_masks
 from gpf_flow.processings.raster_params import RasterPyramidParams, check_tiles, parse_params
 from gpf_flow.processings.raster_render import Renderer, RenderSpec, describe_error, encode_tile
 from gpf_flow.processings.raster_update import BasePyramid, BaseTiles
@@ -195,6 +197,7 @@ def _segment(
         resampling=params.resampling,
         compression=params.compression,
         base=str(base.path) if base else None,
+        mask=wants_masks(params.mask, params.compression) or (base is not None and base.masked),
     )
     return Segment(top, bottom, spec, jobs)
 
@@ -298,6 +301,10 @@ class _Build:
         if not segments:
             raise ProcessingFailed(f"the inputs lie outside tile matrix set {params.tms_name}")
         self.n_jobs = sum(len(seg.jobs) for seg in segments)
+        if segments[0].spec.mask:
+            self.ctx.log("masks: each JPEG tile not fully covered records where it holds data")
+        elif params.mask:
+            self.ctx.log("masks: the tiles' own alpha channel (PNG) records where they hold data")
         west, south, east, north = lonlat = _bounds_in(groups, "EPSG:4326")
         cut = ", ".join(f"{seg.top}-{seg.bottom}" for seg in segments)
         self.ctx.log(
@@ -318,6 +325,8 @@ class _Build:
             data = encode_tile(drawn, params.compression)
             if data is not None:
                 writer.put(z, x, y, data)
+                if spec.mask and (mask := encode_mask(drawn)) is not None:
+                    writer.put_mask(z, x, y, mask)
                 self.stats.add({z: 1}, {})
             upper_seconds[z] = upper_seconds.get(z, 0.0) + time.perf_counter() - t0
             return data is not None
@@ -354,6 +363,7 @@ class _Build:
         counts = writer.counts()
         if not counts:
             raise ProcessingFailed("the inputs hold no valid pixel (everything is nodata or transparent)")
+        masked = any(segment.spec.mask for segment in plan.segments)
         crs = CRS.from_user_input(self.tms.rasterio_crs).to_string()
         writer.set_metadata(
             {
@@ -369,6 +379,7 @@ class _Build:
                 "tms": params.tms_name,
                 "tile_matrix_set": params.tms_id,
                 "crs": crs,
+                **({MASK_METADATA: "true"} if masked else {}),
             }
         )
         writer.close()
@@ -409,7 +420,7 @@ class _Build:
             for jx, jy in jobs:
                 self.ctx.check_abort()
                 try:
-                    result = renderer.render_job(jx, jy, writer.put)
+                    result = renderer.render_job(jx, jy, writer.put, writer.put_mask)
                 except RasterioError as exc:
                     raise ProcessingFailed(
                         f"reading the input rasters failed: {describe_error(exc)}"
@@ -478,8 +489,11 @@ class _Build:
 def run(ctx: ProcessingContext) -> ProcessingResult:
     """Build (or update) a raster tile pyramid (MBTiles) from the RASTER upload(s) of the execution."""
     params = parse_params(ctx.parameters)
-    build = _Build(ctx, params)
     try:
-        return build.build()
-    finally:
-        build.cleanup()
+        build = _Build(ctx, params)
+        try:
+            return build.build()
+        finally:
+            build.cleanup()
+    except OSError as exc:  # a full disk or a permission: say which file, and why
+        raise write_failure(exc) from None

@@ -25,6 +25,7 @@ from rasterio.windows import Window
 
 from gpf_flow import tms as grids
 from gpf_flow.processings.mbtiles import TileImage
+from gpf_flow.processings.raster_mask import encode_mask
 from gpf_flow.processings.raster_params import TILE_SIZE
 from gpf_flow.processings.raster_update import BaseTiles
 
@@ -58,6 +59,8 @@ class RenderSpec:
     compression: str
     base: str | None = None
     """An existing pyramid (MBTiles) being updated: new tiles are drawn over its tiles."""
+    mask: bool = False
+    """Record each tile's mask (JPEG pyramids with ``mask: true``)."""
 
     def to_json(self) -> dict[str, Any]:
         """The spec as a JSON-compatible dict (sent to worker processes)."""
@@ -202,8 +205,11 @@ class Renderer:
         assert out is not None
         return out
 
-    def render_job(self, jx: int, jy: int, sink: TileSink) -> JobResult:
-        """Render job (jx, jy): every level from the bottom to the job level (see the module doc)."""
+    def render_job(self, jx: int, jy: int, sink: TileSink, mask_sink: TileSink | None = None) -> JobResult:
+        """Render job (jx, jy): every level from the bottom to the job level (see the module doc).
+
+        With a masked spec, the masks of tiles that are not fully opaque go to ``mask_sink``.
+        """
         spec, f = self.spec, self.factor
         counts: dict[int, int] = {}
         seconds: dict[int, float] = {}
@@ -225,6 +231,8 @@ class Renderer:
                     if data is not None:
                         sink(level, x0 + tx, y0 + ty, data)
                         made += 1
+                        if spec.mask and mask_sink is not None and (m := encode_mask(tile)) is not None:
+                            mask_sink(level, x0 + tx, y0 + ty, m)
             counts[level] = made
             if level > spec.job_level:
                 image = halve(image)

@@ -75,12 +75,11 @@ def _layer_image(pyramid: MBTiles, request: MapRequest) -> np.ndarray | None:
     any_tile = False
     for y in range(y0, y1 + 1):
         for x in range(x0, x1 + 1):
-            data = pyramid.tile(z, x, y)
-            if data is None:
+            tile = pyramid.image(z, x, y)
+            if tile is None:
                 continue
             any_tile = True
             r, c = (y - y0) * level.tile, (x - x0) * level.tile
-            tile = np.asarray(Image.open(io.BytesIO(data)).convert("RGBA"))
             mosaic[:, r : r + level.tile, c : c + level.tile] = np.moveaxis(tile, -1, 0)
     if not any_tile:
         return None

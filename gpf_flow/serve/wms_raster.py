@@ -184,7 +184,8 @@ class RasterWms:
             if pyramid is None:
                 return None  # MapProxy reports the unknown layer
             pyramids.append(pyramid)
-        if all(p.info.is_pm and not p.info.top_cut for p in pyramids):
+        # MapProxy reads JPEG tiles as opaque: masked pyramids are drawn here, transparent off data.
+        if all(p.info.is_pm and not p.info.top_cut and not p.info.masked for p in pyramids):
             return None
         return pyramids
 
