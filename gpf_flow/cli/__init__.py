@@ -46,8 +46,7 @@ def main() -> None:
     words = help_cache.help_words(sys.argv[1:])
     text = help_cache.cached_help(words) if words is not None else None
     if text is not None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        help_cache.emit(text)
         return
     from gpf_flow.cli.application import run
 

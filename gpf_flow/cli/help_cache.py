@@ -165,7 +165,19 @@ def render(run_app: Callable[[], int], is_command: Callable[[tuple[str, ...]], b
     if code != 0 or not captured.getvalue():
         return False
     text = captured.getvalue()
-    sys.stdout.write(text)
-    sys.stdout.flush()
     store(words, text)
+    emit(text)
     return True
+
+
+def emit(text: str) -> None:
+    """Print a help text; a reader that went away (``| true``) ends it with 1 and no message, as
+    click does."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush goes nowhere
+        os.close(devnull)
+        sys.exit(1)

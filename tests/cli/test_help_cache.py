@@ -158,3 +158,23 @@ def test_a_changed_source_file_invalidates_the_text(tmp_path: Path, monkeypatch:
     help_cache.store(("probe",), "new text\n", path=cache)  # a stale cache starts afresh
     assert help_cache.cached_help(("probe",), path=cache) == "new text\n"
     assert len(json.loads(Path(cache).read_text())["texts"]) == 1
+
+
+def test_a_reader_gone_away_ends_the_help_quietly(tmp_path: Path) -> None:
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    for _ in range(2):  # rendered, then cached
+        read, write = os.pipe()
+        os.close(read)  # every write to the pipe fails: the reader is gone
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "gpf_flow", "--help"],
+                stdout=write,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=120,
+                env=env,
+            )
+        finally:
+            os.close(write)
+        assert done.returncode == 1 and done.stderr == "", done.stderr  # as click itself ends it
+    assert (tmp_path / "gpf-flow" / "help.json").exists()
