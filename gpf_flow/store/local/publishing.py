@@ -220,6 +220,7 @@ class Publishing:
         if not name:
             raise BadRequestError("a static needs a name")
         local_path = Path(local_path)
+        _check_static(static_type, local_path)
         sid = new_id()
         folder = layout.static_dir(self.base.home, sid)
         folder.mkdir(parents=True, exist_ok=True)
@@ -246,7 +247,7 @@ class Publishing:
     def replace_static_file(self, static_id: str, local_path: Path) -> Entity:
         """``PUT statics/{id}``: replace a static's file (its name may change); metadata are kept."""
         local_path = Path(local_path)
-        self.base.row("static", static_id)
+        _check_static(str(row_entity(self.base.row("static", static_id)).get("type")), local_path)
         folder = layout.static_dir(self.base.home, static_id)
         folder.mkdir(parents=True, exist_ok=True)
         target = confine(folder, local_path.name, what="static file name")
@@ -365,3 +366,15 @@ class Publishing:
         with self.base.db.tx() as conn:
             self.base.row(entity_type, entity_id, conn)
             drop(conn, entity_type, entity_id)
+
+
+def _check_static(static_type: str, local_path: Path) -> None:
+    """Refuse a ROK4 style the services could not read, naming the field at fault."""
+    if static_type != "ROK4-STYLE":
+        return
+    from gpf_flow.raster_style import StyleError, parse_style
+
+    try:
+        parse_style(local_path.read_bytes(), local_path.name)
+    except StyleError as exc:
+        raise BadRequestError(f"ROK4 style {exc}", hint="see https://github.com/rok4/styles") from None
