@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numpy.typing import NDArray
 
-from gpf_flow.raster_style.model import Palette, RasterStyle
+from gpf_flow.raster_style.model import Colour, Palette, RasterStyle
 from gpf_flow.raster_style.terrain import grey_scale, terrain_values
 
+CHUNK_ROWS = 256
+"""Rows styled at a time: the float temporaries of a big map stay a few megabytes."""
 
-def palette_rgba(palette: Palette, values: NDArray[np.float64]) -> NDArray[np.float64]:
+
+def palette_rgba(palette: Palette, values: NDArray[np.floating]) -> NDArray[np.float64]:
     """``values`` (any shape) coloured by ``palette``: shape + (4,), RGBA in 0..255 (floats)."""
     stops = np.array([c.value for c in palette.colours])
     colours = np.array([c.rgba for c in palette.colours], dtype=np.float64)
@@ -25,6 +30,25 @@ def palette_rgba(palette: Palette, values: NDArray[np.float64]) -> NDArray[np.fl
     return out
 
 
+def drawn_palette(style: RasterStyle) -> Palette | None:
+    """The palette a style draws with: its own, or black to white for a terrain style without one."""
+    if style.palette is not None or style.terrain is None:
+        return style.palette
+    top = grey_scale(style.terrain)
+    ramp = (Colour(0.0, (0, 0, 0, 255)), Colour(top, (255, 255, 255, 255)))
+    return Palette(ramp, rgb_continuous=True, alpha_continuous=True)
+
+
+@functools.lru_cache(maxsize=64)
+def _lookup(palette: Palette) -> NDArray[np.uint8]:
+    """The colours of the 256 values of an 8-bit band: (256, 4)."""
+    return _to_bytes(palette_rgba(palette, np.arange(256, dtype=np.float64)))
+
+
+def _to_bytes(rgba: NDArray[np.float64]) -> NDArray[np.uint8]:
+    return np.clip(np.rint(rgba), 0, 255).astype(np.uint8)
+
+
 def apply_style(style: RasterStyle, rgba: NDArray[np.uint8], cell: tuple[float, float]) -> NDArray[np.uint8]:
     """``rgba`` (4, H, W) drawn with ``style``; the first band holds the values (grey pyramids).
 
@@ -32,19 +56,23 @@ def apply_style(style: RasterStyle, rgba: NDArray[np.uint8], cell: tuple[float, 
     Pixels without data (alpha 0) stay transparent. A terrain treatment without palette is
     drawn in grey, from 0 (black) up to 255, ``slope_max`` or 360° (white).
     """
-    if style.is_identity:
+    palette = drawn_palette(style)
+    if palette is None:
         return rgba
-    values = rgba[0].astype(np.float64)
-    defined = rgba[3] > 0
-    if style.terrain is not None:
-        values, known = terrain_values(values, cell, style.terrain)
-        if style.palette is None:
-            defined &= known
-    if style.palette is not None:
-        out = palette_rgba(style.palette, values)
+    height = rgba.shape[1]
+    out = np.empty((height, rgba.shape[2], 4), dtype=np.uint8)
+    if style.terrain is None:
+        out[:] = _lookup(palette)[rgba[0]]
     else:
-        assert style.terrain is not None
-        grey = np.clip(values * (255.0 / grey_scale(style.terrain)), 0.0, 255.0)
-        out = np.stack([grey, grey, grey, np.full_like(grey, 255.0)], axis=-1)
-    out[..., 3] *= np.where(defined, rgba[3] / 255.0, 0.0)
-    return np.moveaxis(np.clip(np.rint(out), 0, 255).astype(np.uint8), -1, 0)
+        for start in range(0, height, CHUNK_ROWS):
+            # One row of overlap on each side: the 3×3 kernel sees its true neighbours.
+            stop = min(height, start + CHUNK_ROWS)
+            low, high = max(0, start - 1), min(height, stop + 1)
+            values, known = terrain_values(rgba[0, low:high].astype(np.float32), cell, style.terrain)
+            part = palette_rgba(palette, values[start - low : stop - low])
+            if style.palette is None:
+                part[..., 3] *= known[start - low : stop - low]
+            out[start:stop] = _to_bytes(part)
+    alpha = out[..., 3].astype(np.uint16) * rgba[3] + 127
+    out[..., 3] = (alpha // 255).astype(np.uint8)
+    return np.moveaxis(out, -1, 0)

@@ -1,4 +1,7 @@
-"""Legend images of ROK4 styles drawn with Pillow: palette swatches or a colour ramp, values on the right."""
+"""Legend images of ROK4 styles drawn with Pillow: palette swatches or a colour ramp, values on the right.
+
+:func:`~gpf_flow.raster_style.apply.drawn_palette` gives the palette of a style (grey for a
+terrain style without one)."""
 
 from __future__ import annotations
 
@@ -6,23 +9,11 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from gpf_flow.raster_style.apply import palette_rgba
-from gpf_flow.raster_style.model import Colour, Palette, RasterStyle
-from gpf_flow.raster_style.terrain import grey_scale
+from gpf_flow.raster_style.model import Palette
 
 SWATCH = (20, 20)
 """Width of the colour column, height of one palette entry (pixels)."""
 TEXT = (0, 0, 0, 255)
-
-
-def drawn_palette(style: RasterStyle) -> Palette | None:
-    """The palette a legend shows: the style's, or black to white for a terrain style without one."""
-    if style.palette is not None:
-        return style.palette
-    if style.terrain is None:
-        return None
-    top = grey_scale(style.terrain)
-    ramp = (Colour(0.0, (0, 0, 0, 255)), Colour(top, (255, 255, 255, 255)))
-    return Palette(ramp, rgb_continuous=True, alpha_continuous=True)
 
 
 def _label(value: float) -> str:

@@ -19,7 +19,8 @@ from PIL import Image
 
 from gpf_flow.errors import NotFoundError
 from gpf_flow.raster_style import RasterStyle, StyleError, parse_style
-from gpf_flow.raster_style.legend import drawn_palette, palette_legend
+from gpf_flow.raster_style.apply import drawn_palette
+from gpf_flow.raster_style.legend import palette_legend
 from gpf_flow.serve.ows import OgcError, require
 from gpf_flow.serve.published import PublishedLayer
 from gpf_flow.store.base import LocalCapabilities

@@ -172,6 +172,26 @@ def test_aspect_faces_downhill_and_is_undefined_on_flat_ground() -> None:
     assert (flat == -1.0).all() and not known.any()
 
 
+def test_hillshade_is_the_same_across_the_chunks_a_big_raster_is_styled_in(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gpf_flow.raster_style import apply
+
+    monkeypatch.setattr(apply, "CHUNK_ROWS", 16)
+    style = parse_style(json.dumps(style_doc(estompage={"zenith": 45, "azimuth": 315})))
+    rgba = np.full((4, 60, 100), 255, dtype=np.uint8)
+    rows, cols = np.mgrid[0:60, 0:100]
+    rgba[0] = cols + 2 * (59 - rows)  # a plane: 1 m up per metre east, 2 m per metre north
+    out = apply_style(style, rgba, (1.0, 1.0))
+    slope = math.atan(math.sqrt(5))
+    aspect = math.atan2(-1, -2)  # downhill: south-south-west
+    lit = math.cos(math.radians(45)) * math.cos(slope) + math.sin(math.radians(45)) * math.sin(
+        slope
+    ) * math.cos(math.radians(315) - aspect)
+    assert (out[0, 1:-1, 1:-1] == round(255 * lit)).all()  # rows 15/16, 31/32... included
+    assert (out[3] == 255).all()
+
+
 def test_cell_metres_in_projected_and_geographic_crs() -> None:
     east, north = cell_metres(CRS.from_epsg(2154), Affine(5, 0, 870_000, 0, -5, 6_572_000), (400, 400))
     assert east == pytest.approx(5.0, rel=2e-3) and north == pytest.approx(5.0, rel=2e-3)
