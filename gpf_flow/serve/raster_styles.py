@@ -32,7 +32,11 @@ DEFAULT = "default"
 
 
 def style_requested(params: Mapping[str, str]) -> bool:
-    """Whether a GetMap (upper-case keys) asks for a style: its map is not the stored tiles."""
+    """Whether a GetMap (upper-case keys) asks for a style.
+
+    A styled map is never the stored tiles: any path answering a GetMap with stored tile bytes
+    (MapProxy, a map that is exactly one tile) must check this first and step aside.
+    """
     return any(s.strip() and s.strip().lower() != DEFAULT for s in params.get("STYLES", "").split(","))
 
 

@@ -137,6 +137,8 @@ def test_capabilities_list_the_styles_with_legends(world: World) -> None:
     assert "REQUEST=GetLegendGraphic" in drawn and "STYLE=classes" in drawn and "LAYER=mnt" in drawn
     assert styles["relief"]["legend"] == RELIEF["legend"]["url"]  # the style's own legend
     assert styles["relief"]["legend_width"] == "90"
+    old = WebMapService(f"{world.base_url}/wms-r?SERVICE=WMS&REQUEST=GetCapabilities", version="1.1.1")
+    assert {"classes", "relief"} <= set(old["mnt"].styles)
 
 
 def test_getmap_with_the_palette_style_has_its_colours(world: World) -> None:
