@@ -201,3 +201,21 @@ def test_a_bad_style_static_is_refused_at_upload(world: World, tmp_path: Path) -
     with pytest.raises(BadRequestError, match=r"palette\.colours\[2\]\.blue"):
         world.store.replace_static_file(good["_id"], path)
     assert json.loads(world.store.static_file(good["_id"]).read_bytes()) == CLASSES
+
+
+def test_a_configuration_names_rok4_style_statics_only(world: World, tmp_path: Path) -> None:
+    sld = tmp_path / "style.sld"
+    sld.write_text("<StyledLayerDescriptor/>", encoding="utf-8")
+    other = world.store.create_static(sld, "not_rok4", "GEOSERVER-STYLE")
+    pyramid = world.store.list_entities("stored_data", {"name": "mnt_pyramid"}).items[0]
+    for styles, message in (
+        ([other["_id"]], r"type_infos\.styles\[0\]: static .* is a GEOSERVER-STYLE, not a ROK4-STYLE"),
+        (["nope"], r"type_infos\.styles\[0\]: static 'nope' does not exist"),
+        ("classes", r"'type_infos\.styles' must be a list"),
+    ):
+        body = {"used_data": [{"stored_data": pyramid["_id"]}], "styles": styles}
+        with pytest.raises(BadRequestError, match=message):
+            world.store.create_entity(
+                "configuration",
+                {"type": "WMS-RASTER", "name": "x", "layer_name": "mnt_x", "type_infos": body},
+            )

@@ -81,6 +81,8 @@ class Publishing:
                     hint=f"type_infos.used_data[{i}]: stored data {sd} is already listed; list each one once",
                 )
             seen.add(str(sd))
+        if ctype == "WMS-RASTER":
+            _check_styles(conn, type_infos.get("styles"))
         for r in rows_of_type(conn, "configuration", self.base.datastore_id):
             other = json.loads(r["body"])
             if (
@@ -378,3 +380,18 @@ def _check_static(static_type: str, local_path: Path) -> None:
         parse_style(local_path.read_bytes(), local_path.name)
     except StyleError as exc:
         raise BadRequestError(f"ROK4 style {exc}", hint="see https://github.com/rok4/styles") from None
+
+
+def _check_styles(conn: sqlite3.Connection, styles: object) -> None:
+    """A raster WMS configuration's ``styles`` are ids of ROK4-STYLE statics."""
+    if styles is None:
+        return
+    if not isinstance(styles, list):
+        raise BadRequestError("configuration field 'type_infos.styles' must be a list of static ids")
+    for i, sid in enumerate(styles):
+        r = get_row(conn, sid) if isinstance(sid, str) and sid else None
+        if r is None or r["type"] != "static":
+            raise BadRequestError(f"type_infos.styles[{i}]: static {sid!r} does not exist")
+        kind = json.loads(r["body"]).get("type")
+        if kind != "ROK4-STYLE":
+            raise BadRequestError(f"type_infos.styles[{i}]: static {sid} is a {kind}, not a ROK4-STYLE")
