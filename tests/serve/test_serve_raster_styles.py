@@ -219,3 +219,12 @@ def test_a_configuration_names_rok4_style_statics_only(world: World, tmp_path: P
                 "configuration",
                 {"type": "WMS-RASTER", "name": "x", "layer_name": "mnt_x", "type_infos": body},
             )
+
+
+def test_the_api_shows_a_style_static_as_the_dto_says(server: Any, world: World) -> None:
+    with server.client() as api:
+        found = api.get(f"{server.ds}/statics", params={"name": "relief"}).json()
+        detail = api.get(f"{server.ds}/statics/{found[0]['_id']}").json()
+    # StaticFileRok4StyleDetailsDto: the style's identifier and its own legend
+    assert detail["type"] == "ROK4-STYLE"
+    assert detail["type_infos"] == {"identifier": "relief", "legend_url": RELIEF["legend"]["url"]}
