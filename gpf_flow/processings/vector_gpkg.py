@@ -31,13 +31,17 @@ from gpf_flow.postgis.integrate import IntegrationError
 from gpf_flow.postgis.naming import FID_COLUMN, GEOMETRY_COLUMN, column_names, launder
 from gpf_flow.postgis.sources import SourceLayer, field_types, multi_type
 
-BATCH = 65_536
+BATCH = 10_000
 _MULTI = {
     "MultiPoint": (ga.multipoint(), shapely.multipoints, 0),
     "MultiLineString": (ga.multilinestring(), shapely.multilinestrings, 1),
     "MultiPolygon": (ga.multipolygon(), shapely.multipolygons, 3),
 }
 _SINGLE = {"Point", "LineString", "Polygon"}
+_MULTI_ID = {0: 4, 1: 5, 3: 6}
+"""Shapely's type id of the multi type of each single one (Point, LineString, Polygon)."""
+_WKB_ID = {0: 1, 1: 2, 3: 3}
+"""WKB type code of shapely's single type ids (Point, LineString, Polygon); multi = code + 3."""
 _ARROW_TYPES = {
     "OFTInteger": pa.int32(),
     "OFTInteger64": pa.int64(),
@@ -90,17 +94,7 @@ def _geometry_converter(
     """What turns a batch's WKB into the target column's (``None``: nothing to do)."""
     kind = (target.geometry_type or "").replace(" Z", "").replace(" M", "")
     reproject = bool(source_crs and target.crs and not CRS.from_user_input(source_crs).equals(target.crs))
-    if not reproject and kind in _MULTI:
-        multi_type_, _, _ = _MULTI[kind]
-
-        def promote(wkb: pa.Array) -> pa.Array:
-            try:
-                return ga.as_wkb(ga.as_geoarrow(ga.wkb().wrap_array(wkb), multi_type_)).storage
-            except Exception as exc:  # geoarrow-c raises plain errors on a geometry of another family
-                raise IntegrationError(f"{label}: a geometry does not fit a {kind} table ({exc})") from None
-
-        return promote
-    if not reproject and kind not in _SINGLE:
+    if not reproject and kind not in _MULTI and kind not in _SINGLE:
         return None
     transformer = (
         Transformer.from_crs(source_crs, target.crs, always_xy=True) if reproject and source_crs else None
@@ -112,7 +106,15 @@ def _geometry_converter(
             geoms = shapely.transform(geoms, transformer.transform, interleaved=False)
         if kind in _MULTI:
             _, build, single_id = _MULTI[kind]
-            single = shapely.get_type_id(geoms) == single_id
+            types = shapely.get_type_id(geoms)  # -1 for a missing geometry
+            wrong = (types >= 0) & (types != single_id) & (types != _MULTI_ID[single_id])
+            if wrong.any():
+                found = shapely.get_type_id(geoms[wrong][0])
+                raise IntegrationError(
+                    f"{label}: a geometry does not fit a {kind} table "
+                    f"(a {shapely.GeometryType(found).name.title()})"
+                )
+            single = types == single_id
             geoms[single] = build(geoms[single][:, None])
         elif kind in _SINGLE:
             one = shapely.get_num_geometries(geoms) == 1
@@ -120,7 +122,20 @@ def _geometry_converter(
             geoms[multi] = shapely.get_geometry(geoms[multi], 0)
         return pa.array(shapely.to_wkb(geoms), pa.binary())
 
-    return convert
+    if reproject or kind not in _MULTI:
+        return convert
+    arrow_type, _, single_id = _MULTI[kind]
+    fits = {_WKB_ID[single_id], _WKB_ID[single_id] + 3}
+
+    def promote(wkb: pa.Array) -> pa.Array:
+        """Promotion in C (geoarrow) when every geometry is XY of the table's family, else shapely."""
+        wrapped = ga.wkb().wrap_array(wkb)
+        found = ga.unique_geometry_types(wrapped).to_pylist()
+        if all(t["geometry_type"] in fits and t["dimensions"] == 1 for t in found):
+            return ga.as_wkb(ga.as_geoarrow(wrapped, arrow_type)).storage
+        return convert(wkb)
+
+    return promote
 
 
 def _batches(

@@ -151,3 +151,38 @@ def test_attribute_only_table_is_integrated_without_crs_warning(make_ctx, tmp_pa
     assert rel["attributes"] == {"name": "character varying", "n": "bigint"}
     assert not any("no CRS" in line for line in h.logs)
     assert result.extent is None
+
+
+def _polygons_gpkg(path, geoms, geometry_type="MultiPolygon") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write(
+        path,
+        np.array([shapely.to_wkb(g) for g in geoms], dtype=object),
+        [np.arange(len(geoms))],
+        ["N"],
+        driver="GPKG",
+        layer="Parcelles",
+        geometry_type=geometry_type,
+        crs="EPSG:2154",
+    )
+
+
+def test_single_and_multi_parts_of_a_layer_are_all_promoted(make_ctx, tmp_path) -> None:
+    two = shapely.MultiPolygon([shapely.box(0, 0, 1, 1), shapely.box(2, 2, 3, 3)])
+    _polygons_gpkg(tmp_path / "up" / "p.gpkg", [shapely.box(0, 0, 1, 1), two, shapely.box(5, 5, 6, 6)])
+    h = make_ctx(uploads=[(VECTOR, tmp_path / "up")])
+    (rel,) = vector_db.run(h.ctx).type_infos["relations"]
+    assert rel["geometry_type"] == "MultiPolygon" and rel["count"] == 3
+    _, _, wkb, fields = read(h.ctx.output_dir / "vector.gpkg", layer="parcelles")
+    geoms = shapely.from_wkb(wkb)
+    assert [g.geom_type for g in geoms] == ["MultiPolygon"] * 3
+    assert [len(g.geoms) for g in geoms] == [1, 2, 1] and geoms[1].equals(two)
+    assert list(fields[0]) == [0, 1, 2]
+
+
+def test_a_geometry_of_another_family_fails_instead_of_being_mangled(make_ctx, tmp_path) -> None:
+    _polygons_gpkg(tmp_path / "up" / "p.gpkg", [shapely.box(0, 0, 1, 1), shapely.Point(3, 3)])
+    h = make_ctx(uploads=[(VECTOR, tmp_path / "up")])
+    with pytest.raises(ProcessingFailed, match=r"p\.gpkg:Parcelles: a geometry does not fit a MultiPolygon"):
+        vector_db.run(h.ctx)
+    assert list(h.ctx.output_dir.iterdir()) == []
