@@ -30,36 +30,16 @@ import time
 import uuid
 from pathlib import Path
 
-import numpy as np
 import shapely
 from pyogrio.raw import read, write
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "processings"))
+from processings_vectors import write_parcels_gpkg  # noqa: E402
 
 from gpf_flow.postgis.cluster import EmbeddedCluster, PostgresUnavailable
 from gpf_flow.postgis.database import database_for, schema_name, shutdown
 from gpf_flow.processings import vector_db
 from gpf_flow.processings.base import InputData, ProcessingContext
-
-
-def make_upload(folder: Path, n: int) -> Path:
-    """``folder/parcels.gpkg`` with n 10 m squares and fields code, surface, label."""
-    folder.mkdir(parents=True)
-    side = int(np.ceil(np.sqrt(n)))
-    i = np.arange(n)
-    x = 700_000 + (i % side) * 20.0
-    y = 6_600_000 + (i // side) * 20.0
-    geoms = shapely.box(x, y, x + 10, y + 10)
-    path = folder / "parcels.gpkg"
-    write(
-        path,
-        shapely.to_wkb(geoms),
-        [i.astype(np.int64), np.full(n, 100.0), np.array([f"parcel {k}" for k in i], dtype=object)],
-        ["CODE", "SURFACE", "LABEL"],
-        driver="GPKG",
-        layer="parcels",
-        geometry_type="Polygon",
-        crs="EPSG:2154",
-    )
-    return path
 
 
 def integrate(home: Path, upload: Path, out: Path) -> None:
@@ -167,7 +147,7 @@ def main() -> None:
     print(f"load average at start: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
     try:
         t0 = time.perf_counter()
-        path = make_upload(work / "upload", n)
+        path = write_parcels_gpkg(work / "upload", n)
         print(f"{n} polygons written to {path.name} in {time.perf_counter() - t0:.1f} s")
         if only in (None, "gpkg"):
             got = run_case("gpkg", home, path, work)
