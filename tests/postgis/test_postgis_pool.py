@@ -1,0 +1,167 @@
+"""PostGIS reads for the services go through a bounded connection pool, under a statement timeout.
+
+A view that waits on an advisory lock held by the test stands for a heavy query: it runs exactly
+as long as the test wants, so the tests check what happens while it runs (no timing involved).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from gpf_flow.postgis.database import POOL_SIZE, Database, database_for, schema_name
+from gpf_flow.serve.vector_data import QueryTimeout
+from gpf_flow.serve.vector_postgis import PostGISSource
+from gpf_flow.serve.vector_query import Query
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "serve"))
+from test_serve_ogc_support import deliver, free_port, process, publish, wait_for  # noqa: E402
+
+from gpf_flow.store.local import LocalStore  # noqa: E402
+
+LOCK_KEY = 4242
+SCHEMA_SQL = """
+CREATE TABLE pts (id serial PRIMARY KEY, name varchar(20), geom geometry(Point, 2154));
+INSERT INTO pts (name, geom)
+    SELECT 'p' || i, ST_SetSRID(ST_MakePoint(700000 + 10 * i, 6600000 + 10 * i), 2154)
+    FROM generate_series(1, 5) AS i;
+-- A heavy query on demand: it waits while someone holds the advisory lock exclusively.
+CREATE VIEW slow_pts AS
+    SELECT p.* FROM pts p CROSS JOIN (SELECT pg_advisory_xact_lock_shared(4242)) AS l;
+"""
+
+
+def _lock(db: Database) -> psycopg.Connection:
+    """A connection holding the advisory lock exclusively (the slow view waits until it closes)."""
+    holder = psycopg.connect(db.conninfo, autocommit=True)
+    holder.execute("SELECT pg_advisory_lock(%s)", [LOCK_KEY])
+    return holder
+
+
+def _waiting_on_lock(db: Database) -> int:
+    with db.connect() as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND wait_event = 'advisory' AND pid <> pg_backend_pid()"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+@pytest.fixture
+def schema(pg_home: Path) -> Iterator[tuple[Database, str]]:
+    db = database_for(pg_home)
+    name = schema_name(str(uuid.uuid4()))
+    db.create_schema(name)
+    with db.connect(name) as conn:
+        conn.execute(SCHEMA_SQL.encode())
+    yield db, name
+    db.pool().close()
+    db.drop_schema(name)
+
+
+def test_pooled_connections_are_reused_across_queries(schema: tuple[Database, str]) -> None:
+    db, name = schema
+    source = PostGISSource(db, name)
+    tables = {t.name: t for t in source.tables()}
+    assert set(tables) == {"pts", "slow_pts"}
+    db.pool().wait()
+    pids = set()
+    for _ in range(6):
+        assert source.count(tables["pts"], Query()) == 5
+        assert len(source.query(tables["pts"], Query()).fids) == 5
+        with db.pooled() as conn:
+            row = conn.execute("SELECT pg_backend_pid()").fetchone()
+            assert row is not None
+            pids.add(row[0])
+    stats = db.pool().get_stats()
+    # 18 queries, served by the few connections the pool opened (one each would give 18 backends)
+    assert stats["requests_num"] >= 18 and stats["pool_max"] == POOL_SIZE
+    assert len(pids) <= stats["connections_num"] <= POOL_SIZE
+
+
+def test_statement_timeout_cancels_a_heavy_query_and_the_pool_goes_on(schema: tuple[Database, str]) -> None:
+    db, name = schema
+    source = PostGISSource(db, name, timeout=0.5)
+    tables = {t.name: t for t in source.tables()}
+    holder = _lock(db)
+    try:
+        with pytest.raises(QueryTimeout, match="longer than 0.5 s"):
+            source.query(tables["slow_pts"], Query())
+    finally:
+        holder.close()
+    assert len(source.query(tables["slow_pts"], Query()).fids) == 5  # the lock is gone
+    assert db.pool().get_stats()["pool_size"] <= POOL_SIZE
+
+
+# -- through a real server ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def served(fresh_home: Path, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A real ``gpf-flow serve`` on ``fresh_home``, whose store publishes ``pts`` and ``slow_pts``."""
+    os.environ.pop("GPF_FLOW_POSTGRES", None)
+    port = free_port()
+    log = (tmp_path / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gpf_flow", "serve", "--port", str(port), "--home", str(fresh_home)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            httpx.get(f"{base}/wfs", params={"SERVICE": "WFS", "REQUEST": "GetCapabilities"}, timeout=2)
+        except httpx.TransportError:
+            return False
+        return True
+
+    store = LocalStore(fresh_home, public_url=base)
+    try:
+        wait_for(answers, "gpf-flow serve")
+        folder = tmp_path / "lot"
+        folder.mkdir()
+        (folder / "schema.sql").write_text(SCHEMA_SQL, encoding="utf-8")
+        upload = deliver(store, folder, "POOL", "VECTOR")
+        vdb = process(store, "Intégration de données vecteur livrées en base", upload, "pool_db", {})
+        relations = [{"native_name": n, "public_name": n, "title": n} for n in ("pts", "slow_pts")]
+        publish(store, "WFS", "pool", {"used_data": [{"stored_data": vdb["_id"], "relations": relations}]})
+        yield base, fresh_home
+    finally:
+        store.close()
+        proc.terminate()
+        proc.wait(timeout=60)
+        log.close()
+
+
+def _get_feature(base: str, typename: str) -> httpx.Response:
+    params = {"SERVICE": "WFS", "VERSION": "2.0.0", "REQUEST": "GetFeature", "TYPENAMES": typename}
+    return httpx.get(f"{base}/wfs", params={**params, "OUTPUTFORMAT": "application/json"}, timeout=120)
+
+
+def test_a_heavy_query_does_not_hold_up_a_cheap_wfs_request(served: tuple[str, Path]) -> None:
+    base, home = served
+    assert _get_feature(base, "pool:slow_pts").status_code == 200  # relations cached, lock free
+    db = database_for(home)
+    holder = _lock(db)
+    heavy: dict[str, httpx.Response] = {}
+    thread = threading.Thread(target=lambda: heavy.setdefault("r", _get_feature(base, "pool:slow_pts")))
+    try:
+        thread.start()
+        wait_for(lambda: _waiting_on_lock(db) > 0, "the heavy query to be running")
+        cheap = _get_feature(base, "pool:pts")  # answered while the heavy one still runs
+        assert cheap.status_code == 200 and len(cheap.json()["features"]) == 5
+        assert thread.is_alive() and "r" not in heavy and _waiting_on_lock(db) == 1
+    finally:
+        holder.close()
+        thread.join(timeout=120)
+    assert heavy["r"].status_code == 200 and len(heavy["r"].json()["features"]) == 5
