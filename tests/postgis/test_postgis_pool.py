@@ -7,6 +7,7 @@ as long as the test wants, so the tests check what happens while it runs (no tim
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -18,6 +19,7 @@ import httpx
 import psycopg
 import pytest
 
+from gpf_flow.postgis.cluster import EmbeddedCluster
 from gpf_flow.postgis.database import POOL_SIZE, Database, database_for, schema_name
 from gpf_flow.serve.vector_data import QueryTimeout
 from gpf_flow.serve.vector_postgis import PostGISSource
@@ -165,3 +167,18 @@ def test_a_heavy_query_does_not_hold_up_a_cheap_wfs_request(served: tuple[str, P
         holder.close()
         thread.join(timeout=120)
     assert heavy["r"].status_code == 200 and len(heavy["r"].json()["features"]) == 5
+
+
+def test_a_killed_database_server_is_restarted_and_the_pool_reconnects(served: tuple[str, Path]) -> None:
+    base, home = served
+    first = _get_feature(base, "pool:pts")  # the server's pool now holds a connection
+    assert first.status_code == 200 and len(first.json()["features"]) == 5
+    cluster = EmbeddedCluster(home)
+    pid = cluster.server_pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: cluster.server_pid() != pid, "the killed database server to be gone")
+    again = _get_feature(base, "pool:pts")
+    assert again.status_code == 200, again.text
+    assert [f["properties"]["name"] for f in again.json()["features"]] == [f"p{i}" for i in range(1, 6)]
+    assert cluster.server_pid() not in (None, pid)  # restarted by the server on that request
