@@ -5,14 +5,16 @@ fresh process (so that its peak RSS is its own):
 
 GeoPackage (``--postgres off``):
 1. the processing "Intégration de données vecteur livrées en base" into ``vector.gpkg``;
-2. the single-pass floor: one ``pyogrio.raw.read`` of the whole layer and one ``pyogrio.raw.write``
-   of it with the same output (laundered names, ``ogc_fid``, ``wkb_geometry``, promoted to multi),
-   its spatial index built once at the end by GDAL.
+2. the single-pass baseline: one ``pyogrio.raw.read`` of the whole layer and one
+   ``pyogrio.raw.write`` of it with the same output (laundered names, ``ogc_fid``,
+   ``wkb_geometry``, promoted to multi), its spatial index built once at the end by GDAL;
+3. the Arrow copy floor: ``pyogrio.raw.open_arrow`` streamed straight into ``write_arrow`` (GDAL
+   alone, index built once at the end), without the renaming and the promotion to multi.
 
 PostGIS (the home's embedded cluster, skipped without PostgreSQL):
-3. the processing (pyogrio batches, ``COPY`` to a staging table, ``INSERT … SELECT`` with
+5. the processing (pyogrio batches, ``COPY`` to a staging table, ``INSERT … SELECT`` with
    ``ST_Multi``, GIST index, ``ANALYZE``, counts and extents);
-4. the same rows (attributes and EWKB) sent with one plain ``COPY`` into a bare table.
+6. the same rows (attributes and EWKB) sent with one plain ``COPY`` into a bare table.
 
 Run: ``.venv/bin/python bench/vector_integration.py [N] [--only gpkg|postgis]`` (default 1,000,000).
 """
@@ -31,7 +33,7 @@ import uuid
 from pathlib import Path
 
 import shapely
-from pyogrio.raw import read, write
+from pyogrio.raw import open_arrow, read, write, write_arrow
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "processings"))
 from processings_vectors import write_parcels_gpkg  # noqa: E402
@@ -77,6 +79,21 @@ def single_pass(path: Path, out: Path) -> None:
     )
 
 
+def arrow_copy(path: Path, out: Path) -> None:
+    """The floor of a GeoPackage copy: GDAL streams Arrow batches from the file to the new one."""
+    with open_arrow(path, layer="parcels", use_pyarrow=False) as (meta, stream):
+        write_arrow(
+            stream,
+            out / "arrow.gpkg",
+            layer="parcels",
+            driver="GPKG",
+            geometry_name=meta["geometry_name"] or "wkb_geometry",
+            geometry_type="Polygon",
+            crs="EPSG:2154",
+            layer_options={"FID": "ogc_fid", "SPATIAL_INDEX": "YES"},
+        )
+
+
 def plain_copy(home: Path, path: Path) -> None:
     """Read the same file and ``COPY`` its rows (attributes, EWKB) into a bare table."""
     db = database_for(home)
@@ -113,6 +130,9 @@ def child(case: str, home: Path, path: Path, out: Path) -> None:
     elif case == "floor":
         out.mkdir()
         single_pass(path, out)
+    elif case == "arrow":
+        out.mkdir()
+        arrow_copy(path, out)
     else:
         plain_copy(home, path)
     seconds = time.perf_counter() - t0
@@ -156,7 +176,10 @@ def main() -> None:
                 f"GeoPackage integration: {got['seconds']:.1f} s, peak RSS {got['peak_mb']:.0f} MB; "
                 f"single-pass read + write: {floor['seconds']:.1f} s, peak RSS {floor['peak_mb']:.0f} MB"
             )
+            arrow = run_case("arrow", home, path, work)
+            print(f"Arrow copy (no renaming, no promotion): {arrow['seconds']:.1f} s")
             print(f"ratio GeoPackage integration / single pass: {got['seconds'] / floor['seconds']:.2f}")
+            print(f"ratio GeoPackage integration / Arrow copy: {got['seconds'] / arrow['seconds']:.2f}")
         if only in (None, "postgis"):
             try:
                 EmbeddedCluster(home)
