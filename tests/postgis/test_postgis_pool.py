@@ -6,6 +6,7 @@ as long as the test wants, so the tests check what happens while it runs (no tim
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -14,12 +15,14 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
 import pytest
+from owslib.wfs import WebFeatureService
 
-from gpf_flow.postgis.cluster import EmbeddedCluster
+from gpf_flow.postgis.cluster import EmbeddedCluster, PostgresUnavailable
 from gpf_flow.postgis.database import POOL_SIZE, Database, database_for, schema_name
 from gpf_flow.serve.vector_data import QueryTimeout
 from gpf_flow.serve.vector_postgis import PostGISSource
@@ -107,14 +110,37 @@ def test_statement_timeout_cancels_a_heavy_query_and_the_pool_goes_on(schema: tu
 # -- through a real server ------------------------------------------------------------------------
 
 
-@pytest.fixture
-def served(fresh_home: Path, tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A real ``gpf-flow serve`` on ``fresh_home``, whose store publishes ``pts`` and ``slow_pts``."""
-    os.environ.pop("GPF_FLOW_POSTGRES", None)
+@pytest.mark.parametrize("version", ["1.0.0", "1.1.0", "2.0.0"])
+def test_owslib_reads_a_postgis_stored_data_in_every_wfs_version(
+    served: tuple[str, Path, dict[str, Any]], version: str
+) -> None:
+    base, _, vdb = served
+    assert vdb["type_infos"]["database"] == "postgis"  # served from the database, not a GeoPackage
+    service = WebFeatureService(f"{base}/wfs", version=version)
+    assert {"pool:pts", "pool:slow_pts"} <= set(service.contents)
+    body = service.getfeature(typename=["pool:pts"], outputFormat="application/json").read()
+    names = [f["properties"]["name"] for f in json.loads(body)["features"]]
+    assert names == [f"p{i}" for i in range(1, 6)]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, dict[str, Any]]]:
+    """A real ``gpf-flow serve`` on its own home, whose store publishes ``pts`` and ``slow_pts``
+    (base URL, home, the VECTOR-DB stored data)."""
+    tmp = tmp_path_factory.mktemp("pool-serve")
+    home = tmp / "home"
+    home.mkdir()
+    try:
+        EmbeddedCluster(home)
+    except PostgresUnavailable as exc:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"PostgreSQL/PostGIS is required in CI: {exc}")
+        pytest.skip(f"PostgreSQL/PostGIS not installed: {exc}")
+    saved = os.environ.pop("GPF_FLOW_POSTGRES", None)
     port = free_port()
-    log = (tmp_path / "server.log").open("wb")
+    log = (tmp / "server.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gpf_flow", "serve", "--port", str(port), "--home", str(fresh_home)],
+        [sys.executable, "-m", "gpf_flow", "serve", "--port", str(port), "--home", str(home)],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -127,22 +153,25 @@ def served(fresh_home: Path, tmp_path: Path) -> Iterator[tuple[str, Path]]:
             return False
         return True
 
-    store = LocalStore(fresh_home, public_url=base)
+    store = LocalStore(home, public_url=base)
     try:
         wait_for(answers, "gpf-flow serve")
-        folder = tmp_path / "lot"
+        folder = tmp / "lot"
         folder.mkdir()
         (folder / "schema.sql").write_text(SCHEMA_SQL, encoding="utf-8")
         upload = deliver(store, folder, "POOL", "VECTOR")
         vdb = process(store, "Intégration de données vecteur livrées en base", upload, "pool_db", {})
         relations = [{"native_name": n, "public_name": n, "title": n} for n in ("pts", "slow_pts")]
         publish(store, "WFS", "pool", {"used_data": [{"stored_data": vdb["_id"], "relations": relations}]})
-        yield base, fresh_home
+        yield base, home, vdb
     finally:
         store.close()
         proc.terminate()
         proc.wait(timeout=60)
         log.close()
+        EmbeddedCluster(home).stop()
+        if saved is not None:
+            os.environ["GPF_FLOW_POSTGRES"] = saved
 
 
 def _get_feature(base: str, typename: str) -> httpx.Response:
@@ -150,8 +179,10 @@ def _get_feature(base: str, typename: str) -> httpx.Response:
     return httpx.get(f"{base}/wfs", params={**params, "OUTPUTFORMAT": "application/json"}, timeout=120)
 
 
-def test_a_heavy_query_does_not_hold_up_a_cheap_wfs_request(served: tuple[str, Path]) -> None:
-    base, home = served
+def test_a_heavy_query_does_not_hold_up_a_cheap_wfs_request(
+    served: tuple[str, Path, dict[str, Any]],
+) -> None:
+    base, home, _ = served
     assert _get_feature(base, "pool:slow_pts").status_code == 200  # relations cached, lock free
     db = database_for(home)
     holder = _lock(db)
@@ -169,8 +200,10 @@ def test_a_heavy_query_does_not_hold_up_a_cheap_wfs_request(served: tuple[str, P
     assert heavy["r"].status_code == 200 and len(heavy["r"].json()["features"]) == 5
 
 
-def test_a_killed_database_server_is_restarted_and_the_pool_reconnects(served: tuple[str, Path]) -> None:
-    base, home = served
+def test_a_killed_database_server_is_restarted_and_the_pool_reconnects(
+    served: tuple[str, Path, dict[str, Any]],
+) -> None:
+    base, home, _ = served
     first = _get_feature(base, "pool:pts")  # the server's pool now holds a connection
     assert first.status_code == 200 and len(first.json()["features"]) == 5
     cluster = EmbeddedCluster(home)
