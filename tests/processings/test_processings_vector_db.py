@@ -186,3 +186,31 @@ def test_a_geometry_of_another_family_fails_instead_of_being_mangled(make_ctx, t
     with pytest.raises(ProcessingFailed, match=r"p\.gpkg:Parcelles: a geometry does not fit a MultiPolygon"):
         vector_db.run(h.ctx)
     assert list(h.ctx.output_dir.iterdir()) == []
+
+
+def test_an_update_aborted_between_batches_leaves_the_geopackage_as_it_was(
+    make_ctx, tmp_path, monkeypatch
+) -> None:
+    from gpf_flow.processings import vector_gpkg
+    from gpf_flow.processings.base import ProcessingAborted
+
+    monkeypatch.setattr(vector_gpkg, "BATCH", 3)
+    first = make_ctx(uploads=[(VECTOR, _points(tmp_path / "first", 4))])
+    vector_db.run(first.ctx)
+    gpkg = first.ctx.output_dir / "vector.gpkg"
+    before = gpkg.read_bytes()
+    second = make_ctx(uploads=[(VECTOR, _points(tmp_path / "second", 10))])
+    second.ctx.output_dir.rmdir()
+    second.ctx.output_dir = first.ctx.output_dir  # an update of the same stored data
+    calls = iter(range(1000))
+    # asked once per layer, then once per batch: the abort comes after two batches are written
+    second.ctx.is_aborted = lambda: next(calls) >= 3
+    with pytest.raises(ProcessingAborted):
+        vector_db.run(second.ctx)
+    assert gpkg.read_bytes() == before
+    assert sorted(p.name for p in first.ctx.output_dir.iterdir()) == ["vector.gpkg"]
+
+
+def _points(folder, n):
+    write_points_gpkg(folder / "p.gpkg", n=n, layer="Points")
+    return folder
