@@ -21,6 +21,7 @@ import httpx
 import psycopg
 import pytest
 from owslib.wfs import WebFeatureService
+from owslib.wms import WebMapService
 
 from gpf_flow.postgis.cluster import EmbeddedCluster, PostgresUnavailable
 from gpf_flow.postgis.database import POOL_SIZE, Database, database_for, schema_name
@@ -163,6 +164,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
         vdb = process(store, "Intégration de données vecteur livrées en base", upload, "pool_db", {})
         relations = [{"native_name": n, "public_name": n, "title": n} for n in ("pts", "slow_pts")]
         publish(store, "WFS", "pool", {"used_data": [{"stored_data": vdb["_id"], "relations": relations}]})
+        wms = {"used_data": [{"stored_data": vdb["_id"], "relations": [{"name": "pts"}]}]}
+        publish(store, "WMS-VECTOR", "pool_wms", wms)
         yield base, home, vdb
     finally:
         store.close()
@@ -172,6 +175,26 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
         EmbeddedCluster(home).stop()
         if saved is not None:
             os.environ["GPF_FLOW_POSTGRES"] = saved
+
+
+@pytest.mark.parametrize("version", ["1.1.1", "1.3.0"])
+def test_wms_vector_on_postgis_in_both_versions_answers_getfeatureinfo(
+    served: tuple[str, Path, dict[str, Any]], version: str
+) -> None:
+    base, _, _ = served
+    service = WebMapService(f"{base}/wms-v", version=version)
+    assert "pool_wms" in service.contents
+    params = {
+        "SERVICE": "WMS", "VERSION": version, "REQUEST": "GetFeatureInfo", "LAYERS": "pool_wms",
+        "QUERY_LAYERS": "pool_wms", "STYLES": "", "BBOX": "700000,6600000,700060,6600060",
+        "WIDTH": "60", "HEIGHT": "60", "INFO_FORMAT": "application/json", "FEATURE_COUNT": "1",
+        ("CRS" if version == "1.3.0" else "SRS"): "EPSG:2154",
+        ("I" if version == "1.3.0" else "X"): "30", ("J" if version == "1.3.0" else "Y"): "30",
+    }  # fmt: skip
+    response = httpx.get(f"{base}/wms-v", params=params, timeout=60)
+    assert response.status_code == 200, response.text
+    features = response.json()["features"]
+    assert [f["properties"]["name"] for f in features] == ["p3"]  # the point at (700030, 6600030)
 
 
 def _get_feature(base: str, typename: str) -> httpx.Response:
