@@ -20,7 +20,7 @@ import yaml
 from pyproj import CRS
 
 from gpf_flow.raster_style import RasterStyle
-from gpf_flow.serve import raster_info
+from gpf_flow.serve import aligned, raster_info
 from gpf_flow.serve.mbtiles import MBTiles, PyramidCache, PyramidInfo
 from gpf_flow.serve.ows import (
     MAX_MAP_SIZE,
@@ -217,6 +217,15 @@ class RasterWms:
     def _layer_styles(self) -> dict[str, list[RasterStyle]]:
         layers = self.index.snapshot().layers(WMS_RASTER)
         return {name: found for name, layer in layers.items() if (found := self.styles.of(layer))}
+
+    def aligned(self, params: dict[str, str]) -> tuple[bytes, str] | None:
+        """A GetMap (upper-case keys) that is one stored tile of its one layer, answered from it."""
+        names = [n for n in params.get("LAYERS", "").split(",") if n]
+        if len(names) != 1:
+            return None
+        layer = self.index.snapshot().layers(WMS_RASTER).get(names[0])
+        pyramid = self.pyramids.of(layer) if layer is not None else None
+        return aligned.answer(pyramid, params) if pyramid is not None else None
 
     def _queryable_names(self) -> set[str]:
         layers = self.index.snapshot().layers(WMS_RASTER)
