@@ -63,9 +63,13 @@ def tile_of(
     return None
 
 
-def answer(pyramid: MBTiles, params: Mapping[str, str]) -> tuple[bytes, str] | None:
-    """The body and media type of a GetMap (upper-case keys) that is one stored tile, else None."""
+def target(pyramid: MBTiles, params: Mapping[str, str]) -> tuple[int, int, int] | None:
+    """``(z, col, row)`` of the stored level's tile that a GetMap (upper-case keys) is, or None.
+
+    Arithmetic only (no tile read): cheap enough for the event loop."""
     if params.get("BGCOLOR") or params.get("STYLES", "").lower() not in ("", "default"):
+        return None
+    if params.get("FORMAT", "").split(";")[0].strip().lower() not in ("image/png", "image/jpeg"):
         return None
     version = params.get("VERSION", "1.3.0")
     name = params.get("CRS" if version == "1.3.0" else "SRS")
@@ -73,21 +77,26 @@ def answer(pyramid: MBTiles, params: Mapping[str, str]) -> tuple[bytes, str] | N
         if not name:
             return None
         code = crs_code(name)
+        if code != grid_crs_code(pyramid.info.tile_matrix_set):
+            return None
         bbox = parse_bbox(params.get("BBOX", ""))
         width, height = int(params.get("WIDTH", "")), int(params.get("HEIGHT", ""))
     except (ValueError, OgcError):  # the full path reports it
         return None
-    if code != grid_crs_code(pyramid.info.tile_matrix_set):
-        return None
     if version == "1.3.0" and is_north_east(code):
         bbox = (bbox[1], bbox[0], bbox[3], bbox[2])
-    found = tile_of(pyramid, code, bbox, width, height)
-    media = params.get("FORMAT", "").split(";")[0].strip().lower()
-    if found is None or media not in ("image/png", "image/jpeg"):
-        return None
-    data = pyramid.tile(*found)
+    return tile_of(pyramid, code, bbox, width, height)
+
+
+def answer(
+    pyramid: MBTiles, tile: tuple[int, int, int], params: Mapping[str, str]
+) -> tuple[bytes, str] | None:
+    """The body and media type of a GetMap that is ``tile`` (see :func:`target`); None when the
+    pyramid has no tile there (the full path draws the empty map)."""
+    data = pyramid.tile(*tile)
     if data is None:
-        return None  # no tile there: the full path draws the empty map
+        return None
+    media = params.get("FORMAT", "").split(";")[0].strip().lower()
     transparent = params.get("TRANSPARENT", "false").lower() == "true"
     if media == pyramid.info.format and (media == "image/jpeg" or transparent):
         return data, media

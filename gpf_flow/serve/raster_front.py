@@ -1,6 +1,7 @@
 """``/wms-r`` as an ASGI app: where each request of the raster WMS is answered.
 
-- a GetMap that is one stored tile: from the pyramid, in Starlette's thread pool (no merge);
+- a GetMap that is one stored tile: from the pyramid (recognised on the event loop by arithmetic,
+  the tile read in Starlette's thread pool; no merge);
 - any other GetMap: in the map pool (:mod:`gpf_flow.serve.map_pool`), so that maps never queue
   in front of tiles and API calls;
 - the rest (GetCapabilities, GetFeatureInfo, exception reports): cheap, in the server process.
@@ -19,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gpf_flow.serve import aligned
 from gpf_flow.serve.map_pool import MapPool
 from gpf_flow.serve.wms_raster import RasterWms
 
@@ -37,10 +39,10 @@ class RasterFront:
         if scope["type"] != "http" or params.get("REQUEST", "").lower() != "getmap":
             await self.inline(scope, receive, send)
             return
-        tile = await run_in_threadpool(self.wms.aligned, params)
-        if tile is not None:
-            body, media = tile
-            response = Response(body, media_type=media)
+        found = self.wms.aligned(params)
+        stored = await run_in_threadpool(aligned.answer, *found, params) if found is not None else None
+        if stored is not None:
+            response = Response(stored[0], media_type=stored[1])
         else:
             status, headers, body = await self.pool.answer(_environ(scope, receive))
             response = Response(body, status_code=status, headers=dict(headers))

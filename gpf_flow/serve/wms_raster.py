@@ -218,14 +218,18 @@ class RasterWms:
         layers = self.index.snapshot().layers(WMS_RASTER)
         return {name: found for name, layer in layers.items() if (found := self.styles.of(layer))}
 
-    def aligned(self, params: dict[str, str]) -> tuple[bytes, str] | None:
-        """A GetMap (upper-case keys) that is one stored tile of its one layer, answered from it."""
+    def aligned(self, params: dict[str, str]) -> tuple[MBTiles, tuple[int, int, int]] | None:
+        """The pyramid and tile ``(z, col, row)`` that a GetMap (upper-case keys) of one layer is
+        exactly, or None (cheap: no tile is read, see :func:`gpf_flow.serve.aligned.target`)."""
         names = [n for n in params.get("LAYERS", "").split(",") if n]
         if len(names) != 1:
             return None
         layer = self.index.snapshot().layers(WMS_RASTER).get(names[0])
         pyramid = self.pyramids.of(layer) if layer is not None else None
-        return aligned.answer(pyramid, params) if pyramid is not None else None
+        if pyramid is None:
+            return None
+        tile = aligned.target(pyramid, params)
+        return (pyramid, tile) if tile is not None else None
 
     def _queryable_names(self) -> set[str]:
         layers = self.index.snapshot().layers(WMS_RASTER)
