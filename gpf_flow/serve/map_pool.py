@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import io
 import multiprocessing
+import os
 import signal
 import sys
 import threading
@@ -29,6 +30,10 @@ from typing import Any
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 Answer = tuple[int, list[tuple[str, str]], bytes]
 """Status code, headers and body of a WSGI answer."""
+
+MAP_NICENESS = 5
+"""Added to the pool processes' niceness: when the cores are busy drawing maps, the server
+process (tiles, API calls, HTTP) gets the CPU first, so cheap requests keep their latency."""
 
 _app: WsgiApp | None = None
 """The WSGI app of a pool process (built by its initializer)."""
@@ -65,6 +70,7 @@ def call_wsgi(app: WsgiApp, environ: dict[str, str]) -> Answer:
 def _start_process(factory: Callable[[], WsgiApp]) -> None:
     global _app
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which stops the pool
+    os.nice(MAP_NICENESS)
     _app = factory()
 
 
