@@ -194,3 +194,29 @@ def test_a_burst_of_big_maps_does_not_hold_back_tiles_and_api_calls(world: World
     assert len(heavy_done) == len(heavy_threads)
     # every tile and list came back while big maps were still being drawn or queued
     assert cheap_done_while_maps_in_flight == [True, True, True]
+
+
+def test_the_map_pool_stops_with_the_server(make_server: Any, stop: Any) -> None:
+    server = make_server("--workers", "2")
+    # no raster offering: the pool process answers MapProxy's way, with an exception report
+    answer = httpx.get(
+        f"{server.base_url}/wms-r",
+        params={
+            "SERVICE": "WMS",
+            "VERSION": "1.3.0",
+            "REQUEST": "GetMap",
+            "LAYERS": "nothing",
+            "STYLES": "",
+            "CRS": "EPSG:3857",
+            "BBOX": "0,0,1000,1000",
+            "WIDTH": "300",
+            "HEIGHT": "200",
+            "FORMAT": "image/png",
+        },  # fmt: skip
+        timeout=120,
+    )
+    assert answer.status_code == 400 and b"LayerNotDefined" in answer.content
+    pool = map_processes(server.process.pid)
+    assert 1 <= len(pool) <= 2
+    assert stop(server) == 0
+    assert [pid for pid in pool if Path(f"/proc/{pid}").exists()] == []
