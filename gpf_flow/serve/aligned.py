@@ -2,7 +2,8 @@
 
 A map in the pyramid's CRS whose box is one tile of a stored level, at that tile's size, is that
 tile: its bytes when the format is the pyramid's (and the tile's transparency is kept or
-irrelevant), else one decode and encode, flattened on white as the other paths do.
+irrelevant), else one decode and encode, flattened on white as the other paths do. The tiles
+of a masked pyramid are always decoded with their mask as alpha (transparent off the data).
 """
 
 from __future__ import annotations
@@ -93,18 +94,23 @@ def answer(
 ) -> tuple[bytes, str] | None:
     """The body and media type of a GetMap that is ``tile`` (see :func:`target`); None when the
     pyramid has no tile there (the full path draws the empty map)."""
+    media = params.get("FORMAT", "").split(";")[0].strip().lower()
+    transparent = params.get("TRANSPARENT", "false").lower() == "true"
+    if pyramid.info.masked:  # the tile's mask is its alpha: decode it with the tile
+        pixels = pyramid.image(*tile)
+        if pixels is None:
+            return None
+        return _encode(Image.fromarray(pixels, "RGBA"), media, transparent), media
     data = pyramid.tile(*tile)
     if data is None:
         return None
-    media = params.get("FORMAT", "").split(";")[0].strip().lower()
-    transparent = params.get("TRANSPARENT", "false").lower() == "true"
     if media == pyramid.info.format and (media == "image/jpeg" or transparent):
         return data, media
-    return _recode(data, media, transparent), media
+    return _encode(Image.open(io.BytesIO(data)).convert("RGBA"), media, transparent), media
 
 
-def _recode(data: bytes, media: str, transparent: bool) -> bytes:
-    image = Image.open(io.BytesIO(data)).convert("RGBA")
+def _encode(image: Image.Image, media: str, transparent: bool) -> bytes:
+    """An RGBA tile encoded as the map's format, flattened on white unless a transparent PNG."""
     buf = io.BytesIO()
     if media == "image/png" and transparent:
         image.save(buf, format="PNG")

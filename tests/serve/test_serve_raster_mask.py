@@ -152,3 +152,51 @@ def test_masked_pm_pyramid_is_transparent_off_the_data(layers: str) -> None:
     want = expected_alpha()
     sure = away_from_edges(want, 3)  # reprojected from Web Mercator: edges move by a pixel or two
     assert np.array_equal(alpha[sure], want[sure]), f"{int((alpha[sure] != want[sure]).sum())} pixels differ"
+
+
+def one_tile_maps(
+    base_url: str, layer: str, grid: str, z: int, fmt: str, transparent: str
+) -> list[np.ndarray]:
+    """For a tile of level ``z`` at the data's west edge (partly data, partly nodata): the map that
+    is exactly that tile (answered from the pyramid) and the same map drawn by the renderer
+    (``BGCOLOR``, white as by default, keeps it off the one-tile path)."""
+    from pyproj import Transformer
+
+    from gpf_flow import tms as grids
+
+    level = grids.level(grids.get(grid), z)
+    code = "EPSG:2154" if grid != "WebMercatorQuad" else "EPSG:3857"
+    x, y = Transformer.from_crs("EPSG:2154", code, always_xy=True).transform(X0 + 60 * RES, TOP - 40 * RES)
+    col, row = int((x - level.left) // level.span), int((level.top - y) // level.span)
+    left, top = level.left + col * level.span, level.top - row * level.span
+    params = {
+        "SERVICE": "WMS", "VERSION": "1.3.0", "REQUEST": "GetMap", "LAYERS": layer, "STYLES": "",
+        "CRS": code, "BBOX": ",".join(repr(v) for v in (left, top - level.span, left + level.span, top)),
+        "WIDTH": str(level.tile), "HEIGHT": str(level.tile), "FORMAT": fmt, "TRANSPARENT": transparent,
+    }  # fmt: skip
+    out = []
+    for extra in ({}, {"BGCOLOR": "0xFFFFFF"}):
+        response = httpx.get(f"{base_url}/wms-r", params={**params, **extra}, timeout=60)
+        assert response.status_code == 200, response.text
+        out.append(np.asarray(Image.open(io.BytesIO(response.content)).convert("RGBA")).astype(int))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("fmt", "transparent"), [("image/png", "TRUE"), ("image/png", "FALSE"), ("image/jpeg", "FALSE")]
+)
+@pytest.mark.parametrize(
+    ("layer", "grid", "z"), [("map_pm", "WebMercatorQuad", 16), ("map_masked", "2154_1m", 15)]
+)
+def test_a_map_that_is_one_masked_tile_keeps_the_mask(
+    layers: str, layer: str, grid: str, z: int, fmt: str, transparent: str
+) -> None:
+    stored, drawn = one_tile_maps(layers, layer, grid, z, fmt, transparent)
+    if transparent == "TRUE":
+        assert (stored[..., 3] == 0).any() and (stored[..., 3] == 255).any()  # an edge tile
+
+    # colour under a transparent pixel is no colour: compare premultiplied
+    def premultiplied(rgba: np.ndarray) -> np.ndarray:
+        return np.concatenate([rgba[..., :3] * rgba[..., 3:] // 255, rgba[..., 3:]], axis=-1)
+
+    assert np.abs(premultiplied(stored) - premultiplied(drawn)).max() <= (4 if fmt == "image/jpeg" else 1)
