@@ -18,6 +18,7 @@ from pyproj import CRS
 from gpf_flow import tms as grids
 from gpf_flow.serve.mbtiles import MBTiles
 from gpf_flow.serve.ows import OgcError, crs_code, is_north_east, parse_bbox
+from gpf_flow.serve.raster_styles import style_requested
 
 TOLERANCE_PX = 0.01
 """How far (in pixels) the box may be from the tile's edges and still be that tile."""
@@ -68,7 +69,7 @@ def target(pyramid: MBTiles, params: Mapping[str, str]) -> tuple[int, int, int] 
     """``(z, col, row)`` of the stored level's tile that a GetMap (upper-case keys) is, or None.
 
     Arithmetic only (no tile read): cheap enough for the event loop."""
-    if params.get("BGCOLOR") or params.get("STYLES", "").lower() not in ("", "default"):
+    if params.get("BGCOLOR") or style_requested(params):  # a styled map is never the stored tile
         return None
     if params.get("FORMAT", "").split(";")[0].strip().lower() not in ("image/png", "image/jpeg"):
         return None

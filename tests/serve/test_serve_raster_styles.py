@@ -228,3 +228,25 @@ def test_the_api_shows_a_style_static_as_the_dto_says(server: Any, world: World)
     # StaticFileRok4StyleDetailsDto: the style's identifier and its own legend
     assert detail["type"] == "ROK4-STYLE"
     assert detail["type_infos"] == {"identifier": "relief", "legend_url": RELIEF["legend"]["url"]}
+
+
+def test_a_styled_map_that_is_one_stored_tile_is_styled(world: World) -> None:
+    """The one-tile path (stored bytes) steps aside for a style."""
+    from gpf_flow import tms as grids
+    from gpf_flow.serve.mbtiles import MBTiles
+
+    (path,) = (world.store.home / "stored_data").glob("*/pyramid.mbtiles")  # this module's one pyramid
+    pyramid = MBTiles(path)
+    z = pyramid.info.maxzoom
+    c0, c1, r0, r1 = pyramid.ranges[z]
+    col, row = (c0 + c1) // 2, (r0 + r1) // 2
+    level = grids.level(pyramid.info.grid, z)
+    left, top = level.left + col * level.span, level.top - row * level.span
+    bbox = (left, top - level.span, left + level.span, top)
+    box = {"CRS": "EPSG:3857", "BBOX": ",".join(map(repr, bbox)), "WIDTH": "256", "HEIGHT": "256"}
+    plain = get_map(world, "", **box)
+    styled = get_map(world, "classes", **box)
+    assert plain.status_code == styled.status_code == 200
+    assert plain.content == pyramid.tile(z, col, row)  # the stored tile, as is
+    colours = {tuple(p[:3]) for p in rgba(styled.content).reshape(-1, 4) if p[3] == 255}
+    assert colours and colours <= set(EXPECTED)  # the palette's colours, not the stored greys
