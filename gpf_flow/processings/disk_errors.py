@@ -29,6 +29,14 @@ def sqlite_error(exc: sqlite3.Error, path: Path) -> Exception:
     return exc
 
 
+def disk_full(exc: Exception, path: Path) -> OSError | None:
+    """GDAL's or SQLite's "disk is full" in ``exc`` (text only) as ``OSError(ENOSPC)`` on ``path``."""
+    text = str(exc).lower()
+    if "disk is full" in text or "no space left on device" in text:
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    return None
+
+
 _WRITING = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
 

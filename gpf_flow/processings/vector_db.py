@@ -28,6 +28,7 @@ from gpf_flow.postgis.settings import resolve_postgres
 from gpf_flow.postgis.sources import SourceError, SourceLayer, SqlScript, find_sources
 from gpf_flow.processings import vector_gpkg
 from gpf_flow.processings.base import ProcessingContext, ProcessingFailed, ProcessingResult
+from gpf_flow.processings.disk_errors import write_failure
 
 OUTPUT_NAME = "vector.gpkg"
 
@@ -155,10 +156,10 @@ def _run_geopackage(
     tmp = ctx.output_dir / ("partial-" + OUTPUT_NAME)
     tmp.unlink(missing_ok=True)
     appending = final.is_file()
-    if appending:
-        shutil.copyfile(final, tmp)
-        ctx.log(f"INFO updating {OUTPUT_NAME}: layers are appended to its tables")
     try:
+        if appending:
+            shutil.copyfile(final, tmp)
+            ctx.log(f"INFO updating {OUTPUT_NAME}: layers are appended to its tables")
         for src in layers:
             ctx.check_abort()
             vector_gpkg.load_layer(tmp, src, declared, ctx.log, ctx.check_abort)
@@ -166,6 +167,9 @@ def _run_geopackage(
     except integrate.IntegrationError as exc:
         tmp.unlink(missing_ok=True)
         raise ProcessingFailed(str(exc)) from None
+    except OSError as exc:  # a full disk or a permission: say which file, and why
+        tmp.unlink(missing_ok=True)
+        raise write_failure(exc if exc.filename else OSError(exc.errno, exc.strerror, str(tmp))) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

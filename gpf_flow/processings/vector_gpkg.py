@@ -30,6 +30,7 @@ from pyproj import CRS, Transformer
 from gpf_flow.postgis.integrate import IntegrationError
 from gpf_flow.postgis.naming import FID_COLUMN, GEOMETRY_COLUMN, column_names, launder
 from gpf_flow.postgis.sources import SourceLayer, field_types, multi_type
+from gpf_flow.processings.disk_errors import disk_full
 
 BATCH = 10_000
 _MULTI = {
@@ -245,6 +246,9 @@ def load_layer(
                 stream = pa.RecordBatchReader.from_batches(first.schema, _chain(first, batches))
                 _write(gpkg, stream, target)
     except (DataSourceError, DataLayerError) as exc:
+        full = disk_full(exc, gpkg)
+        if full is not None:
+            raise full from None
         if not errors:
             raise IntegrationError(f"{src.label}: cannot read or write the layer ({exc})") from None
     if errors:

@@ -1,4 +1,5 @@
-"""A full disk during a raster pyramid names the file and "No space left on device" (issue 12).
+"""A full disk during a raster pyramid or a vector integration names the file and "No space left on
+device" (issue 12).
 
 Real full disks: each test mounts a small tmpfs (``mount -t tmpfs -o size=1M``, which needs
 root; machines and CI run the tests as root) as the processing's output folder, or as the local
@@ -21,8 +22,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1] / "processings"))
 
 from processings_rasters import write_tiles  # noqa: E402
+from processings_vectors import write_points_gpkg  # noqa: E402
 
-from gpf_flow.processings import raster_pyramid  # noqa: E402
+from gpf_flow.processings import raster_pyramid, vector_db  # noqa: E402
 from gpf_flow.processings.base import InputData, ProcessingContext, ProcessingFailed  # noqa: E402
 
 RASTER = {"name": "R", "type": "RASTER", "srs": "EPSG:2154"}
@@ -73,6 +75,38 @@ def test_full_output_disk_names_the_file(tiny_disk: Path, ortho: Path, workers: 
     assert "exited with code" not in message
     assert any("worker processes" in line for line in logs) == (workers > 1), logs
     assert list((tiny_disk / "out").iterdir()) == []  # nothing half-written is left behind
+
+
+def test_full_disk_during_a_vector_update_names_the_file_and_keeps_the_old_data(
+    tiny_disk: Path, tmp_path: Path
+) -> None:
+    vector = {"name": "V", "type": "VECTOR", "srs": "EPSG:2154"}
+    out = tiny_disk / "out"
+    out.mkdir()
+
+    def integrate(points: int) -> None:
+        source = tmp_path / f"points-{points}"
+        write_points_gpkg(source / "p.gpkg", n=points, layer="Points")
+        ctx = ProcessingContext(
+            parameters={},
+            uploads=[InputData(entity=vector, path=source)],
+            stored_data=[],
+            output_dir=out,
+            log=lambda line: None,
+            is_aborted=threading.Event().is_set,
+            output_entity={"name": "full"},
+            workers=1,
+        )
+        vector_db.run(ctx)
+
+    integrate(20)  # fits: the stored data exists
+    before = (out / "vector.gpkg").read_bytes()
+    with pytest.raises(ProcessingFailed) as failed:
+        integrate(60_000)  # an update (appended to a copy) that does not fit
+    message = str(failed.value)
+    assert "No space left on device" in message and f"writing {out}/" in message, message
+    assert (out / "vector.gpkg").read_bytes() == before
+    assert sorted(p.name for p in out.iterdir()) == ["vector.gpkg"]
 
 
 def test_full_store_disk_fails_the_execution_with_the_cause(
