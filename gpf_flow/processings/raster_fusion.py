@@ -23,8 +23,8 @@ from shapely.ops import unary_union
 from gpf_flow import tms as grids
 from gpf_flow.processings.base import ProcessingContext, ProcessingFailed, ProcessingResult
 from gpf_flow.processings.mbtiles import MBTilesReader, MBTilesWriter
+from gpf_flow.processings.raster_image import encode_tile
 from gpf_flow.processings.raster_pyramid import OUTPUT_NAME
-from gpf_flow.processings.raster_render import encode_tile
 from gpf_flow.processings.raster_update import BasePyramid
 
 

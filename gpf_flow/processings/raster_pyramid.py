@@ -33,6 +33,7 @@ from shapely.ops import unary_union
 from gpf_flow import tms as grids
 from gpf_flow.processings.base import ProcessingContext, ProcessingFailed, ProcessingResult
 from gpf_flow.processings.mbtiles import MBTilesWriter, TileImage
+from gpf_flow.processings.raster_image import encode_tile
 from gpf_flow.processings.raster_inputs import (
     SourceGroup,
     find_rasters,
@@ -42,7 +43,7 @@ from gpf_flow.processings.raster_inputs import (
 )
 from gpf_flow.processings.raster_levels import LevelStats, UpperLevels, morton_key
 from gpf_flow.processings.raster_params import RasterPyramidParams, check_tiles, parse_params
-from gpf_flow.processings.raster_render import Renderer, RenderSpec, describe_error, encode_tile
+from gpf_flow.processings.raster_render import Renderer, RenderSpec, describe_error
 from gpf_flow.processings.raster_update import BasePyramid, BaseTiles
 from gpf_flow.processings.raster_worker import WorkerPool, load_root
 
