@@ -23,7 +23,7 @@ JPEG_QUALITY = 85
 PNG_LEVEL = 3
 Box = tuple[int, int, int, int]
 """(left, top, right, bottom) in pixels, as Pillow crops."""
-_WHITE = {"L": 255, "RGB": (255, 255, 255)}
+_WHITE: dict[str, int | tuple[int, int, int]] = {"L": 255, "RGB": (255, 255, 255)}
 
 
 @dataclass
