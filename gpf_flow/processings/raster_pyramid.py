@@ -22,6 +22,7 @@ from itertools import product
 from typing import Any
 
 import numpy as np
+import rasterio
 import shapely
 from morecantile import TileMatrixSet
 from rasterio.crs import CRS
@@ -45,7 +46,7 @@ from gpf_flow.processings.raster_levels import LevelStats, UpperLevels, morton_k
 from gpf_flow.processings.raster_params import RasterPyramidParams, check_tiles, parse_params
 from gpf_flow.processings.raster_render import Renderer, RenderSpec, describe_error
 from gpf_flow.processings.raster_update import BasePyramid, BaseTiles
-from gpf_flow.processings.raster_worker import WorkerPool, load_root
+from gpf_flow.processings.raster_worker import WorkerPool, gdal_cache_mb, load_root
 
 OUTPUT_NAME = "pyramid.mbtiles"
 # Below this many bottom tiles (about 1.5 s of work) starting worker processes costs more than it saves.
@@ -405,20 +406,23 @@ class _Build:
         writer: MBTilesWriter,
         job_done: Callable[[tuple[int, int], TileImage | None], None],
     ) -> None:
-        renderer = Renderer(spec)
-        try:
-            for jx, jy in jobs:
-                self.ctx.check_abort()
-                try:
-                    result = renderer.render_job(jx, jy, writer.put)
-                except RasterioError as exc:
-                    raise ProcessingFailed(
-                        f"reading the input rasters failed: {describe_error(exc)}"
-                    ) from None
-                self.stats.add(result.counts, result.seconds)
-                job_done((jx, jy), result.root)
-        finally:
-            renderer.close()
+        # A worker's bounded block cache: GDAL's default (5 % of the memory) grows with the mosaic.
+        # Through rasterio.Env the value is in bytes (a bare 128 would mean 128 bytes: no cache).
+        with rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb(1) << 20):
+            renderer = Renderer(spec)
+            try:
+                for jx, jy in jobs:
+                    self.ctx.check_abort()
+                    try:
+                        result = renderer.render_job(jx, jy, writer.put)
+                    except RasterioError as exc:
+                        raise ProcessingFailed(
+                            f"reading the input rasters failed: {describe_error(exc)}"
+                        ) from None
+                    self.stats.add(result.counts, result.seconds)
+                    job_done((jx, jy), result.root)
+            finally:
+                renderer.close()
 
     def _run_processes(
         self,
