@@ -1,4 +1,4 @@
-"""Raster pyramid against a fair floor measured in the same run: PM and LAMB93, JPEG, cubic, 1 and 2 processes.
+"""Raster pyramid vs a fair floor measured in the same run: PM and LAMB93, JPEG, cubic, 1 and 2 processes.
 
 Generates an n×n mosaic of size² px RGB GeoTIFFs (JPEG-in-TIFF, 0.5 m, EPSG:2154; default 2×2 of
 4000²) once under ``$TMPDIR/gpf-bench-pyramid``, and for each grid builds the whole pyramid (native
@@ -9,9 +9,11 @@ process, in the same run:
 
 - every block read the pipeline does (the plan's jobs: one aligned cubic WarpedVRT read of 4×4
   bottom tiles each, in the pipeline's order, so bottom tiles pay a 16th of a shared 1024² read),
+  with the pipeline's GDAL block cache,
 - one JPEG encode per tile written (Pillow, from a crop of an RGB image; median over real tiles),
-- per tile of a level made from the level below (a quadtree step): one Pillow ``reduce(2)``
-  (median, per 256² output).
+- per tile of a level made from the level below (a quadtree step, or LAMB93's coarse levels that
+  the pipeline makes from the small level below): one Pillow ``reduce(2)`` (median, per 256²
+  output).
 
 Printed: per build wall and CPU seconds (all processes), tiles/s, CPU ms per tile; and the
 ratios "throughput ÷ floor throughput" = floor time ÷ achieved time (1 means as fast as the floor,
@@ -44,8 +46,10 @@ from processings_rasters import ORIGIN_X, ORIGIN_Y, ortho_like  # noqa: E402
 
 from gpf_flow.processings import raster_pyramid  # noqa: E402
 from gpf_flow.processings.base import InputData, ProcessingContext  # noqa: E402
+from gpf_flow.processings.raster_coarse import MAX_BELOW_TILES  # noqa: E402
 from gpf_flow.processings.raster_params import parse_params  # noqa: E402
 from gpf_flow.processings.raster_render import Renderer  # noqa: E402
+from gpf_flow.processings.raster_worker import gdal_cache_mb  # noqa: E402
 
 RES = 0.5
 PARAMS = {"compression": "jpg", "interpolation": "bicubic"}
@@ -124,10 +128,12 @@ def _median_cpu(action: Any, repeat: int) -> float:
     return float(np.median(times))
 
 
-def floor(upload: Path, grid: str) -> tuple[float, float, float, set[int]]:
+def floor(upload: Path, grid: str, tiles: dict[int, int]) -> tuple[float, float, float, set[int]]:
     """(seconds of all the plan's block reads, encode per tile, reduce per tile, levels from a reduce).
 
     All CPU time of this single-threaded process (GDAL's warper runs in the calling thread).
+    ``tiles`` (per level, from a build) tells which one-level segments the pipeline makes from the
+    level below instead of reading the source.
     """
     out = Path(tempfile.mkdtemp(prefix="gpf-bench-floor-"))
     plan_build = raster_pyramid._Build(context(upload, out, grid, 1), parse_params({"tms": grid, **PARAMS}))
@@ -135,27 +141,15 @@ def floor(upload: Path, grid: str) -> tuple[float, float, float, set[int]]:
         plan = plan_build.plan()
         reads, encodes, reduces = 0.0, [], []
         halved: set[int] = set()
-        for segment in plan.segments:
-            spec = segment.spec
-            halved.update(range(segment.top, segment.bottom))
-            renderer = Renderer(spec)
-            try:
-                for i, (jx, jy) in enumerate(segment.jobs):
-                    f = spec.block
-                    t0 = time.process_time()
-                    bands = renderer.read_block(jx * f, jy * f, f)
-                    reads += time.process_time() - t0
-                    if len(encodes) < 400 and bands[-1].min() == 255:  # samples from inner blocks
-                        image = Image.merge("RGB", [Image.fromarray(b) for b in bands[:3]])
-                        for k in range(min(4, f * f)):
-                            box = ((k % f) * 256, (k // f) * 256, (k % f + 1) * 256, (k // f + 1) * 256)
-                            encodes.append(_median_cpu(lambda b=box: _jpeg(image.crop(b)), 1))
-                        if image.width >= 512 and i % 2 == 0:
-                            reduces.append(
-                                _median_cpu(lambda im=image: im.reduce(2), 3) / (image.width // 512) ** 2
-                            )
-            finally:
-                renderer.close()
+        with rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb(1) << 20):
+            for segment in plan.segments:
+                spec = segment.spec
+                halved.update(range(segment.top, segment.bottom))
+                below = tiles.get(segment.bottom + 1, 0)
+                if segment.top == segment.bottom < plan.bottom and below <= MAX_BELOW_TILES:
+                    halved.add(segment.top)
+                    continue
+                reads += _reads(Renderer(spec), segment.jobs, spec.block, encodes, reduces)
         if not encodes:  # tiny inputs: no fully opaque block
             image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (512, 512, 3), dtype=np.uint8))
             encodes.append(_median_cpu(lambda: _jpeg(image.crop((0, 0, 256, 256))), 20))
@@ -164,6 +158,30 @@ def floor(upload: Path, grid: str) -> tuple[float, float, float, set[int]]:
     finally:
         plan_build.cleanup()
         shutil.rmtree(out, ignore_errors=True)
+
+
+def _reads(
+    renderer: Renderer, jobs: list[tuple[int, int]], f: int, encodes: list[float], reduces: list[float]
+) -> float:
+    """CPU seconds of the jobs' block reads, in order; samples encodes and reduces on inner blocks."""
+    reads = 0.0
+    try:
+        for i, (jx, jy) in enumerate(jobs):
+            t0 = time.process_time()
+            bands = renderer.read_block(jx * f, jy * f, f)
+            reads += time.process_time() - t0
+            if len(encodes) >= 400 or bands[-1].min() < 255:
+                continue
+            image = Image.merge("RGB", [Image.fromarray(b) for b in bands[:3]])
+            for k in range(min(4, f * f)):
+                box = ((k % f) * 256, (k // f) * 256, (k % f + 1) * 256, (k // f + 1) * 256)
+                tile = image.crop(box)
+                encodes.append(_median_cpu(lambda t=tile: _jpeg(t), 1))
+            if image.width >= 512 and i % 2 == 0:
+                reduces.append(_median_cpu(lambda im=image: im.reduce(2), 3) / (image.width // 512) ** 2)
+    finally:
+        renderer.close()
+    return reads
 
 
 def _jpeg(image: Image.Image) -> bytes:
@@ -190,15 +208,18 @@ def main() -> None:
         f"(ready in {time.perf_counter() - t0:.1f} s); cpu count {os.cpu_count()}; load average {load()}"
     )
     for grid in args.grids:
-        build(upload, grid, 1)  # warm-up: file cache, PROJ database
-        reads, encode, reduce, halved = floor(upload, grid)
+        warm = build(upload, grid, 1)[2]  # warm-up: file cache, PROJ database
+        reads, encode, reduce, halved = floor(upload, grid, warm)
         runs = {workers: build(upload, grid, workers) for workers in (1, 2)}
         tiles = runs[1][2]
         assert runs[2][2] == tiles, "1 and 2 processes wrote different tile counts"
         total = sum(tiles.values())
         from_reduce = sum(n for z, n in tiles.items() if z in halved)
         floor_s = reads + total * encode + from_reduce * reduce
-        levels = f"levels {min(tiles)}-{max(tiles)}, {tiles[max(tiles)]} at the bottom, {tiles[min(tiles)]} at the top"
+        levels = (
+            f"levels {min(tiles)}-{max(tiles)}, {tiles[max(tiles)]} at the bottom, "
+            f"{tiles[min(tiles)]} at the top"
+        )
         print(f"\n{grid}: {total} tiles ({levels}); load average {load()}")
         print(
             f"  floor: {floor_s:.2f} s CPU = block reads {reads:.2f} s + {total} encodes × "

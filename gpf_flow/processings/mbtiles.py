@@ -97,6 +97,12 @@ class MBTilesWriter:
             self._db.execute("DELETE FROM metadata WHERE name = ?", (name,))
             self._db.execute("INSERT INTO metadata VALUES (?, ?)", (name, str(value)))
 
+    def tiles(self, zoom: int) -> Iterator[tuple[int, int, bytes]]:
+        """``(column, row from the top, data)`` of every tile written at ``zoom``."""
+        query = "SELECT tile_column, tile_row, tile_data FROM tiles WHERE zoom_level = ?"
+        for x, row, data in self._db.execute(query, (zoom,)).fetchall():
+            yield int(x), tms_row(self.grid, zoom, int(row)), bytes(data)
+
     def counts(self) -> dict[int, int]:
         """Tiles per zoom level."""
         rows: Iterable[tuple[int, int]] = self._db.execute(

@@ -34,6 +34,7 @@ from shapely.ops import unary_union
 from gpf_flow import tms as grids
 from gpf_flow.processings.base import ProcessingContext, ProcessingFailed, ProcessingResult
 from gpf_flow.processings.mbtiles import MBTilesWriter, TileImage
+from gpf_flow.processings.raster_coarse import from_level_below
 from gpf_flow.processings.raster_image import encode_tile
 from gpf_flow.processings.raster_inputs import (
     SourceGroup,
@@ -265,6 +266,9 @@ class _Build:
         base_tiles = BaseTiles(str(plan.base.path), self.params.tms_id) if plan.base else None
         try:
             for segment in plan.segments:
+                one_level = segment.top == segment.bottom < plan.bottom
+                if one_level and self.from_below(segment, writer, base_tiles):
+                    continue
                 self.render(segment, writer, base_tiles)
             self.progress(force=True)
             for z in range(plan.bottom, plan.top - 1, -1):
@@ -309,20 +313,36 @@ class _Build:
         )
         return Plan(groups, top, bottom, lonlat, segments, base)
 
-    def render(self, segment: Segment, writer: MBTilesWriter, base_tiles: BaseTiles | None) -> None:
-        """Render one segment: its jobs, then the levels above them up to the segment's top."""
-        params, spec = self.params, segment.spec
-        upper_seconds: dict[int, float] = {}
+    def emit(
+        self, writer: MBTilesWriter, base_tiles: BaseTiles | None, z: int, x: int, y: int, image: TileImage
+    ) -> bool:
+        """Encode and write one tile made here (drawn over the updated pyramid's); False if it is empty."""
+        t0 = time.perf_counter()
+        drawn = base_tiles.under(z, x, y, image) if base_tiles is not None else image
+        data = encode_tile(drawn, self.params.compression)
+        if data is not None:
+            writer.put(z, x, y, data)
+        self.stats.add({z: int(data is not None)}, {z: time.perf_counter() - t0})
+        return data is not None
+
+    def from_below(self, segment: Segment, writer: MBTilesWriter, base_tiles: BaseTiles | None) -> bool:
+        """Make a one-level segment from the level below already written, when that one is small."""
+        z = segment.top
 
         def emit(z: int, x: int, y: int, image: TileImage) -> bool:
-            t0 = time.perf_counter()
-            drawn = base_tiles.under(z, x, y, image) if base_tiles is not None else image
-            data = encode_tile(drawn, params.compression)
-            if data is not None:
-                writer.put(z, x, y, data)
-                self.stats.add({z: 1}, {})
-            upper_seconds[z] = upper_seconds.get(z, 0.0) + time.perf_counter() - t0
-            return data is not None
+            return self.emit(writer, base_tiles, z, x, y, image)
+
+        if not from_level_below(self.tms, z, writer, segment.spec.color_bands + 1, emit):
+            return False
+        self.ctx.log(f"level {z}: made from level {z + 1} (not a 2×2 step of it)")
+        return True
+
+    def render(self, segment: Segment, writer: MBTilesWriter, base_tiles: BaseTiles | None) -> None:
+        """Render one segment: its jobs, then the levels above them up to the segment's top."""
+        spec = segment.spec
+
+        def emit(z: int, x: int, y: int, image: TileImage) -> bool:
+            return self.emit(writer, base_tiles, z, x, y, image)
 
         upper = None
         if segment.quadtree and spec.job_level > segment.top:
@@ -339,7 +359,6 @@ class _Build:
             self._run_processes(processes, spec, segment.jobs, writer, job_done)
         else:
             self._run_here(spec, segment.jobs, writer, job_done)
-        self.stats.add({}, upper_seconds)
 
     def finalize(self, plan: Plan, writer: MBTilesWriter) -> ProcessingResult:
         """Keep the updated pyramid's other tiles, write the metadata, close; the stored data's result."""
