@@ -1,17 +1,19 @@
-"""Engine overhead, measured side by side on the local store (prints medians and ratios).
+"""Engine overhead: ``gpf_flow.run`` against the same store calls made directly, on the local store.
 
-1. Per action: ``gpf_flow.run`` of N one-action workflows running a no-op processing, against
-   the same store calls made directly (create, launch, poll until the end, read the logs), polled
-   two ways: every 50 ms, and with the follower gpf-flow itself uses (0.2 s, then ×1.5 up to
-   0.3 s on the local store). Wall time per action mostly measures the poll cadence (the no-op
-   ends within milliseconds; the first poll after it decides); CPU time of this process measures
-   the engine's own work (run state, template resolution, events). The processing itself runs in
-   the store's worker processes, outside both figures.
+1. Workflows of 1 and of 10 chained steps, each step one ``processing-execution`` of a no-op
+   processing, run by ``gpf_flow.run``; against a plain loop making the same store calls for each
+   step (look the processing up by name, check the output name is free, create, launch, follow
+   with gpf-flow's follower on the same schedule). Printed: median wall and CPU time of this
+   process (the processing runs in the store's worker processes, outside both), their ratios, and
+   the engine's own CPU per step (run state, template resolution, events, threads). Wall time is
+   mostly the poll cadence, the same on both sides (the no-op ends within milliseconds, the first
+   poll after it decides).
 2. Store calls made by one ``processing-execution`` action (template resolution included).
 3. Delay between a processing's work ending and the runner noticing it (work lengths are varied
    so that endings fall anywhere between two polls).
 
-Run: ``.venv/bin/python bench/engine_overhead.py [N]``.
+Run: ``.venv/bin/python bench/engine_overhead.py [N]`` (N repetitions, 10 by default; the 10-step
+workflow is repeated N // 2 times).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ NOOP = ProcessingSpec(
     parameters=(),
     run="engine_overhead:noop",
 )
+TERMINAL = ("SUCCESS", "FAILURE", "ABORTED")
 PROCESSING = "{store_entity.processing.infos._id [INFOS(name=Bench no-op)]}"
 
 
@@ -76,11 +79,14 @@ def workflow(folder: Path, steps: dict[str, Any], name: str) -> Any:
 
 
 class Counting:
-    """A store proxy counting the calls made through it (one call = one API request)."""
+    """A store proxy counting the calls made through it (one call = one API request), and the wall
+    time spent waiting for executions: from each launch to the read that sees the execution ended."""
 
     def __init__(self, store: Any) -> None:
         self._store = store
         self.calls: Counter[str] = Counter()
+        self.waiting = 0.0
+        self._launched: float | None = None
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._store, name)
@@ -89,32 +95,40 @@ class Counting:
 
         def counted(*args: Any, **kwargs: Any) -> Any:
             self.calls[name] += 1
-            return value(*args, **kwargs)
+            result = value(*args, **kwargs)
+            if name in ("launch_processing_execution", "act"):
+                self._launched = time.perf_counter()
+            elif name == "get_entity" and self._launched is not None and result.get("status") in TERMINAL:
+                self.waiting += time.perf_counter() - self._launched
+                self._launched = None
+            return result
 
         return counted
 
 
-def plain_loop(store: Any, pid: str, name: str, schedule: PollSchedule | None = None) -> None:
-    """The same work with direct store calls: polled every 50 ms, or by the follower with ``schedule``."""
+def plain_loop(store: Any, name: str, schedule: PollSchedule) -> None:
+    """One step's store calls made directly, as the engine makes them for a processing-execution."""
+    processing = store.list_entities("processing", {"name": NOOP.name}).items[0]["_id"]
+    if store.list_entities("stored_data", {"name": name}, None, page=1, limit=10).items:
+        raise SystemExit(f"stored data {name!r} exists")
     execution = store.create_processing_execution(
         {
-            "processing": pid,
+            "processing": processing,
             "inputs": {},
             "output": {"stored_data": {"name": name}},
             "parameters": {"seconds": 0},
         }
     )
     store.launch_processing_execution(execution["_id"])
-    if schedule is not None:
-        follow_execution(store, execution["_id"], schedule=schedule)
-        return
-    offset = 0
-    while True:
-        status = store.get_entity("processing_execution", execution["_id"])["status"]
-        offset += len(store.processing_execution_logs(execution["_id"], start=offset))
-        if status in ("SUCCESS", "FAILURE", "ABORTED"):
-            return
-        time.sleep(0.05)
+    follow_execution(store, execution["_id"], on_lines=lambda _offset, _lines: None, schedule=schedule)
+
+
+def chain(prefix: str, steps: int) -> dict[str, Any]:
+    """``steps`` one-action steps, each the child of the one before."""
+    return {
+        f"s{i}": {"actions": [action(f"{prefix}_{i}")], **({"parents": [f"s{i - 1}"]} if i else {})}
+        for i in range(steps)
+    }
 
 
 @contextmanager
@@ -137,40 +151,59 @@ def main() -> None:
     from gpf_flow.store.local import LocalStore
 
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 10
-    print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    load = os.getloadavg()
+    print(f"{os.cpu_count()} cores, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         store = LocalStore(folder / "home", extra_processings=[NOOP], workers=2)
         try:
-            pid = store.list_entities("processing", {"name": "Bench no-op"}).items[0]["_id"]
-            plain_loop(store, pid, "warmup")
+            schedule = PollSchedule(maximum=store.poll_interval)  # what the runner uses on this store
+            plain_loop(store, "warmup", schedule)
 
-            # 1. overhead per action: (wall, CPU of this process) per one-action run
-            same_schedule = PollSchedule(maximum=0.3)  # what the runner uses on the local store
-            fast: list[tuple[float, float]] = []
-            followed: list[tuple[float, float]] = []
-            ours: list[tuple[float, float]] = []
-            for i in range(n):
-                with timed(fast):
-                    plain_loop(store, pid, f"plain_{i}")
-                with timed(followed):
-                    plain_loop(store, pid, f"followed_{i}", same_schedule)
-                wf = workflow(folder, {"s": {"actions": [action(f"ours_{i}")]}}, f"wf{i}")
-                with timed(ours):
-                    result = run(wf, store, RunOptions(state_path=folder / "runs.sqlite"))
-                assert result.status == "success", result.failed
-            (fw, fc), (sw, sc), (ow, oc) = (medians(fast), medians(followed), medians(ours))
-            print(f"per one-action workflow (no-op processing), median of n={n}:")
-            print(f"  {'':52} {'wall ms':>8} {'CPU ms':>7}")
-            print(f"  {'direct store calls, polled every 50 ms':52} {fw * 1000:8.1f} {fc * 1000:7.1f}")
-            print(f"  {'direct store calls, polled as gpf-flow polls':52} {sw * 1000:8.1f} {sc * 1000:7.1f}")
-            print(f"  {'gpf_flow.run':52} {ow * 1000:8.1f} {oc * 1000:7.1f}")
+            # 1. the same steps through gpf_flow.run and as direct store calls
             print(
-                f"  wall, gpf_flow.run / direct calls polled every 50 ms: {ow / fw:.2f}x (the poll cadence)"
+                "the same steps (one no-op processing-execution each) run two ways, medians, direct vs run:"
             )
-            print(f"  wall, gpf_flow.run / direct calls polled the same way: {ow / sw:.2f}x")
+            for steps, repeats in ((1, n), (10, max(1, n // 2))):
+                direct: list[tuple[float, float]] = []
+                ours: list[tuple[float, float]] = []
+                waits: dict[str, list[float]] = {"direct": [], "run": []}
+                direct_store, our_store = Counting(store), Counting(store)
+                for i in range(repeats):
+                    before = direct_store.waiting
+                    with timed(direct):
+                        for j in range(steps):
+                            plain_loop(direct_store, f"direct_{steps}_{i}_{j}", schedule)
+                    waits["direct"].append(direct[-1][0] - (direct_store.waiting - before))
+                    wf = workflow(folder, chain(f"run_{steps}_{i}", steps), f"wf_{steps}_{i}")
+                    before = our_store.waiting
+                    with timed(ours):
+                        options = RunOptions(state_path=folder / "runs.sqlite")
+                        result = run(wf, our_store, options)  # type: ignore[arg-type]
+                    waits["run"].append(ours[-1][0] - (our_store.waiting - before))
+                    assert result.status == "success", result.failed
+                (dw, dc), (ow, oc) = medians(direct), medians(ours)
+                dx, ox = statistics.median(waits["direct"]), statistics.median(waits["run"])
+                dn, on = (sum(c.calls.values()) / repeats for c in (direct_store, our_store))
+                print(f"  {steps} step{'s' if steps > 1 else ''} (n={repeats}):")
+                print(
+                    f"    wall                    {dw * 1000:7.0f} vs {ow * 1000:7.0f} ms  ({ow / dw:.2f}x)"
+                )
+                print(
+                    f"    wall outside the waits  {dx * 1000:7.1f} vs {ox * 1000:7.1f} ms  ({ox / dx:.2f}x)"
+                )
+                print(
+                    f"    CPU of this process     {dc * 1000:7.1f} vs {oc * 1000:7.1f} ms  ({oc / dc:.2f}x)"
+                )
+                print(f"    store calls             {dn:7.0f} vs {on:7.0f}")
+                print(
+                    f"    the engine's own, per step: {(ox - dx) * 1000 / steps:.1f} ms wall, "
+                    f"{(oc - dc) * 1000 / steps:.1f} ms CPU"
+                )
             print(
-                f"  CPU of the engine per action: {(oc - sc) * 1000:.1f} ms ({oc / sc:.2f}x the direct calls)"
+                "  (the waits, from a launch to the read that sees the execution ended, are the poll"
+                " cadence:\n   the no-op ends 0.1-0.3 s after its launch, seen at the first or second poll"
+                " on both sides)"
             )
 
             # 2. store calls per processing execution
@@ -200,6 +233,8 @@ def main() -> None:
                 delays.append(noticed - end)
             print(f"delay from the end of the work to the runner noticing it (work 0.3-2.0 s, n={n}):")
             print(f"  median {statistics.median(delays) * 1000:.0f} ms   max {max(delays) * 1000:.0f} ms")
+            after = os.getloadavg()
+            print(f"load average after: {after[0]:.1f} {after[1]:.1f} {after[2]:.1f}")
         finally:
             store.close()
 

@@ -1,64 +1,130 @@
-"""Following one processing execution to its end: gpf-flow's Géoplateforme store vs the official SDK.
+"""Following one processing execution to its end: the official SDK's own code vs gpf-flow's follower.
 
-Starts a local ``gpf-flow serve``, delivers the ``raster-sample`` dataset through
-``GeoplateformeStore``, launches a real raster pyramid execution (``--runs`` times, 3 by default)
-and follows each one four ways at the same time:
+For each follower, a fresh ``gpf-flow serve`` (its own home) receives the ``raster-sample`` upload,
+then ``--runs`` raster pyramid executions (the same body each time) are created, launched and
+followed to their end, one at a time, by a child process running:
 
-- **oracle**: polls the status every 20 ms (not counted) to know when the execution really ended;
-- **gpf-flow**: :func:`gpf_flow.store.follow.follow_execution`, the follower the run engine uses
-  (status GET + only the log pages holding new lines) with its default adaptive poll (0.2 s,
-  ×1.5 while nothing new happens, up to 5 s);
-- **gpf-flow at 10 s**: the same follower on the SDK's fixed 10 s cadence, to separate what the
-  reading protocol saves from what the cadence changes;
-- **SDK baseline**: the official SDK's loop reimplemented (``ProcessingExecutionAction`` +
-  ``LogsInterface``): every 10 s a status GET, then ``logs?page=1&limit=2000`` to read
-  ``Content-Range``, then every page 1..N again (the whole log each time).
+- **official SDK**: ``ProcessingExecutionAction.run`` then ``monitoring_until_end`` with the
+  callback its ``workflow`` command passes (``PrintLogHelper.print(execution.api_logs())``): a
+  status GET every ``nb_sec_between_check_updates`` seconds and the whole log read again at each
+  check, nothing patched. Twice: with the SDK's shipped default (10 s, the baseline) and with the
+  1 s that ``gpf-flow serve --write-sdk-config`` writes for a local server;
+- **gpf-flow**: ``GeoplateformeStore`` then :func:`gpf_flow.store.follow.follow_execution` with
+  the schedule the run engine uses on that store (``PollSchedule(maximum=store.poll_interval)``).
 
-To keep the bench short every interval (ours and the SDK's) is multiplied by ``--scale``
-(default 0.1: the SDK's 10 s becomes 1 s); the output says so. Printed: HTTP requests, response
-body bytes and the delay between the real end and the moment each follower noticed it (mean over
-the runs), with ratios. The sample's pyramid logs ~25 lines: the SDK's whole-log re-reads cost more
-as logs grow (quadratic), ours stay linear.
+Counted from the server's request log, from the launch of the execution on: the GETs of the
+execution (status) and of its logs, and their response bytes; creation and launch are not
+counted. End noticed: from the moment the execution really ended (the bench reads the store's
+SQLite every 20 ms, no HTTP) to the first status GET after it. Printed per follower: the medians
+over the runs, then the ratios of each to the SDK at its default cadence.
 
-Run: ``.venv/bin/python bench/follow_execution.py [--scale 0.1] [--bottom-level 19]``
+The children run with ``python -P`` so that this folder's ``requests.py`` does not shadow the
+``requests`` library the SDK uses.
+
+Run: ``.venv/bin/python bench/follow_execution.py [--runs 3] [--bottom-level 19]``
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
+import re
+import shutil
 import signal
 import socket
+import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-from gpf_flow.store import ops
-from gpf_flow.store.base import EXECUTION_TERMINAL
-from gpf_flow.store.follow import PollSchedule, follow_execution
-from gpf_flow.store.geoplateforme import GeoplateformeStore, GpfSettings, load_settings
-
-TOKEN_PATH = "/realms/geoplateforme/protocol/openid-connect/token"
 RASTER_PROCESSING = "Calcul ou mise à jour de pyramide raster"
+SDK_DEFAULT, SDK_LOCAL, GPF_FLOW = "SDK (10 s, default)", "SDK (1 s, serve's ini)", "gpf-flow"
+FOLLOWERS = (SDK_DEFAULT, SDK_LOCAL, GPF_FLOW)
+LOG_LINE = re.compile(
+    r"^(?P<date>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO gpf_flow.serve: \S+ "
+    r'"(?P<method>[A-Z]+) (?P<path>\S+)" (?P<status>\d{3}) [\d.]+ms(?: (?P<bytes>\d+)B)?'
+)
 
 
-@dataclass
-class Outcome:
-    """What one follower cost and when it noticed the end."""
+def body(upload_id: str, processing_id: str, name: str, bottom_level: str) -> dict[str, Any]:
+    """The processing execution both followers create: a JPEG PM pyramid of the upload."""
+    return {
+        "processing": processing_id,
+        "inputs": {"upload": [upload_id]},
+        "output": {"stored_data": {"name": name}},
+        "parameters": {"tms": "PM", "compression": "jpg", "bottom_level": bottom_level, "top_level": "5"},
+    }
 
-    requests: int = 0
-    body_bytes: int = 0
-    noticed_at: float = 0.0
-    lines: int = 0
-    status: str = ""
+
+# -- the children: each creates, launches and follows one execution, then prints its id --------
+
+
+def sdk_default_config(config: Path) -> Path:
+    """A copy of the server's SDK config without its cadence: the SDK's shipped 10 s applies."""
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(config, encoding="utf-8")
+    parser.remove_section("processing_execution")
+    target = config.with_name("config-sdk-default.ini")
+    with target.open("w", encoding="utf-8") as f:
+        parser.write(f)
+    return target
+
+
+def follow_with_sdk(config: Path, execution_body: dict[str, Any]) -> str:
+    """The official SDK's own creation, launch and follow loop, as its ``workflow`` command runs them."""
+    from sdk_entrepot_gpf.helper.PrintLogHelper import PrintLogHelper
+    from sdk_entrepot_gpf.io.Config import Config
+    from sdk_entrepot_gpf.workflow.action.ProcessingExecutionAction import ProcessingExecutionAction
+
+    Config().read(config)
+    action = ProcessingExecutionAction(
+        "bench", {"type": "processing-execution", "body_parameters": execution_body}
+    )
+    action.run()
+    PrintLogHelper.reset()
+
+    def callback_run_step(execution: Any) -> None:
+        """The callback of the SDK's ``workflow`` command (scripts/workflow.py), as it is written."""
+        try:
+            PrintLogHelper.print(execution.api_logs())
+        except Exception:
+            PrintLogHelper.print("Logs indisponibles pour le moment...")
+
+    action.monitoring_until_end(callback=callback_run_step)
+    assert action.processing_execution is not None
+    return str(action.processing_execution.id)
+
+
+def follow_with_gpf_flow(config: Path, execution_body: dict[str, Any]) -> str:
+    """gpf-flow's follower, on the schedule the run engine uses for this store."""
+    from gpf_flow.store.follow import PollSchedule, follow_execution
+    from gpf_flow.store.geoplateforme import GeoplateformeStore, load_settings
+
+    with GeoplateformeStore(load_settings(config, env={})) as store:
+        execution = store.create_processing_execution(execution_body)
+        store.launch_processing_execution(execution["_id"])
+        follow_execution(
+            store,
+            execution["_id"],
+            on_lines=lambda _offset, lines: print(*lines, sep="\n"),
+            schedule=PollSchedule(maximum=store.poll_interval),
+        )
+    return str(execution["_id"])
+
+
+# -- the measure --------------------------------------------------------------------------------
 
 
 def free_port() -> int:
@@ -67,224 +133,197 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(tmp: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
-    port = free_port()
-    config = tmp / "config.ini"
-    cmd = [sys.executable, "-m", "gpf_flow", "serve", "--port", str(port), "--home", str(tmp / "home")]
-    cmd += ["--write-sdk-config", str(config)]
-    log = (tmp / "server.log").open("wb")
-    process = subprocess.Popen(
-        cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        if process.poll() is not None:
-            raise SystemExit(f"gpf-flow serve exited:\n{(tmp / 'server.log').read_text()}")
-        try:
-            httpx.post(f"http://127.0.0.1:{port}{TOKEN_PATH}", data={"grant_type": "password"}, timeout=2)
-            return process, port, config
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                process.kill()
-                raise SystemExit("gpf-flow serve did not answer in 60 s") from None
-            time.sleep(0.1)
+class Server:
+    """A ``gpf-flow serve`` on a fresh home, its request log in a file."""
 
-
-def deliver_raster_sample(store: GeoplateformeStore, tmp: Path) -> str:
-    from gpf_flow.datasets import write_dataset
-
-    folder = Path(write_dataset("raster-sample", tmp / "data"))
-    upload = store.create_entity(
-        "upload", {"name": f"BENCH_RASTER_{os.getpid()}", "type": "RASTER", "srs": "EPSG:2154"}
-    )
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and path.parent != folder:
-            ops.upload_push_file(store, upload["_id"], path, path.relative_to(folder).as_posix())
-        elif path.is_file() and path.suffix == ".md5":
-            ops.upload_push_md5(store, upload["_id"], path)
-    store.upload_close(upload["_id"])
-    while not ops.upload_checks(store, upload["_id"]).finished:
-        time.sleep(0.2)
-    return str(upload["_id"])
-
-
-def follow_like_the_sdk(
-    api: str, ds: str, token: str, execution_id: str, interval: float, out: Outcome
-) -> None:
-    """The official SDK's follow loop: status, then the whole log (page 1 for the total, then 1..N)."""
-    headers = {"Authorization": f"Bearer {token}", "content-type": "application/json"}
-    base = f"{api}/datastores/{ds}/processings/executions/{execution_id}"
-    with httpx.Client(headers=headers, timeout=60) as client:
-
-        def get(url: str, **params: int) -> httpx.Response:
-            response = client.get(url, params=params or None)
-            out.requests += 1
-            out.body_bytes += len(response.content)
-            response.raise_for_status()
-            return response
-
-        def read_whole_log() -> list[str]:
-            first = get(f"{base}/logs", page=1, limit=2000)
-            total = int(first.headers["Content-Range"].rsplit("/", 1)[1])
-            lines: list[str] = []
-            for page in range(1, math.ceil(total / 2000) + 1):
-                lines += get(f"{base}/logs", page=page, limit=2000).json()
-            return lines
-
+    def __init__(self, folder: Path) -> None:
+        self.home = folder / "home"
+        self.config = folder / "config.ini"
+        self.log_path = folder / "serve.log"
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        cmd = [sys.executable, "-m", "gpf_flow", "serve", "--port", str(port), "--home", str(self.home)]
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [*cmd, "--write-sdk-config", str(self.config)], stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 60
         while True:
-            status = get(base).json()["status"]
-            if status in EXECUTION_TERMINAL:
-                out.noticed_at = time.monotonic()
-                out.status = status
-                out.lines = len(read_whole_log())  # the SDK prints the final logs once more
+            try:
+                httpx.get(f"{self.url}/", timeout=1)
                 return
-            read_whole_log()
-            time.sleep(interval)
+            except httpx.TransportError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"gpf-flow serve did not start:\n{self.log_path.read_text()}") from None
+                time.sleep(0.1)
+
+    def requests(self) -> list[dict[str, str]]:
+        """The API requests logged so far."""
+        text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        return [m.groupdict() for m in map(LOG_LINE.match, text.splitlines()) if m and "/api/" in m["path"]]
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+class EndOracle(threading.Thread):
+    """Reads the home's SQLite every 20 ms: when each processing execution really ended (wall time)."""
+
+    def __init__(self, home: Path) -> None:
+        super().__init__(daemon=True)
+        self.db = home / "store.sqlite"
+        self.ended: dict[str, float] = {}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.02):
+            try:
+                conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=1)
+                rows = conn.execute(
+                    "SELECT id, status FROM entities WHERE type = 'processing_execution'"
+                ).fetchall()
+                conn.close()
+            except sqlite3.Error:
+                continue
+            for execution_id, status in rows:
+                if status in ("SUCCESS", "FAILURE", "ABORTED") and execution_id not in self.ended:
+                    self.ended[execution_id] = time.time()
+
+
+@dataclass
+class Run:
+    """What following one execution cost."""
+
+    status_gets: int
+    log_gets: int
+    body_bytes: int
+    end_noticed: float
+    length: float
+
+    @property
+    def requests(self) -> int:
+        return self.status_gets + self.log_gets
+
+
+def _timestamp(line: dict[str, str]) -> float:
+    return datetime.strptime(line["date"], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
+
+def cost(lines: list[dict[str, str]], execution_id: str, ended: float) -> Run:
+    """The following requests of one execution in the server's log, from its launch on."""
+    base = f"/processings/executions/{execution_id}"
+    launch = next(
+        i
+        for i, line in enumerate(lines)
+        if line["method"] == "POST" and line["path"].endswith(f"{base}/launch")
+    )
+    following = [line for line in lines[launch + 1 :] if line["method"] == "GET" and base in line["path"]]
+    status = [line for line in following if line["path"].split("?")[0].endswith(base)]
+    logs = [line for line in following if f"{base}/logs" in line["path"]]
+    after = [_timestamp(line) for line in status if _timestamp(line) >= ended - 0.05]
+    return Run(
+        status_gets=len(status),
+        log_gets=len(logs),
+        body_bytes=sum(int(line["bytes"] or 0) for line in following),
+        end_noticed=min(after) - ended if after else float("nan"),
+        length=ended - _timestamp(lines[launch]),
+    )
+
+
+def deliver(server: Server, folder: Path) -> tuple[str, str]:
+    """The raster-sample upload delivered to the server's home: (upload id, pyramid processing id)."""
+    from gpf_flow.store.geoplateforme import GeoplateformeStore, load_settings
+
+    env = {**os.environ, "GPF_FLOW_HOME": str(server.home), "GPF_FLOW_STORE": "local"}
+    for args in (
+        ["dataset", "get", "raster-sample"],
+        ["upload", "-f", "raster-sample/upload_descriptor.jsonc"],
+    ):
+        subprocess.run(
+            [sys.executable, "-m", "gpf_flow", *args], cwd=folder, env=env, check=True, capture_output=True
+        )
+    with GeoplateformeStore(load_settings(server.config, env={})) as store:
+        upload = store.list_entities("upload", {}).items[0]
+        processing = store.list_entities("processing", {"name": RASTER_PROCESSING}).items[0]
+    return str(upload["_id"]), str(processing["_id"])
+
+
+def measure(follower: str, tmp: Path, runs: int, bottom_level: str) -> list[Run]:
+    """Follow ``runs`` executions with one follower on a fresh server."""
+    folder = tmp / follower.replace(" ", "-")
+    folder.mkdir()
+    server = Server(folder)
+    oracle = EndOracle(server.home)
+    oracle.start()
+    try:
+        upload_id, processing_id = deliver(server, folder)
+        ids = []
+        for run in range(runs):
+            execution_body = body(upload_id, processing_id, f"BENCH_FOLLOW_{run}", bottom_level)
+            config = sdk_default_config(server.config) if follower == SDK_DEFAULT else server.config
+            cmd = [sys.executable, "-P", __file__, "--child", follower, "--config", str(config)]
+            done = subprocess.run(
+                [*cmd, "--body", json.dumps(execution_body)], cwd=folder, capture_output=True, text=True
+            )
+            if done.returncode != 0:
+                raise SystemExit(f"{follower} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+            ids.append(done.stdout.strip().splitlines()[-1])
+        time.sleep(0.5)  # the last requests reach the log
+    finally:
+        oracle.stop.set()
+        oracle.join()
+        server.stop()
+    lines = server.requests()
+    return [cost(lines, execution_id, oracle.ended[execution_id]) for execution_id in ids]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scale", type=float, default=0.1, help="multiplier of every poll interval")
+    """Measure both followers, or (``--child``) be one of them."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="executions followed by each follower")
     parser.add_argument("--bottom-level", default="19", help="pyramid bottom level (longer when deeper)")
-    parser.add_argument("--runs", type=int, default=3, help="executions followed (delays are averaged)")
+    parser.add_argument("--child", choices=FOLLOWERS, help=argparse.SUPPRESS)
+    parser.add_argument("--config", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--body", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        child = follow_with_gpf_flow if args.child == GPF_FLOW else follow_with_sdk
+        print(child(args.config, json.loads(args.body)))
+        return
 
-    with tempfile.TemporaryDirectory(prefix="gpf-bench-follow-") as tmp_name:
-        tmp = Path(tmp_name)
-        process, _port, config = start_server(tmp)
-        try:
-            bench(config, tmp, args.scale, args.bottom_level, args.runs)
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
-
-
-def follow_once(
-    settings: GpfSettings, upload_id: str, processing_id: str, run: int, scale: float, bottom_level: str
-) -> tuple[float, dict[str, Outcome], list[str]]:
-    """Launch one execution and follow it three ways at once; returns its length and the outcomes."""
-    setup = GeoplateformeStore(settings)
-    execution = setup.create_processing_execution(
-        {
-            "processing": processing_id,
-            "inputs": {"upload": [upload_id]},
-            "output": {"stored_data": {"name": f"BENCH_PYRAMID_{run}"}},
-            "parameters": {"tms": "PM", "compression": "jpg", "bottom_level": bottom_level, "top_level": "5"},
-        }
-    )
-    execution_id = str(execution["_id"])
-    token = setup.client.tokens.get()
-    url = f"{settings.root_url}/datastores/{setup.datastore_id}/processings/executions/{execution_id}"
-    outcomes = {"gpf-flow": Outcome(), "gpf-flow 10s": Outcome(), "SDK baseline": Outcome()}
-    log_lines: list[str] = []
-    real_end: list[float] = []
-
-    def oracle() -> None:
-        with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
-            while client.get(url).json()["status"] not in EXECUTION_TERMINAL:
-                time.sleep(0.02)
-            real_end.append(time.monotonic())
-
-    def follow_ours(schedule: PollSchedule, out: Outcome, lines: list[str]) -> None:
-        store = GeoplateformeStore(settings)
-        store.client.tokens.get()  # token requests are not what is measured
-        final = follow_execution(
-            store, execution_id, on_lines=lambda _offset, new: lines.extend(new), schedule=schedule
-        )
-        out.noticed_at = time.monotonic()
-        out.status = str(final["status"])
-        out.lines = len(lines)
-        out.requests = store.client.stats.requests
-        out.body_bytes = store.client.stats.bytes_received
-        store.close()
-
-    default = PollSchedule()
-    ours_schedule = PollSchedule(default.first * scale, default.factor, default.maximum * scale)
-    fixed_schedule = PollSchedule(10.0 * scale, 1.0, 10.0 * scale)
-    threads = [
-        threading.Thread(target=oracle),
-        threading.Thread(target=follow_ours, args=(ours_schedule, outcomes["gpf-flow"], log_lines)),
-        threading.Thread(target=follow_ours, args=(fixed_schedule, outcomes["gpf-flow 10s"], [])),
-        threading.Thread(
-            target=follow_like_the_sdk,
-            args=(
-                settings.root_url,
-                setup.datastore_id,
-                token,
-                execution_id,
-                10.0 * scale,
-                outcomes["SDK baseline"],
-            ),
-        ),
-    ]
-    started = time.monotonic()
-    setup.launch_processing_execution(execution_id)
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    setup.close()
-    end = real_end[0]
-    for outcome in outcomes.values():
-        outcome.noticed_at -= end  # from now on: the delay after the real end
-    return end - started, outcomes, log_lines
-
-
-def bench(config: Path, tmp: Path, scale: float, bottom_level: str, runs: int) -> None:
-    settings = load_settings(config, env={})
-    with GeoplateformeStore(settings) as setup:
-        upload_id = deliver_raster_sample(setup, tmp)
-        processing_id = str(setup.list_entities("processing", {"name": RASTER_PROCESSING}).items[0]["_id"])
-    totals = {name: Outcome() for name in ("gpf-flow", "gpf-flow 10s", "SDK baseline")}
-    lengths: list[float] = []
-    line_counts: list[int] = []
-    for run in range(runs):
-        length, outcomes, log_lines = follow_once(
-            settings, upload_id, processing_id, run, scale, bottom_level
-        )
-        statuses = {o.status for o in outcomes.values()}
-        if statuses != {"SUCCESS"}:
-            print("an execution did not succeed; its last log lines:", *log_lines[-5:], sep="\n  ")
-        assert len({o.lines for o in outcomes.values()}) == 1, "followers saw different logs"
-        lengths.append(length)
-        line_counts.append(len(log_lines))
-        for name, outcome in outcomes.items():
-            totals[name].requests += outcome.requests
-            totals[name].body_bytes += outcome.body_bytes
-            totals[name].noticed_at += outcome.noticed_at / runs
-
-    default = PollSchedule()
+    load = os.getloadavg()
+    tmp = Path(tempfile.mkdtemp(prefix="gpf-bench-follow-"))
+    try:
+        results = {follower: measure(follower, tmp, args.runs, args.bottom_level) for follower in FOLLOWERS}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    after = os.getloadavg()
     print(
-        f"{runs} raster pyramid executions (mean {sum(lengths) / runs:.2f} s, {line_counts} log lines) "
-        "each followed to its end by three followers at once, on a local gpf-flow serve."
+        f"{args.runs} raster pyramid executions (levels 5-{args.bottom_level}) per follower, each on a "
+        f"fresh gpf-flow serve; {os.cpu_count()} cores, load average {load[0]:.1f} -> {after[0]:.1f}"
     )
-    print(
-        f"Intervals scaled by {scale:g} to keep the bench short: SDK fixed poll {10 * scale:g} s "
-        f"(really 10 s); gpf-flow adaptive {default.first * scale:g}→{default.maximum * scale:g} s "
-        f"(really {default.first:g}→{default.maximum:g} s); "
-        "'gpf-flow 10s' = our follower at the SDK's cadence."
+    print("medians over the runs, requests counted by the server from the launch on:")
+    rows = (
+        ("execution length (s)", lambda r: r.length, "{:.2f}"),
+        ("status GETs", lambda r: r.status_gets, "{:.0f}"),
+        ("log GETs", lambda r: r.log_gets, "{:.0f}"),
+        ("requests", lambda r: r.requests, "{:.0f}"),
+        ("requests per 10 s followed", lambda r: 10 * r.requests / (r.length + r.end_noticed), "{:.1f}"),
+        ("response bytes", lambda r: r.body_bytes, "{:.0f}"),
+        ("end noticed after (s)", lambda r: r.end_noticed, "{:.2f}"),
     )
-    print(f"{'totals':16}{'HTTP requests':>15}{'body bytes':>14}{'mean end delay':>17}")
-    for name, outcome in totals.items():
-        print(f"{name:16}{outcome.requests:>15}{outcome.body_bytes:>14}{outcome.noticed_at:>16.3f}s")
-    sdk, ours, fixed = totals["SDK baseline"], totals["gpf-flow"], totals["gpf-flow 10s"]
-    print(
-        f"ratios SDK / gpf-flow: requests {sdk.requests / max(1, ours.requests):.2f}x, "
-        f"bytes {sdk.body_bytes / max(1, ours.body_bytes):.2f}x, "
-        f"end delay {sdk.noticed_at / max(1e-3, ours.noticed_at):.2f}x"
-    )
-    print(
-        "ratios SDK / gpf-flow at the same 10 s cadence: "
-        f"requests {sdk.requests / max(1, fixed.requests):.2f}x, "
-        f"bytes {sdk.body_bytes / max(1, fixed.body_bytes):.2f}x, "
-        f"end delay {sdk.noticed_at / max(1e-3, fixed.noticed_at):.2f}x"
-    )
-    report = {
-        name: {"requests": o.requests, "body_bytes": o.body_bytes, "mean_end_delay_s": round(o.noticed_at, 3)}
-        for name, o in totals.items()
-    }
-    rounded = [round(length, 2) for length in lengths]
-    print(json.dumps({"scale": scale, "runs": runs, "lengths_s": rounded, "followers": report}))
+    heads = ("SDK 10 s", "SDK 1 s", "gpf-flow", "gpf-flow/SDK 10 s", "gpf-flow/SDK 1 s")
+    print(f"  {'':26}" + "".join(f"{head:>18}" for head in heads))
+    for label, get, form in rows:
+        sdk_default, sdk_local, ours = (statistics.median(map(get, results[name])) for name in FOLLOWERS)
+        cells = [form.format(value) for value in (sdk_default, sdk_local, ours)]
+        cells += [f"{ours / base:.2f}" if base else "-" for base in (sdk_default, sdk_local)]
+        print(f"  {label:26}" + "".join(f"{cell:>18}" for cell in cells))
+    print(f"  SDK 10 s = {SDK_DEFAULT}; SDK 1 s = {SDK_LOCAL}")
 
 
 if __name__ == "__main__":

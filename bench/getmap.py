@@ -1,22 +1,30 @@
 """GetMap latency and throughput of the raster WMS (``/wms-r``), next to the in-process floor.
 
 Builds an ortho-like raster (0.5 m, EPSG:2154), runs the real pyramid processing through a
-LocalStore, publishes a WMS-RASTER offering, starts the real ``gpf-flow serve`` and measures:
+LocalStore, publishes it as WMS-RASTER and WMTS-TMS offerings, starts the real ``gpf-flow serve``
+with its DEFAULT settings (maps drawn by one process per core) and measures:
 
 - latency (median, p95 over N requests, one client) of GetMap JPEG 256² and 1024² in EPSG:3857
-  and EPSG:2154, over random boxes inside the data at about native resolution;
-- throughput with 8 concurrent clients;
-- the floor, measured in the same run: read the same pyramid tiles from SQLite, decode them,
-  resample (bicubic; reprojection with rasterio for 2154) and encode the JPEG, in process, no HTTP.
+  and EPSG:2154, over random boxes inside the data at about native resolution (off the tiles:
+  drawn by MapProxy or the own renderer), and of 256² GetMaps that are one stored tile;
+- throughput of GetMap 256² with 8 concurrent clients, next to the floor run by as many
+  processes as cores over the same boxes (the "two-process floor" on 2 cores; goal ≥ 50 %);
+- the latency of cheap requests (a WMTS tile, an API list of stored data) alone, then while the
+  8 clients load the server with GetMaps (goal: within 3× of alone).
 
-Prints the ratio server/floor (target ≤ 3×).  Usage: ``python bench/getmap.py [--requests 200]``.
+The floor, measured in the same run: read the same pyramid tiles from SQLite, decode them,
+resample (bicubic; reprojection for 2154) and encode the JPEG, in process, no HTTP.
+Usage: ``python bench/getmap.py [--requests 200]``; record ``uptime`` with the figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import io
+import json
 import math
+import multiprocessing
 import os
 import random
 import signal
@@ -41,6 +49,7 @@ from test_serve_ogc_support import RASTER_PROCESSING, deliver, free_port, proces
 from gpf_flow.store.local import LocalStore  # noqa: E402
 
 LAYER = "bench_ortho"
+TILE_LAYER = "bench_ortho_tiles"
 WORLD = 20037508.342789244
 NATIVE_RES = {"EPSG:3857": 0.597, "EPSG:2154": 0.5}  # metres per pixel at z18 / in the source
 
@@ -89,6 +98,7 @@ def build(home: Path, tmp: Path) -> tuple[Path, tuple[float, float, float, float
         stored = process(store, RASTER_PROCESSING, upload, "bench_pyramid", {"compression": "jpg"})
         print(f"pyramid built in {time.perf_counter() - started:.1f} s: {stored['type_infos'].get('tiles')}")
         publish(store, "WMS-RASTER", LAYER, {"used_data": [{"stored_data": stored["_id"]}]})
+        publish(store, "WMTS-TMS", TILE_LAYER, {"used_data": [{"stored_data": stored["_id"]}]})
         return store.stored_data_dir(stored["_id"]) / "pyramid.mbtiles", extent
 
 
@@ -231,72 +241,198 @@ def throughput(base: str, work: list[dict[str, str]], clients: int) -> float:
     return len(work) / (time.perf_counter() - started)
 
 
+_FLOOR: Floor | None = None
+
+
+def _floor_start(mbtiles: str) -> None:
+    global _FLOOR
+    _FLOOR = Floor(Path(mbtiles))
+
+
+def _floor_chunk(chunk: list[tuple[str, tuple[float, ...], int]]) -> int:
+    assert _FLOOR is not None
+    for crs, bbox, size in chunk:
+        _FLOOR.getmap(crs, bbox, size)
+    return len(chunk)
+
+
+def floor_rate(
+    pool: concurrent.futures.Executor, items: list[tuple[str, tuple[float, ...], int]], procs: int
+) -> float:
+    """The floor's requests per second over ``items``, shared by the ``procs`` processes of ``pool``."""
+    chunks = [items[i::procs] for i in range(procs)]
+    started = time.perf_counter()
+    done = sum(pool.map(_floor_chunk, chunks))
+    return done / (time.perf_counter() - started)
+
+
+class Cheap:
+    """The cheap requests: a WMTS tile (random among the bottom level's) and an API list."""
+
+    def __init__(self, base: str, home: Path, mbtiles: Path) -> None:
+        self.base = base
+        settings = json.loads((home / "config.json").read_text())
+        account = settings["accounts"][0]
+        token = httpx.post(
+            f"{base}/realms/geoplateforme/protocol/openid-connect/token",
+            data={"grant_type": "password", "username": account["login"], "password": account["password"]},
+        ).json()["access_token"]
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.list_url = f"{base}/api/datastores/{settings['datastore']['_id']}/stored_data"
+        conn = sqlite3.connect(f"file:{mbtiles}?mode=ro", uri=True)
+        z = int(conn.execute("SELECT MAX(zoom_level) FROM tiles").fetchone()[0])
+        rows = conn.execute("SELECT tile_column, tile_row FROM tiles WHERE zoom_level = ?", (z,)).fetchall()
+        conn.close()
+        self.tiles = [(z, col, (1 << z) - 1 - row) for col, row in rows]  # XYZ rows
+        self.rng = random.Random(5)
+
+    def tile_url(self) -> str:
+        z, col, row = self.rng.choice(self.tiles)
+        return f"{self.base}/wmts/{TILE_LAYER}/normal/PM/{z}/{row}/{col}.jpeg"
+
+    def measure(
+        self, http: httpx.Client, until: threading.Event | None, n: int
+    ) -> tuple[list[float], list[float]]:
+        """Latencies of ``n`` tiles and ``n`` lists, alternated (or as many as fit before ``until``)."""
+        tiles, lists = [], []
+        while len(tiles) < n and not (until is not None and until.is_set()):
+            t = time.perf_counter()
+            r = http.get(self.tile_url())
+            tiles.append(time.perf_counter() - t)
+            assert r.status_code == 200, r.text[:200]
+            t = time.perf_counter()
+            r = http.get(self.list_url, headers=self.headers)
+            lists.append(time.perf_counter() - t)
+            assert r.status_code == 200, r.text[:200]
+        return tiles, lists
+
+
+def under_load(
+    base: str, work: list[dict[str, str]], clients: int, cheap: Cheap
+) -> tuple[float, tuple[list[float], list[float]]]:
+    """GetMap throughput of ``clients`` over ``work``, and the cheap latencies measured meanwhile."""
+    done = threading.Event()
+    result: list[float] = []
+
+    def load() -> None:
+        try:
+            result.append(throughput(base, work, clients))
+        finally:
+            done.set()
+
+    loader = threading.Thread(target=load)
+    loader.start()
+    with httpx.Client(timeout=120) as http:
+        loaded = cheap.measure(http, done, 10**9)
+    loader.join()
+    return result[0], loaded
+
+
+def aligned_boxes(mbtiles: Path, n: int) -> list[tuple[float, ...]]:
+    """EPSG:3857 boxes of ``n`` stored tiles of the bottom level (maps that are one tile)."""
+    conn = sqlite3.connect(f"file:{mbtiles}?mode=ro", uri=True)
+    z = int(conn.execute("SELECT MAX(zoom_level) FROM tiles").fetchone()[0])
+    rows = conn.execute("SELECT tile_column, tile_row FROM tiles WHERE zoom_level = ?", (z,)).fetchall()
+    conn.close()
+    span = 2 * WORLD / (1 << z)
+    rng = random.Random(9)
+    out = []
+    for _ in range(n):
+        col, tms_row = rng.choice(rows)
+        x0, y0 = -WORLD + col * span, -WORLD + tms_row * span
+        out.append((x0, y0, x0 + span, y0 + span))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200, help="requests per latency series")
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the throughput measures")
     args = parser.parse_args()
+    cores = os.cpu_count() or 1
+    print(f"load average before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
     with tempfile.TemporaryDirectory(prefix="gpf-bench-getmap-") as tmp_name:
         tmp = Path(tmp_name)
         home = tmp / "home"
         mbtiles, extent = build(home, tmp)
-        proc, base = start_server(home, tmp / "server.log")
+        proc, base = start_server(home, tmp / "server.log")  # default settings
         floor = Floor(mbtiles)
         try:
             header = ("GetMap JPEG", "server median", "p95", "floor median", "p95", "ratio")
             print(f"{header[0]:<22}{header[1]:>14}{header[2]:>9}{header[3]:>14}{header[4]:>9}{header[5]:>8}")
             ratios = []
             with httpx.Client(timeout=120) as http:
-                for size in (256, 1024):
-                    for crs in ("EPSG:3857", "EPSG:2154"):
-                        work = boxes(extent, crs, size, args.requests, seed=size)
-                        # warm-up (MapProxy build, caches) outside the series
-                        http.get(f"{base}/wms-r", params=params(crs, work[0], size)).raise_for_status()
-                        server, floor_t = [], []
-                        # Interleaved, so that load from elsewhere hits both series alike.
-                        for bbox in work:
-                            t = time.perf_counter()
-                            r = http.get(f"{base}/wms-r", params=params(crs, bbox, size))
-                            server.append(time.perf_counter() - t)
-                            assert r.status_code == 200 and r.content[:2] == b"\xff\xd8", r.text[:300]
-                            t = time.perf_counter()
-                            floor.getmap(crs, bbox, size)
-                            floor_t.append(time.perf_counter() - t)
-                        ratio = statistics.median(server) / statistics.median(floor_t)
-                        ratios.append(ratio)
-                        sm, sp = statistics.median(server) * 1000, p95(server) * 1000
-                        fm, fp = statistics.median(floor_t) * 1000, p95(floor_t) * 1000
-                        label = f"{size}² {crs}"
-                        print(
-                            f"{label:<22}{sm:>11.1f} ms{sp:>6.1f} ms{fm:>11.1f} ms{fp:>6.1f} ms{ratio:>7.2f}×"
-                        )
-            cores = os.cpu_count() or 1
-            # the same server with one process per core (`gpf-flow serve --workers N`)
-            multi, multi_base = start_server(home, tmp / "server-multi.log", "--workers", str(cores))
-            try:
-                for size, crs in ((256, "EPSG:3857"), (256, "EPSG:2154")):
-                    work = [params(crs, b, size) for b in boxes(extent, crs, size, args.requests, seed=7)]
-                    floor_times = []
-                    for bbox in boxes(extent, crs, size, 50, seed=8):
+                series = [(s, c, boxes(extent, c, s, args.requests, seed=s)) for s in (256, 1024)
+                          for c in ("EPSG:3857", "EPSG:2154")]  # fmt: skip
+                series.append((256, "aligned", aligned_boxes(mbtiles, args.requests)))
+                for size, crs, work in series:
+                    crs_name = "EPSG:3857" if crs == "aligned" else crs
+                    # warm-up (pool processes, MapProxy build, caches) outside the series
+                    for bbox in work[: 2 * cores]:
+                        http.get(f"{base}/wms-r", params=params(crs_name, bbox, size)).raise_for_status()
+                    server, floor_t = [], []
+                    # Interleaved, so that load from elsewhere hits both series alike.
+                    for bbox in work:
                         t = time.perf_counter()
-                        floor.getmap(crs, bbox, size)
-                        floor_times.append(time.perf_counter() - t)
-                    # The floor's throughput if every core ran it without any overhead.
-                    floor_rps = cores / statistics.median(floor_times)
-                    for label, url in (("1 process", base), (f"--workers {cores}", multi_base)):
-                        throughput(url, work[:8], args.clients)  # warm-up of every process
-                        rps = throughput(url, work, args.clients)
+                        r = http.get(f"{base}/wms-r", params=params(crs_name, bbox, size))
+                        server.append(time.perf_counter() - t)
+                        assert r.status_code == 200 and r.content[:2] == b"\xff\xd8", r.text[:300]
+                        t = time.perf_counter()
+                        floor.getmap(crs_name, bbox, size)
+                        floor_t.append(time.perf_counter() - t)
+                    ratio = statistics.median(server) / statistics.median(floor_t)
+                    if crs != "aligned":
+                        ratios.append(ratio)
+                    sm, sp = statistics.median(server) * 1000, p95(server) * 1000
+                    fm, fp = statistics.median(floor_t) * 1000, p95(floor_t) * 1000
+                    label = f"{size}² {crs}" + (" (1 tile)" if crs == "aligned" else "")
+                    print(f"{label:<22}{sm:>11.1f} ms{sp:>6.1f} ms{fm:>11.1f} ms{fp:>6.1f} ms{ratio:>7.2f}×")
+            print(f"worst latency ratio (off the tiles): {max(ratios):.2f}× (target ≤ 3×)")
+
+            cheap = Cheap(base, home, mbtiles)
+            with httpx.Client(timeout=120) as http:
+                cheap.measure(http, None, 10)  # warm-up
+            ctx = multiprocessing.get_context("spawn")
+            floor_pool = concurrent.futures.ProcessPoolExecutor(cores, ctx, _floor_start, (str(mbtiles),))
+            with floor_pool:
+                for size, crs in ((256, "EPSG:3857"), (256, "EPSG:2154")):
+                    work_boxes = boxes(extent, crs, size, 3 * args.requests, seed=7)
+                    items = [(crs, b, size) for b in work_boxes]
+                    work = [params(crs, b, size) for b in work_boxes]
+                    list(floor_pool.map(_floor_chunk, [items[:4]] * cores))  # start and warm every process
+                    throughput(base, work[: 2 * args.clients], args.clients)  # warm-up of every process
+                    # Rounds alternate floor, cheap alone and cheap under load, so that load from
+                    # elsewhere on the machine hits all three alike; medians over the rounds.
+                    floor_rates, rates, alone_t, alone_l, loaded_t, loaded_l = [], [], [], [], [], []
+                    step = len(work) // args.rounds
+                    for r in range(args.rounds):
+                        part = slice(r * step, (r + 1) * step)
+                        floor_rates.append(floor_rate(floor_pool, items[part], cores))
+                        with httpx.Client(timeout=120) as http:
+                            tiles, lists = cheap.measure(http, None, max(10, args.requests // args.rounds))
+                        alone_t.append(statistics.median(tiles))
+                        alone_l.append(statistics.median(lists))
+                        rps, (tiles, lists) = under_load(base, work[part], args.clients, cheap)
+                        rates.append(rps)
+                        loaded_t.append(statistics.median(tiles))
+                        loaded_l.append(statistics.median(lists))
+                    rps, floor_rps = statistics.median(rates), statistics.median(floor_rates)
+                    print(
+                        f"throughput {size}² {crs}, {args.clients} clients: {rps:.1f} req/s; floor on "
+                        f"{cores} processes: {floor_rps:.1f} req/s; {100 * rps / floor_rps:.0f} % of it "
+                        f"(goal ≥ 50 %; medians of {args.rounds} rounds)"
+                    )
+                    for name, a, b in (("WMTS tile", alone_t, loaded_t), ("API list", alone_l, loaded_l)):
+                        ma, mb = statistics.median(a) * 1000, statistics.median(b) * 1000
                         print(
-                            f"throughput {size}² {crs}, {args.clients} clients, {label}: {rps:.1f} req/s; "
-                            f"floor on {cores} cores: {floor_rps:.1f} req/s; ratio {floor_rps / rps:.2f}×"
+                            f"  {name:<10} alone {ma:6.1f} ms, under that load {mb:6.1f} ms: "
+                            f"{mb / ma:.2f}× (goal ≤ 3×)"
                         )
-            finally:
-                multi.send_signal(signal.SIGTERM)
-                multi.wait(timeout=30)
-            print(f"worst latency ratio: {max(ratios):.2f}× (target ≤ 3×)")
         finally:
             proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=30)
+            proc.wait(timeout=60)
+    print(f"load average after: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
 
 
 if __name__ == "__main__":

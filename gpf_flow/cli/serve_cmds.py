@@ -29,14 +29,15 @@ def serve(
         ),
     ] = None,
     workers: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--workers",
-            help="Server processes. One serves everything; 2 or more share the load of many clients "
-            "(map rendering is CPU-bound: use up to one per core).",
+            help="Processes drawing raster maps (WMS GetMap, the CPU-heavy requests), apart from tiles "
+            "and API calls. Default: one per core; 1 draws them in a thread of the server process.",
             min=1,
+            show_default=False,
         ),
-    ] = 1,
+    ] = None,
     open_path: Annotated[
         str | None,
         typer.Option(
@@ -48,6 +49,7 @@ def serve(
     """Serve the local store: the Entrepôt REST API under /api, its token endpoint, and the OGC services
     of published offerings. Stops cleanly on Ctrl-C / SIGTERM."""
     import logging
+    import os
     import signal
 
     # uvicorn shuts down gracefully, then re-raises the signal it caught: make SIGTERM (also during
@@ -109,11 +111,11 @@ def serve(
             typer.echo(f"  SDK config:   {write_sdk_config_path}")
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         serving.record(home_dir, url)  # runs on this home print links at this address
+        map_workers = workers or os.cpu_count() or 1
+        typer.echo(f"  map workers:  {map_workers} ({'processes' if map_workers > 1 else 'a thread'})")
         try:
-            if workers > 1:
-                _run_processes(home_dir, url, token_lifetime, host, port, workers, store)
-                return
-            app = build_app(store, home=home_dir, token_lifetime=token_lifetime)
+            app = build_app(store, home=home_dir, token_lifetime=token_lifetime, map_workers=map_workers)
+            # uvicorn picks uvloop and httptools when they are installed (dependencies of gpf-flow).
             config = uvicorn.Config(
                 app, host=host, port=port, access_log=False, log_level="info", lifespan="on", log_config=None
             )
@@ -123,35 +125,6 @@ def serve(
             server.run()
         finally:
             serving.clear(home_dir)
-
-
-def _run_processes(
-    home: Path, url: str, token_lifetime: int | None, host: str, port: int, workers: int, store: Any
-) -> None:
-    """``--workers N``: uvicorn's supervisor shares the socket with N processes, each building its
-    own store and app (:func:`gpf_flow.serve.app.app_from_environment`)."""
-    import json
-    import os
-
-    import uvicorn
-
-    from gpf_flow.serve.app import SERVE_SETTINGS_ENV
-
-    store.close()  # this process only supervises; each server process opens its own store
-    os.environ[SERVE_SETTINGS_ENV] = json.dumps(
-        {"home": str(home), "public_url": url, "token_lifetime": token_lifetime}
-    )
-    uvicorn.run(
-        "gpf_flow.serve.app:app_from_environment",
-        factory=True,
-        workers=workers,
-        host=host,
-        port=port,
-        access_log=False,
-        log_level="info",
-        lifespan="on",
-        log_config=None,
-    )
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:

@@ -7,10 +7,16 @@ This is the small API the processings and the services use::
     db.relations("sd_…")                           # tables and views: columns, types, geometry
     db.extent("sd_…", "canton")                    # (minx, miny, maxx, maxy) in the table's SRS
     db.query("sd_…", sql.SQL("SELECT … WHERE x = %s"), [value])  # parameterised, rows as dicts
+    with db.pooled() as conn: ...                  # a connection of the process's bounded pool
+
+Short connections (``connect``) serve the processings; the services, which query on every
+request, borrow from a pool (``pooled``: psycopg_pool, at most :data:`POOL_SIZE` connections,
+checked before use, closed by :func:`shutdown` before the cluster stops).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -20,11 +26,18 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
 
 from gpf_flow.postgis.cluster import EmbeddedCluster, PostgresUnavailable
 from gpf_flow.postgis.settings import PostgresChoice, resolve_postgres
 
 SCHEMA_PREFIX = "sd_"
+POOL_SIZE = 4
+"""Pooled connections per database and process: as many as vector requests run at once."""
+POOL_WAIT = 30.0
+"""Seconds a request waits for a pooled connection before failing."""
+_pools: list[ConnectionPool] = []
+_pools_lock = threading.Lock()
 
 
 def schema_name(stored_data_id: str) -> str:
@@ -75,6 +88,37 @@ class Database:
         self.conninfo = conninfo
         self.choice = choice
         self.cluster = cluster
+        self._pool: ConnectionPool | None = None
+        self._pool_lock = threading.Lock()
+
+    def pool(self) -> ConnectionPool:
+        """This process's pool of connections to the database (opened on first use)."""
+        with self._pool_lock:
+            if self._pool is None or self._pool.closed:
+                self._pool = ConnectionPool(
+                    self.conninfo,
+                    min_size=1,
+                    max_size=POOL_SIZE,
+                    timeout=POOL_WAIT,
+                    check=ConnectionPool.check_connection,  # a connection the server dropped is replaced
+                    name="gpf-flow-postgis",
+                    open=True,
+                )
+                with _pools_lock:
+                    _pools.append(self._pool)
+            return self._pool
+
+    @contextmanager
+    def pooled(self) -> Iterator[psycopg.Connection]:
+        """A pooled connection in a transaction (committed on success, rolled back on error).
+
+        An embedded server found stopped (crash, kill) is started again first; the pool then
+        replaces the connections it had to the old server.
+        """
+        if self.cluster is not None and self.cluster.server_pid() is None:
+            self.conninfo = self.cluster.ensure_running()
+        with self.pool().connection() as conn:
+            yield conn
 
     @contextmanager
     def connect(self, schema: str | None = None, *, autocommit: bool = False) -> Iterator[psycopg.Connection]:
@@ -264,8 +308,21 @@ def postgres_status(home: Path, config_path: str | Path | None = None) -> tuple[
     return f"embedded cluster {cluster.data} ({state}, PostgreSQL in {cluster.bindir})", choice.source
 
 
+def close_pools() -> None:
+    """Close this process's connection pools (they are reopened on next use)."""
+    with _pools_lock:
+        pools = list(_pools)
+        _pools.clear()
+    for pool in pools:
+        pool.close()
+
+
 def shutdown(home: Path) -> None:
-    """Stop the home's embedded cluster if it runs and no other process is connected to it."""
+    """Stop the home's embedded cluster if it runs and no other process is connected to it.
+
+    This process's pooled connections are closed first (they would keep the cluster busy).
+    """
+    close_pools()
     if resolve_postgres().kind != "embedded" or not (Path(home) / "postgres" / "data").is_dir():
         return
     try:

@@ -1,16 +1,18 @@
 """Loading a VECTOR upload into a stored data's schema, as ``ogr2ogr -f PostgreSQL`` would.
 
-SQL scripts run in the schema (``search_path``), one transaction per file, an error naming the
-file and line and leaving nothing of that file applied. Each vector layer goes into the table of
-its laundered name: a new table gets ``ogc_fid`` (serial primary key), laundered columns typed as
-GDAL reads them, a ``wkb_geometry`` column promoted to multi, a GIST index; an existing table
-(created by an earlier lot or a script) is appended to, columns matched by name and geometries
-put in the table's own geometry column, reprojected and promoted to its type. Rows go through a
-temporary table filled with ``COPY``; PostGIS does the geometry work in one ``INSERT … SELECT``.
+SQL scripts run in the schema (``search_path``), one savepoint per file, an error naming the file
+and line; the caller runs a whole delivery in one transaction, so a failure applies nothing of it.
+Each vector layer goes into the table of its laundered name: a new table gets ``ogc_fid`` (serial
+primary key), laundered columns typed as GDAL reads them, a ``wkb_geometry`` column promoted to
+multi, a GIST index; an existing table (created by an earlier lot or a script) is appended to,
+columns matched by name and geometries put in the table's own geometry column, reprojected and
+promoted to its type. Rows go through a temporary table filled with ``COPY``; PostGIS does the
+geometry work in one ``INSERT … SELECT``.
 """
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Callable
 from typing import Any
@@ -37,7 +39,7 @@ class IntegrationError(Exception):
 
 
 def run_script(conn: psycopg.Connection, schema: str, script: SqlScript) -> None:
-    """Execute one SQL file in the schema, in one transaction (a savepoint of ``conn``)."""
+    """Execute one SQL file in the schema, in one transaction (a savepoint when ``conn`` is in one)."""
     try:
         text = script.path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
@@ -51,7 +53,7 @@ def run_script(conn: psycopg.Connection, schema: str, script: SqlScript) -> None
         position = exc.diag.statement_position
         where = f" line {text[: int(position) - 1].count(chr(10)) + 1}" if position else ""
         raise IntegrationError(
-            f"{script.label}{where}: {message} (nothing of this file was applied)"
+            f"{script.label}{where}: {message} (nothing of this delivery was applied)"
         ) from None
 
 
@@ -126,7 +128,25 @@ def load_layer(
     log: Callable[[str], None],
     check_abort: Callable[[], None],
 ) -> str:
-    """Load one layer (create or append), in one transaction; returns the table name."""
+    """Load one layer (create or append), in one transaction (a savepoint when ``conn`` is in one).
+
+    Returns the table name; a value the table cannot take raises :class:`IntegrationError`.
+    """
+    try:
+        return _load_layer(conn, schema, src, declared, log, check_abort)
+    except psycopg.DataError as exc:
+        message = (exc.diag.message_primary or str(exc)).strip()
+        raise IntegrationError(f"{src.label}: {message} (nothing of this delivery was applied)") from None
+
+
+def _load_layer(
+    conn: psycopg.Connection,
+    schema: str,
+    src: SourceLayer,
+    declared: str | None,
+    log: Callable[[str], None],
+    check_abort: Callable[[], None],
+) -> str:
     try:
         info = read_info(src.path, layer=src.layer, force_feature_count=True, **src.options)
     except (DataSourceError, DataLayerError) as exc:
@@ -196,6 +216,10 @@ def load_layer(
                     for row in zip(*columns, strict=True):
                         copy.write_row(row)
                 written += n
+                # pyogrio.raw.read's arrays are freed only by the cycle collector: without this,
+                # memory grows with every batch (572 MB at 1M polygons, against 160 MB).
+                del geometry, field_data, columns
+                gc.collect()
         if written != total:
             raise IntegrationError(
                 f"{src.label}: {written} of {total} features could be read; the layer is damaged "
@@ -214,6 +238,7 @@ def load_layer(
                 sql.Identifier(schema, table), sql.SQL(", ").join(targets), sql.SQL(", ").join(values)
             )
         )
+        conn.execute("DROP TABLE gpf_stage")  # the next layer of the delivery stages its own rows
         if created and use_geometry:
             conn.execute(
                 sql.SQL("CREATE INDEX {} ON {} USING GIST ({})").format(

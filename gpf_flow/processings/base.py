@@ -127,7 +127,7 @@ _RASTER_PARAMS = (
     _param("interpolation", "Resampling: nn, linear, bicubic or lanczos", default="bicubic"),
     _param("bottom_level", "Most detailed level (default: native resolution); alias `bottom`"),
     _param("top_level", "Least detailed level (default 0); alias `top`"),
-    _param("mask", "Accepted for compatibility; masks come from nodata/alpha"),
+    _param("mask", "true: JPEG pyramids record where they hold data (transparent elsewhere)"),
     _param("parallelization", "Accepted for compatibility; the local store uses its worker count"),
 )
 

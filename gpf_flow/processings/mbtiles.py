@@ -19,6 +19,7 @@ import numpy as np
 from morecantile import TileMatrixSet
 from numpy.typing import NDArray
 
+from gpf_flow.processings.disk_errors import sqlite_error
 from gpf_flow.tms import tms_row
 
 TileImage = NDArray[np.uint8]
@@ -29,6 +30,17 @@ CREATE TABLE IF NOT EXISTS metadata (name TEXT, value TEXT);
 CREATE TABLE IF NOT EXISTS tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, tile_data BLOB);
 """
 _MERGE_CHUNK = 2000
+_MASK_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS tile_masks "
+    "(zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, mask_data BLOB)"
+)
+_MASK_INDEX = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS tile_mask_index ON tile_masks (zoom_level, tile_column, tile_row)"
+)
+_KEY_NOT_IN_TILES = (
+    "NOT EXISTS (SELECT 1 FROM main.tiles t WHERE t.zoom_level = m.zoom_level "
+    "AND t.tile_column = m.tile_column AND t.tile_row = m.tile_row)"
+)
 
 
 class MBTilesWriter:
@@ -37,48 +49,77 @@ class MBTilesWriter:
     def __init__(self, path: Path, grid: TileMatrixSet) -> None:
         self.path = path
         self.grid = grid
-        self._db = sqlite3.connect(path, isolation_level=None)
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise sqlite_error(exc, path) from exc
         # The file is a build artefact renamed into place at the end: durability is not needed.
-        self._db.execute("PRAGMA journal_mode=OFF")
-        self._db.execute("PRAGMA synchronous=OFF")
-        self._db.executescript(_SCHEMA)
-        self._db.execute("BEGIN")
+        self._execute("PRAGMA journal_mode=OFF")
+        self._execute("PRAGMA synchronous=OFF")
+        self._execute_script(_SCHEMA)
+        self._execute("BEGIN")
         self._pending = 0
+        self._masks = False
+
+    def _execute(self, sql: str, params: tuple[object, ...] = ()) -> sqlite3.Cursor:
+        """Execute on the file; a full disk raises ``OSError(ENOSPC)`` naming the file."""
+        try:
+            return self._db.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise sqlite_error(exc, self.path) from exc
+
+    def _execute_script(self, script: str) -> None:
+        try:
+            self._db.executescript(script)
+        except sqlite3.Error as exc:
+            raise sqlite_error(exc, self.path) from exc
 
     def put(self, zoom: int, column: int, row: int, data: bytes) -> None:
         """Store one tile (``row`` counted from the top)."""
         values = (zoom, column, tms_row(self.grid, zoom, row), sqlite3.Binary(data))
-        self._db.execute("INSERT INTO tiles VALUES (?, ?, ?, ?)", values)
+        self._execute("INSERT INTO tiles VALUES (?, ?, ?, ?)", values)
         self._pending += 1
         if self._pending >= 500:
             self.commit()
 
+    def put_mask(self, zoom: int, column: int, row: int, data: bytes) -> None:
+        """Store the mask of one tile (see :mod:`gpf_flow.processings.raster_mask`)."""
+        if not self._masks:
+            self._execute(_MASK_SCHEMA)
+            self._masks = True
+        values = (zoom, column, tms_row(self.grid, zoom, row), sqlite3.Binary(data))
+        self._execute("INSERT INTO tile_masks VALUES (?, ?, ?, ?)", values)
+
     def commit(self) -> None:
         """Commit what was written so far."""
-        self._db.execute("COMMIT")
-        self._db.execute("BEGIN")
+        self._execute("COMMIT")
+        self._execute("BEGIN")
         self._pending = 0
 
     def index(self) -> None:
         """Create the unique tile index now (needed before :meth:`merge` with ``keep_existing``)."""
-        self._db.execute(
+        self._execute(
             "CREATE UNIQUE INDEX IF NOT EXISTS tile_index ON tiles (zoom_level, tile_column, tile_row)"
         )
+        if self._masks:
+            self._execute(_MASK_INDEX)
 
     def merge(self, part: Path, check_abort: Callable[[], None], *, keep_existing: bool = False) -> int:
         """Copy the tiles of another MBTiles-shaped file into this one; returns the count copied.
 
-        With ``keep_existing`` (and :meth:`index` called first) tiles already here are kept.
+        With ``keep_existing`` (and :meth:`index` called first) tiles already here are kept, and
+        so are their masks (a mask of the other file comes only with its tile).
         """
         verb = "INSERT OR IGNORE" if keep_existing else "INSERT"
         self.commit()
-        self._db.execute("ATTACH DATABASE ? AS part", (str(part),))
+        self._execute("ATTACH DATABASE ? AS part", (str(part),))
         try:
-            last = self._db.execute("SELECT COALESCE(MAX(rowid), 0) FROM part.tiles").fetchone()[0]
+            self._merge_masks(keep_existing)
+            last = self._execute("SELECT COALESCE(MAX(rowid), 0) FROM part.tiles").fetchone()[0]
             copied = 0
             for start in range(0, last, _MERGE_CHUNK):
                 check_abort()
-                cur = self._db.execute(
+                cur = self._execute(
                     f"{verb} INTO tiles SELECT zoom_level, tile_column, tile_row, tile_data "
                     "FROM part.tiles WHERE rowid > ? AND rowid <= ?",
                     (start, start + _MERGE_CHUNK),
@@ -86,26 +127,54 @@ class MBTilesWriter:
                 copied += cur.rowcount
             self.commit()
         finally:
-            self._db.execute("COMMIT")
-            self._db.execute("DETACH DATABASE part")
-            self._db.execute("BEGIN")
+            self._execute("COMMIT")
+            self._execute("DETACH DATABASE part")
+            self._execute("BEGIN")
         return copied
+
+    def _merge_masks(self, keep_existing: bool) -> None:
+        """Copy the attached file's masks (before its tiles: ``keep_existing`` looks at ours)."""
+        found = self._execute(
+            "SELECT 1 FROM part.sqlite_master WHERE type = 'table' AND name = 'tile_masks'"
+        ).fetchone()
+        if found is None:
+            return
+        if not self._masks:
+            self._execute(_MASK_SCHEMA)
+            self._masks = True
+        where = f"WHERE {_KEY_NOT_IN_TILES}" if keep_existing else ""
+        self._execute(
+            "INSERT INTO tile_masks SELECT zoom_level, tile_column, tile_row, mask_data "
+            f"FROM part.tile_masks m {where}"
+        )
 
     def set_metadata(self, values: Mapping[str, object]) -> None:
         """Replace the metadata entries given."""
         for name, value in values.items():
-            self._db.execute("DELETE FROM metadata WHERE name = ?", (name,))
-            self._db.execute("INSERT INTO metadata VALUES (?, ?)", (name, str(value)))
+            self._execute("DELETE FROM metadata WHERE name = ?", (name,))
+            self._execute("INSERT INTO metadata VALUES (?, ?)", (name, str(value)))
 
-    def tiles(self, zoom: int) -> Iterator[tuple[int, int, bytes]]:
-        """``(column, row from the top, data)`` of every tile written at ``zoom``."""
-        query = "SELECT tile_column, tile_row, tile_data FROM tiles WHERE zoom_level = ?"
-        for x, row, data in self._db.execute(query, (zoom,)).fetchall():
-            yield int(x), tms_row(self.grid, zoom, int(row)), bytes(data)
+    def tiles(self, zoom: int) -> Iterator[tuple[int, int, bytes, bytes | None]]:
+        """``(column, row from the top, data, mask or None)`` of every tile written at ``zoom``."""
+        if self._masks:
+            query = (
+                "SELECT t.tile_column, t.tile_row, t.tile_data, m.mask_data FROM tiles t "
+                "LEFT JOIN tile_masks m ON m.zoom_level = t.zoom_level "
+                "AND m.tile_column = t.tile_column AND m.tile_row = t.tile_row WHERE t.zoom_level = ?"
+            )
+        else:
+            query = "SELECT tile_column, tile_row, tile_data, NULL FROM tiles WHERE zoom_level = ?"
+        for x, row, data, mask in self._db.execute(query, (zoom,)).fetchall():
+            yield (
+                int(x),
+                tms_row(self.grid, zoom, int(row)),
+                bytes(data),
+                None if mask is None else bytes(mask),
+            )
 
     def counts(self) -> dict[int, int]:
         """Tiles per zoom level."""
-        rows: Iterable[tuple[int, int]] = self._db.execute(
+        rows: Iterable[tuple[int, int]] = self._execute(
             "SELECT zoom_level, COUNT(*) FROM tiles GROUP BY zoom_level"
         )
         return {int(z): int(n) for z, n in rows}
@@ -114,8 +183,8 @@ class MBTilesWriter:
         """Commit, build the indexes (unless ``index`` is false) and close."""
         if index:
             self.index()
-            self._db.execute("CREATE UNIQUE INDEX IF NOT EXISTS metadata_index ON metadata (name)")
-        self._db.execute("COMMIT")
+            self._execute("CREATE UNIQUE INDEX IF NOT EXISTS metadata_index ON metadata (name)")
+        self._execute("COMMIT")
         self._db.close()
 
     def abandon(self) -> None:
@@ -130,6 +199,13 @@ class MBTilesReader:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        self.has_masks = (
+            self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tile_masks'"
+            ).fetchone()
+            is not None
+        )
+        """True when the file records tile masks (a JPEG pyramid built with ``mask: true``)."""
 
     def __enter__(self) -> MBTilesReader:
         return self
@@ -157,6 +233,16 @@ class MBTilesReader:
             return None
         found = self._db.execute(
             "SELECT tile_data FROM tiles WHERE zoom_level = ? AND tile_column = ? AND tile_row = ?",
+            (zoom, column, tms_row(grid, zoom, row)),
+        ).fetchone()
+        return bytes(found[0]) if found else None
+
+    def mask(self, grid: TileMatrixSet, zoom: int, column: int, row: int) -> bytes | None:
+        """The mask of the tile at ``zoom/column/row`` (row from the top), or None (none recorded)."""
+        if not self.has_masks or not grid.minzoom <= zoom <= grid.maxzoom:
+            return None
+        found = self._db.execute(
+            "SELECT mask_data FROM tile_masks WHERE zoom_level = ? AND tile_column = ? AND tile_row = ?",
             (zoom, column, tms_row(grid, zoom, row)),
         ).fetchone()
         return bytes(found[0]) if found else None

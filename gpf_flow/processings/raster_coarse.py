@@ -2,28 +2,28 @@
 
 Rendering such a level from the source reads the whole mosaic at full resolution for a handful of
 tiles (LAMB93's levels 0–4: a third of a build's time). When the level below is small (at most
-:data:`MAX_BELOW_TILES` tiles), its tiles are decoded, mosaicked and resampled onto the level's grid
-instead, as ROK4 builds a level from the one below: colours are the alpha-weighted average of
-the data below (GDAL's ``average`` warp with an alpha band), and a pixel holds data when any pixel
-below it does (``max`` of the alpha), as in :meth:`raster_image.Picture.halved`.
+:data:`MAX_BELOW_TILES` tiles), its tiles (with their masks, when the pyramid records them) are
+decoded, mosaicked and resampled onto the level's grid instead, as ROK4 builds a level from the
+one below: colours are the alpha-weighted average of the data below (GDAL's ``average`` warp with
+an alpha band), and a pixel holds data when any pixel below it does (``max`` of the alpha), as in
+:meth:`raster_image.Picture.halved`.
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from affine import Affine
 from morecantile import TileMatrixSet
-from PIL import Image
 from rasterio.enums import Resampling
 from rasterio.warp import reproject
 
 from gpf_flow import tms as grids
 from gpf_flow.processings.mbtiles import MBTilesWriter, TileImage
 from gpf_flow.processings.raster_image import Picture
+from gpf_flow.processings.raster_mask import decode_tile
 
 MAX_BELOW_TILES = 256
 """Largest level below (in tiles, 16 MB of pixels each 64) that a coarse level is made from."""
@@ -33,7 +33,7 @@ Emit = Callable[[int, int, int, TileImage], bool]
 
 
 def _mosaic(
-    tiles: dict[tuple[int, int], bytes], channels: int
+    tiles: dict[tuple[int, int], tuple[bytes, bytes | None]], channels: int
 ) -> tuple[np.ndarray[Any, Any], tuple[int, int]]:
     """The decoded tiles as one ``(C, H, W)`` array, and its first tile's (column, row)."""
     mode = "LA" if channels == 2 else "RGBA"
@@ -41,8 +41,8 @@ def _mosaic(
     x0, y0 = min(xs), min(ys)
     size = 256
     out = np.zeros((channels, (max(ys) - y0 + 1) * size, (max(xs) - x0 + 1) * size), dtype=np.uint8)
-    for (x, y), data in tiles.items():
-        image = np.asarray(Image.open(io.BytesIO(data)).convert(mode))
+    for (x, y), (data, mask) in tiles.items():
+        image = decode_tile(data, mask, mode)
         out[:, (y - y0) * size : (y - y0 + 1) * size, (x - x0) * size : (x - x0 + 1) * size] = np.moveaxis(
             image, -1, 0
         )
@@ -53,7 +53,7 @@ def from_level_below(tms: TileMatrixSet, zoom: int, writer: MBTilesWriter, chann
     """Make level ``zoom`` from level ``zoom + 1`` already written; False when that level is too big."""
     if writer.counts().get(zoom + 1, 0) > MAX_BELOW_TILES:
         return False
-    below = {(x, y): data for x, y, data in writer.tiles(zoom + 1)}
+    below = {(x, y): (data, mask) for x, y, data, mask in writer.tiles(zoom + 1)}
     if not below:
         return True
     source, (sx, sy) = _mosaic(below, channels)

@@ -22,14 +22,12 @@ from shapely.ops import unary_union
 
 from gpf_flow import tms as grids
 from gpf_flow.processings.base import ProcessingContext, ProcessingFailed, ProcessingResult
+from gpf_flow.processings.disk_errors import write_failure
 from gpf_flow.processings.mbtiles import MBTilesReader, MBTilesWriter
 from gpf_flow.processings.raster_image import encode_tile
+from gpf_flow.processings.raster_mask import MASK_METADATA, decode_tile, encode_mask
 from gpf_flow.processings.raster_pyramid import OUTPUT_NAME
 from gpf_flow.processings.raster_update import BasePyramid
-
-
-def _decode(data: bytes, channels: int) -> np.ndarray[Any, Any]:
-    return np.asarray(Image.open(io.BytesIO(data)).convert("LA" if channels == 2 else "RGBA"))
 
 
 def _over(top: np.ndarray[Any, Any], below: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
@@ -43,6 +41,13 @@ def _over(top: np.ndarray[Any, Any], below: np.ndarray[Any, Any]) -> np.ndarray[
 
 def run(ctx: ProcessingContext) -> ProcessingResult:
     """Merge the input pyramids (later inputs on top) into ``pyramid.mbtiles``."""
+    try:
+        return _run(ctx)
+    except OSError as exc:  # a full disk or a permission: say which file, and why
+        raise write_failure(exc) from None
+
+
+def _run(ctx: ProcessingContext) -> ProcessingResult:
     started = time.monotonic()
     inputs = []
     for data in ctx.stored_data:
@@ -72,6 +77,8 @@ def run(ctx: ProcessingContext) -> ProcessingResult:
         merged = _merge(ctx, grid, readers, writer, compression)
         counts = writer.counts()
         meta = readers[0].metadata()
+        if compression == "jpg" and any(reader.has_masks for reader in readers):
+            meta[MASK_METADATA] = "true"
         top, bottom = min(b.top for b, _ in inputs), max(b.bottom for b, _ in inputs)
         west = min(b.bbox[0] for b, _ in inputs)
         south = min(b.bbox[1] for b, _ in inputs)
@@ -128,22 +135,26 @@ def _merge(
     for i, reader in enumerate(readers):
         for key in reader.keys(grid):
             owners.setdefault(key, []).append(i)
+    masked = compression == "jpg" and any(reader.has_masks for reader in readers)
     merged = 0
     for n, ((z, x, y), which) in enumerate(sorted(owners.items())):
         if n % 500 == 0:
             ctx.check_abort()
-        tiles = [readers[i].tile(grid, z, x, y) for i in which]
-        blobs = [t for t in tiles if t is not None]
-        if len(blobs) == 1:
-            writer.put(z, x, y, blobs[0])
+        found = [(t, readers[i].mask(grid, z, x, y)) for i in which if (t := readers[i].tile(grid, z, x, y))]
+        if len(found) == 1:
+            writer.put(z, x, y, found[0][0])
+            if found[0][1] is not None:
+                writer.put_mask(z, x, y, found[0][1])
             continue
-        first = Image.open(io.BytesIO(blobs[0]))
-        channels = 2 if first.mode in ("L", "LA") else 4
-        image = _decode(blobs[0], channels)
-        for blob in blobs[1:]:
-            image = _over(_decode(blob, channels), image)
+        first = Image.open(io.BytesIO(found[0][0]))
+        mode = "LA" if first.mode in ("L", "LA") else "RGBA"
+        image = decode_tile(*found[0], mode)
+        for blob, mask in found[1:]:
+            image = _over(decode_tile(blob, mask, mode), image)
         data = encode_tile(image, compression)
         if data is not None:
             writer.put(z, x, y, data)
+            if masked and (mask := encode_mask(image)) is not None:
+                writer.put_mask(z, x, y, mask)
             merged += 1
     return merged

@@ -35,6 +35,7 @@ from rasterio.warp import transform_bounds
 from gpf_flow import tms as grids
 from gpf_flow.processings import raster_pyramid
 from gpf_flow.processings.base import InputData, ProcessingContext, ProcessingFailed, ProcessingResult
+from gpf_flow.processings.disk_errors import write_failure
 from gpf_flow.processings.mbtiles import MBTilesReader, MBTilesWriter
 from gpf_flow.processings.raster_params import parse_params
 
@@ -163,6 +164,13 @@ def _harvest_level(
 
 def run(ctx: ProcessingContext) -> ProcessingResult:
     """Harvest the WMS at the harvest levels and build the pyramid from the images."""
+    try:
+        return _run(ctx)
+    except OSError as exc:  # a full disk or a permission: say which file, and why
+        raise write_failure(exc) from None
+
+
+def _run(ctx: ProcessingContext) -> ProcessingResult:
     params = dict(ctx.parameters)
     levels = _levels(params)
     try:

@@ -49,6 +49,8 @@ class RasterPyramidParams:
     """rasterio resampling name: nearest, bilinear or cubic."""
     bottom_level: int | None
     top_level: int | None
+    mask: bool = False
+    """``mask: true``: record where the tiles hold data (see :mod:`gpf_flow.processings.raster_mask`)."""
 
     @property
     def tms(self) -> TileMatrixSet:
@@ -76,6 +78,18 @@ def _level(params: Mapping[str, Any], *names: str) -> int | None:
         except ValueError:
             raise ProcessingFailed(f"parameter {name!r} must be a level number, got {value!r}") from None
     return None
+
+
+def _flag(params: Mapping[str, Any], name: str) -> bool:
+    value = params.get(name)
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "oui"):
+        return True
+    if text in ("false", "0", "no", "non", ""):
+        return False
+    raise ProcessingFailed(f"parameter {name!r} must be true or false, got {value!r}")
 
 
 def _choice(params: Mapping[str, Any], name: str, default: str, table: Mapping[str, str]) -> str:
@@ -115,4 +129,5 @@ def parse_params(params: Mapping[str, Any]) -> RasterPyramidParams:
         resampling=_choice(params, "interpolation", "bicubic", INTERPOLATIONS),
         bottom_level=_level(params, "bottom_level", "bottom"),
         top_level=_level(params, "top_level", "top"),
+        mask=_flag(params, "mask"),
     )

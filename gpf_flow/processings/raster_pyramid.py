@@ -33,6 +33,7 @@ from shapely.ops import unary_union
 
 from gpf_flow import tms as grids
 from gpf_flow.processings.base import ProcessingContext, ProcessingFailed, ProcessingResult
+from gpf_flow.processings.disk_errors import write_failure
 from gpf_flow.processings.mbtiles import MBTilesWriter, TileImage
 from gpf_flow.processings.raster_coarse import from_level_below
 from gpf_flow.processings.raster_image import encode_tile
@@ -44,6 +45,7 @@ from gpf_flow.processings.raster_inputs import (
     write_mosaic_vrt,
 )
 from gpf_flow.processings.raster_levels import LevelStats, UpperLevels, morton_key
+from gpf_flow.processings.raster_mask import MASK_METADATA, encode_mask, wants_masks
 from gpf_flow.processings.raster_params import RasterPyramidParams, check_tiles, parse_params
 from gpf_flow.processings.raster_render import Renderer, RenderSpec, describe_error
 from gpf_flow.processings.raster_update import BasePyramid, BaseTiles
@@ -59,6 +61,8 @@ LEVEL_BLOCK = 4
 
 
 Bounds = tuple[float, float, float, float]
+Tile = tuple[int, int, int, TileImage]
+"""(zoom, column, row from the top, image)."""
 
 
 def _bounds_in(groups: list[SourceGroup], crs: Any) -> Bounds:
@@ -198,6 +202,7 @@ def _segment(
         resampling=params.resampling,
         compression=params.compression,
         base=str(base.path) if base else None,
+        mask=wants_masks(params.mask, params.compression) or (base is not None and base.masked),
     )
     return Segment(top, bottom, spec, jobs)
 
@@ -304,6 +309,10 @@ class _Build:
         if not segments:
             raise ProcessingFailed(f"the inputs lie outside tile matrix set {params.tms_name}")
         self.n_jobs = sum(len(seg.jobs) for seg in segments)
+        if segments[0].spec.mask:
+            self.ctx.log("masks: each JPEG tile not fully covered records where it holds data")
+        elif params.mask:
+            self.ctx.log("masks: the tiles' own alpha channel (PNG) records where they hold data")
         west, south, east, north = lonlat = _bounds_in(groups, "EPSG:4326")
         cut = ", ".join(f"{seg.top}-{seg.bottom}" for seg in segments)
         self.ctx.log(
@@ -313,15 +322,16 @@ class _Build:
         )
         return Plan(groups, top, bottom, lonlat, segments, base)
 
-    def emit(
-        self, writer: MBTilesWriter, base_tiles: BaseTiles | None, z: int, x: int, y: int, image: TileImage
-    ) -> bool:
+    def emit(self, segment: Segment, writer: MBTilesWriter, base_tiles: BaseTiles | None, tile: Tile) -> bool:
         """Encode and write one tile made here (drawn over the updated pyramid's); False if it is empty."""
+        z, x, y, image = tile
         t0 = time.perf_counter()
         drawn = base_tiles.under(z, x, y, image) if base_tiles is not None else image
         data = encode_tile(drawn, self.params.compression)
         if data is not None:
             writer.put(z, x, y, data)
+            if segment.spec.mask and (mask := encode_mask(drawn)) is not None:
+                writer.put_mask(z, x, y, mask)
         self.stats.add({z: int(data is not None)}, {z: time.perf_counter() - t0})
         return data is not None
 
@@ -330,7 +340,7 @@ class _Build:
         z = segment.top
 
         def emit(z: int, x: int, y: int, image: TileImage) -> bool:
-            return self.emit(writer, base_tiles, z, x, y, image)
+            return self.emit(segment, writer, base_tiles, (z, x, y, image))
 
         if not from_level_below(self.tms, z, writer, segment.spec.color_bands + 1, emit):
             return False
@@ -342,7 +352,7 @@ class _Build:
         spec = segment.spec
 
         def emit(z: int, x: int, y: int, image: TileImage) -> bool:
-            return self.emit(writer, base_tiles, z, x, y, image)
+            return self.emit(segment, writer, base_tiles, (z, x, y, image))
 
         upper = None
         if segment.quadtree and spec.job_level > segment.top:
@@ -375,6 +385,7 @@ class _Build:
         counts = writer.counts()
         if not counts:
             raise ProcessingFailed("the inputs hold no valid pixel (everything is nodata or transparent)")
+        masked = any(segment.spec.mask for segment in plan.segments)
         crs = CRS.from_user_input(self.tms.rasterio_crs).to_string()
         writer.set_metadata(
             {
@@ -390,6 +401,7 @@ class _Build:
                 "tms": params.tms_name,
                 "tile_matrix_set": params.tms_id,
                 "crs": crs,
+                **({MASK_METADATA: "true"} if masked else {}),
             }
         )
         writer.close()
@@ -433,7 +445,7 @@ class _Build:
                 for jx, jy in jobs:
                     self.ctx.check_abort()
                     try:
-                        result = renderer.render_job(jx, jy, writer.put)
+                        result = renderer.render_job(jx, jy, writer.put, writer.put_mask)
                     except RasterioError as exc:
                         raise ProcessingFailed(
                             f"reading the input rasters failed: {describe_error(exc)}"
@@ -502,8 +514,11 @@ class _Build:
 def run(ctx: ProcessingContext) -> ProcessingResult:
     """Build (or update) a raster tile pyramid (MBTiles) from the RASTER upload(s) of the execution."""
     params = parse_params(ctx.parameters)
-    build = _Build(ctx, params)
     try:
-        return build.build()
-    finally:
-        build.cleanup()
+        build = _Build(ctx, params)
+        try:
+            return build.build()
+        finally:
+            build.cleanup()
+    except OSError as exc:  # a full disk or a permission: say which file, and why
+        raise write_failure(exc) from None

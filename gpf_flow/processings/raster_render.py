@@ -25,6 +25,7 @@ from rasterio.windows import Window
 from gpf_flow import tms as grids
 from gpf_flow.processings.mbtiles import TileImage
 from gpf_flow.processings.raster_image import Picture, encode_tile, halve
+from gpf_flow.processings.raster_mask import encode_mask
 from gpf_flow.processings.raster_params import TILE_SIZE
 from gpf_flow.processings.raster_update import BaseTiles
 
@@ -54,6 +55,8 @@ class RenderSpec:
     compression: str
     base: str | None = None
     """An existing pyramid (MBTiles) being updated: new tiles are drawn over its tiles."""
+    mask: bool = False
+    """Record each tile's mask (JPEG pyramids with ``mask: true``)."""
 
     def to_json(self) -> dict[str, Any]:
         """The spec as a JSON-compatible dict (sent to worker processes)."""
@@ -155,8 +158,11 @@ class Renderer:
         assert out is not None
         return out
 
-    def render_job(self, jx: int, jy: int, sink: TileSink) -> JobResult:
-        """Render job (jx, jy): every level from the bottom to the job level (see the module doc)."""
+    def render_job(self, jx: int, jy: int, sink: TileSink, mask_sink: TileSink | None = None) -> JobResult:
+        """Render job (jx, jy): every level from the bottom to the job level (see the module doc).
+
+        With a masked spec, the masks of tiles that are not fully opaque go to ``mask_sink``.
+        """
         spec, f = self.spec, self.factor
         counts: dict[int, int] = {}
         seconds: dict[int, float] = {}
@@ -175,14 +181,20 @@ class Renderer:
                     box = (tx * TILE_SIZE, ty * TILE_SIZE, (tx + 1) * TILE_SIZE, (ty + 1) * TILE_SIZE)
                     if not picture.has_data(box):
                         continue
+                    tile: TileImage | None = None
                     if self.base is not None and picture.alpha is not None:
                         tile = self.base.under(level, x0 + tx, y0 + ty, picture.array(box))
                         data = encode_tile(tile, spec.compression)
                     else:
                         data = picture.encode(box, spec.compression)
-                    if data is not None:
-                        sink(level, x0 + tx, y0 + ty, data)
-                        made += 1
+                    if data is None:
+                        continue
+                    sink(level, x0 + tx, y0 + ty, data)
+                    made += 1
+                    if spec.mask and mask_sink is not None and picture.alpha is not None:
+                        mask = encode_mask(picture.array(box) if tile is None else tile)
+                        if mask is not None:
+                            mask_sink(level, x0 + tx, y0 + ty, mask)
             counts[level] = made
             if level > spec.job_level:
                 picture = picture.halved()

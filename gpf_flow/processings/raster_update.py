@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 from shapely.geometry import box, mapping
 
 from gpf_flow import tms as grids
 from gpf_flow.processings.mbtiles import MBTilesReader, TileImage
+from gpf_flow.processings.raster_mask import decode_tile
 
 
 @dataclass(frozen=True)
@@ -27,12 +26,15 @@ class BasePyramid:
     bottom: int
     bbox: tuple[float, float, float, float]
     extent: dict[str, Any] | None
+    masked: bool = False
+    """True when the pyramid records tile masks (its update keeps recording them)."""
 
     @classmethod
     def open(cls, path: Path, entity: Mapping[str, Any]) -> BasePyramid:
         """Describe the pyramid at ``path`` from its metadata and stored-data entity."""
         with MBTilesReader(path) as reader:
             meta = reader.metadata()
+            masked = reader.has_masks
         infos = entity.get("type_infos") or {}
         levels = [int(z) for z in infos.get("levels") or []] or [int(meta["minzoom"]), int(meta["maxzoom"])]
         w, s, e, n = (float(v) for v in meta["bounds"].split(","))
@@ -44,6 +46,7 @@ class BasePyramid:
             bottom=max(levels),
             bbox=(w, s, e, n),
             extent=entity.get("extent") or dict(mapping(box(w, s, e, n))),
+            masked=masked,
         )
 
 
@@ -62,7 +65,8 @@ class BaseTiles:
         if data is None:
             return tile
         mode = "LA" if tile.shape[-1] == 2 else "RGBA"
-        old = np.asarray(Image.open(io.BytesIO(data)).convert(mode), dtype=np.float32)
+        mask = self._reader.mask(self._grid, z, x, y)
+        old = decode_tile(data, mask, mode).astype(np.float32)
         a = tile[..., -1:].astype(np.float32) / 255.0
         out = tile.astype(np.float32) * a + old * (1 - a)
         out[..., -1] = 255.0 * (a[..., 0] + old[..., -1] / 255.0 * (1 - a[..., 0]))

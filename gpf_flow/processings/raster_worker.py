@@ -15,6 +15,8 @@ A child whose parent disappears sees end-of-file on stdin and exits after its cu
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import queue
@@ -189,6 +191,19 @@ def load_root(message: dict[str, Any]) -> np.ndarray[Any, Any] | None:
     return image
 
 
+def save_root(path: Path, image: np.ndarray[Any, Any]) -> None:
+    """Write a job's root image for the parent; a full disk raises ``OSError`` naming the file.
+
+    (``np.save`` to a path reports a short write without errno nor file name.)
+    """
+    buf = io.BytesIO()
+    np.save(buf, image)
+    try:
+        path.write_bytes(buf.getvalue())
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
+
+
 def _child_main() -> int:
     # Imports here: the parent imports this module only for WorkerPool.
     from gpf_flow.processings.mbtiles import MBTilesWriter
@@ -203,11 +218,11 @@ def _child_main() -> int:
         scratch = Path(config["scratch"])
         for line in sys.stdin:
             jx, jy = json.loads(line)
-            result = renderer.render_job(jx, jy, writer.put)
+            result = renderer.render_job(jx, jy, writer.put, writer.put_mask)
             root = None
             if result.root is not None:
                 root = str(scratch / f"root-{spec.job_level}-{jx}-{jy}.npy")
-                np.save(root, result.root)
+                save_root(Path(root), result.root)
             message = {"job": [jx, jy], "counts": result.counts, "seconds": result.seconds, "root": root}
             out.write(json.dumps(message) + "\n")
             out.flush()
@@ -220,12 +235,22 @@ def _child_main() -> int:
         out.flush()
         return 0
     except Exception as exc:  # reported to the parent, which fails the processing
-        traceback.print_exc()
         from rasterio.errors import RasterioError
 
-        prefix = "reading the input rasters failed" if isinstance(exc, RasterioError) else type(exc).__name__
-        out.write(json.dumps({"error": f"{prefix}: {describe_error(exc)}"}) + "\n")
+        from gpf_flow.processings.disk_errors import describe_os_error
+
+        if isinstance(exc, OSError):  # a full disk, a permission: the file and the cause
+            error = describe_os_error(exc)
+        else:
+            prefix = (
+                "reading the input rasters failed" if isinstance(exc, RasterioError) else type(exc).__name__
+            )
+            error = f"{prefix}: {describe_error(exc)}"
+        out.write(json.dumps({"error": error}) + "\n")
         out.flush()
+        # after the report: stderr is a file in the scratch folder, maybe on the disk that is full
+        with contextlib.suppress(OSError):
+            traceback.print_exc()
         return 1
 
 

@@ -4,43 +4,32 @@ With PostgreSQL/PostGIS (the home's embedded cluster or a configured server) eve
 is one schema, filled as ``ogr2ogr`` fills PostgreSQL (see :mod:`gpf_flow.postgis.integrate`):
 SQL scripts run in it, layers become laundered tables with ``ogc_fid`` and ``wkb_geometry``, and
 an update appends to the tables already there. Without PostgreSQL the layers go into one
-GeoPackage (``vector.gpkg``) with the same table and column names; SQL scripts then fail with
-what to install.
+GeoPackage (``vector.gpkg``) with the same table and column names and the same append rules
+(see :mod:`gpf_flow.processings.vector_gpkg`); SQL scripts then fail with what to install.
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pyogrio import read_info
-from pyogrio.errors import DataLayerError, DataSourceError
-from pyogrio.raw import read, write
-from pyproj import CRS, Transformer
+from pyproj import Transformer
 from shapely.geometry import box, mapping
 from shapely.ops import unary_union
 
 from gpf_flow.postgis import integrate
 from gpf_flow.postgis.cluster import PostgresNotInstalled, PostgresUnavailable
 from gpf_flow.postgis.database import Database, database_for, schema_name
-from gpf_flow.postgis.naming import FID_COLUMN, GEOMETRY_COLUMN, column_names, launder
 from gpf_flow.postgis.settings import resolve_postgres
-from gpf_flow.postgis.sources import (
-    SourceError,
-    SourceLayer,
-    SqlScript,
-    field_types,
-    find_sources,
-    multi_type,
-)
+from gpf_flow.postgis.sources import SourceError, SourceLayer, SqlScript, find_sources
+from gpf_flow.processings import vector_gpkg
 from gpf_flow.processings.base import ProcessingContext, ProcessingFailed, ProcessingResult
 
 OUTPUT_NAME = "vector.gpkg"
-BATCH = 50_000
 
 
 def find_layers(folders: list[Path]) -> list[SourceLayer]:
@@ -53,100 +42,6 @@ def _sources(folders: list[Path]) -> list[SourceLayer | SqlScript]:
         return find_sources(folders)
     except SourceError as exc:
         raise ProcessingFailed(str(exc)) from None
-
-
-def _unique(name: str, taken: set[str]) -> str:
-    candidate, i = name, 1
-    while candidate in taken:
-        candidate = f"{name}_{i}"
-        i += 1
-    taken.add(candidate)
-    return candidate
-
-
-def table_name(layer: str, taken: set[str]) -> str:
-    """The laundered table name (as ogr2ogr gives it), unique within the output."""
-    return _unique(launder(layer), taken)
-
-
-def _attribute_types(info: Mapping[str, Any]) -> dict[str, str]:
-    """PostgreSQL type names of a layer's fields, as ogr2ogr creates them."""
-    return dict(zip((str(f) for f in info["fields"]), field_types(info), strict=True))
-
-
-def _srs_name(crs: CRS) -> str:
-    epsg = crs.to_epsg()
-    return f"EPSG:{epsg}" if epsg else crs.to_string()
-
-
-def integrate_layer(
-    ctx: ProcessingContext, src: SourceLayer, table: str, target: Path, declared: str | None
-) -> dict[str, Any]:
-    """Copy one layer into the GeoPackage, batch by batch; returns its ``relations`` entry."""
-    started = time.monotonic()
-    info = read_info(src.path, layer=src.layer, force_feature_count=True, **src.options)
-    total = int(info["features"])
-    if total == 0:
-        raise ProcessingFailed(
-            f"{src.label}: layer {src.layer!r} is empty (no feature); remove it or fill it"
-        )
-    crs_text = info["crs"]
-    spatial = info["geometry_type"] is not None
-    if crs_text is None and spatial:
-        if not declared:
-            raise ProcessingFailed(f"{src.label}: input has no CRS and the upload declares no srs")
-        ctx.log(f"WARNING {src.label}: input has no CRS, using the upload's declared srs {declared}")
-        crs_text = declared
-    crs = CRS.from_user_input(crs_text) if crs_text else None
-    geometry_type = multi_type(info["geometry_type"], src)
-    columns = column_names([str(name) for name in info["fields"]])
-    written = 0
-    while written < total:
-        ctx.check_abort()
-        meta, _, geometry, field_data = read(
-            src.path, layer=src.layer, skip_features=written, max_features=BATCH, **src.options
-        )
-        n = len(geometry) if geometry is not None else (len(field_data[0]) if len(field_data) else 0)
-        if n == 0:
-            break
-        write(
-            target,
-            geometry,
-            field_data,
-            columns,
-            driver="GPKG",
-            layer=table,
-            crs=crs.to_wkt() if crs else None,
-            geometry_type=geometry_type,
-            promote_to_multi=geometry_type is not None,
-            append=written > 0,
-            layer_options={"FID": FID_COLUMN, "GEOMETRY_NAME": GEOMETRY_COLUMN, "SPATIAL_INDEX": "YES"},
-        )
-        written += n
-    out = read_info(target, layer=table, force_total_bounds=True)
-    if int(out["features"]) != total:  # never report success for data that did not arrive
-        raise ProcessingFailed(
-            f"{src.label}: {out['features']} of {total} features were integrated; the layer is damaged"
-        )
-    if columns and not [f for f in out["fields"] if str(f).lower() != FID_COLUMN]:
-        raise ProcessingFailed(f"{src.label}: every attribute ({', '.join(columns)}) was lost")
-    bounds = [float(v) for v in out["total_bounds"]] if geometry_type is not None else None
-    ctx.log(
-        f"{src.label} → table {table}: {out['features']} features, {out['geometry_type']}, "
-        f"{_srs_name(crs) if crs else 'no geometry'}, {len(columns)} columns, "
-        f"{time.monotonic() - started:.2f} s"
-    )
-    return {
-        "name": table,
-        "type": "TABLE",
-        "attributes": _attribute_types(out),
-        "geometry_type": out["geometry_type"],
-        "srs": _srs_name(crs) if crs else None,
-        "count": int(out["features"]),
-        "extent": bounds,
-        "primary_key": [FID_COLUMN],
-        "geometry_column": GEOMETRY_COLUMN if geometry_type is not None else None,
-    }
 
 
 def _extent_4326(relations: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -207,7 +102,9 @@ def _run_postgis(
         else f"INFO {'updating' if appending else 'loading into'} schema {schema} (cluster {db.cluster.data})"
     )
     try:
-        with db.connect(autocommit=True) as conn:
+        # One transaction for the whole delivery: a failing file or layer leaves the stored
+        # data as it was (each file and layer is a savepoint inside it).
+        with db.connect(autocommit=True) as conn, conn.transaction():
             for src in sources:
                 ctx.check_abort()
                 if isinstance(src, SqlScript):
@@ -235,7 +132,6 @@ def _run_postgis(
 
 def run(ctx: ProcessingContext) -> ProcessingResult:
     """Integrate the VECTOR upload(s) into PostGIS, or into one GeoPackage without PostgreSQL."""
-    started = time.monotonic()
     sources = _sources([u.path for u in ctx.uploads])
     if not sources:
         raise ProcessingFailed(
@@ -246,22 +142,34 @@ def run(ctx: ProcessingContext) -> ProcessingResult:
     db = _database(ctx, [s for s in sources if isinstance(s, SqlScript)])
     if db is not None:
         return _run_postgis(ctx, db, sources, declared)
-    layers = [s for s in sources if isinstance(s, SourceLayer)]
+    return _run_geopackage(ctx, [s for s in sources if isinstance(s, SourceLayer)], declared)
+
+
+def _run_geopackage(
+    ctx: ProcessingContext, layers: list[SourceLayer], declared: str | None
+) -> ProcessingResult:
+    """Load the layers into ``vector.gpkg``: a copy of the stored data's one when updating it
+    (appended to, as in PostGIS), which replaces it only once every layer is in."""
+    started = time.monotonic()
+    final = ctx.output_dir / OUTPUT_NAME
     tmp = ctx.output_dir / ("partial-" + OUTPUT_NAME)
     tmp.unlink(missing_ok=True)
-    taken: set[str] = set()
-    relations = []
+    appending = final.is_file()
+    if appending:
+        shutil.copyfile(final, tmp)
+        ctx.log(f"INFO updating {OUTPUT_NAME}: layers are appended to its tables")
     try:
         for src in layers:
             ctx.check_abort()
-            try:
-                relations.append(integrate_layer(ctx, src, table_name(src.layer, taken), tmp, declared))
-            except (DataSourceError, DataLayerError) as exc:
-                raise ProcessingFailed(f"{src.label}: cannot read or write the layer ({exc})") from None
+            vector_gpkg.load_layer(tmp, src, declared, ctx.log, ctx.check_abort)
+        relations = vector_gpkg.describe(tmp)
+    except integrate.IntegrationError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ProcessingFailed(str(exc)) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    tmp.replace(ctx.output_dir / OUTPUT_NAME)
+    tmp.replace(final)
     srs_values = {rel["srs"] for rel in relations if rel["srs"]}
     ctx.log(f"wrote {OUTPUT_NAME}: {len(relations)} table(s) in {time.monotonic() - started:.2f} s")
     return ProcessingResult(

@@ -214,6 +214,8 @@ class DtoShaper:
             entity["upload"] = self.reference("upload", entity["upload"])
         if entity_type == "static" and entity.get("type") == "GEOSERVER-STYLE":
             self._style_infos(entity)
+        if entity_type == "static" and entity.get("type") == "ROK4-STYLE":
+            self._rok4_style_infos(entity)
         if entity_type == "offering":
             entity.setdefault("public_activity", False)
             self._urls(entity)
@@ -238,6 +240,22 @@ class DtoShaper:
             return
         names = [str(e.text).strip() for e in root.iter("{*}PropertyName") if e.text and e.text.strip()]
         infos["used_attributes"] = list(dict.fromkeys(names))
+
+    def _rok4_style_infos(self, entity: dict[str, Any]) -> None:
+        """``StaticFileRok4StyleDetailsDto``: the style's identifier and its own legend's URL."""
+        infos = entity.setdefault("type_infos", {})
+        local = self.view.local() if self.home is not None and entity.get("file_name") else None
+        if not isinstance(infos, dict) or "identifier" in infos or local is None:
+            return
+        from gpf_flow.raster_style.model import StyleError, parse_style
+
+        try:
+            style = parse_style(local.static_file(str(entity["_id"])).read_bytes())
+        except (OSError, StyleError, StoreError):
+            return
+        infos["identifier"] = style.identifier
+        if style.legend is not None:
+            infos["legend_url"] = style.legend.url
 
     def _pyramid_infos(self, entity: dict[str, Any]) -> None:
         infos = entity.get("type_infos")

@@ -3,11 +3,13 @@
 ``build_app(store, home=...)`` wires:
 - ``POST /realms/geoplateforme/protocol/openid-connect/token`` (KeyCloak-shaped, local accounts);
 - ``/api/...``: the Entrepôt REST API (:mod:`gpf_flow.serve.api`), every route behind a Bearer token;
-- the OGC services and preview pages of :mod:`gpf_flow.serve.ogc`, without auth.
+- the OGC services and preview pages of :mod:`gpf_flow.serve.ogc`, without auth; raster maps
+  are drawn in a pool of ``map_workers`` processes, each opening the home with :func:`map_renderer`.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -45,7 +47,10 @@ from gpf_flow.serve.auth import (
     check_password,
     load_secret,
 )
+from gpf_flow.serve.mbtiles import PyramidCache
 from gpf_flow.serve.ogc import build_ogc_routes
+from gpf_flow.serve.published import PublishedIndex
+from gpf_flow.serve.wms_raster import RasterWms
 from gpf_flow.store.base import LocalCapabilities
 
 log = logging.getLogger("gpf_flow.serve")
@@ -106,6 +111,9 @@ class RequestLog:
                 sent += len(message.get("body", b""))
             await send(message)
 
+        if not log.isEnabledFor(logging.INFO):
+            await self.app(scope, receive, send)
+            return
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
@@ -210,14 +218,20 @@ def token_lifetime_of(settings: Mapping[str, Any], override: int | None) -> int:
     return seconds if seconds > 0 else DEFAULT_TOKEN_LIFETIME
 
 
-def build_app(store: LocalCapabilities, *, home: Path, token_lifetime: int | None = None) -> Starlette:
+def build_app(
+    store: LocalCapabilities, *, home: Path, token_lifetime: int | None = None, map_workers: int = 1
+) -> Starlette:
     """The server's ASGI app over ``store`` (whose ``public_url`` should be the server's base URL).
 
-    The store is closed (worker pool included) when the app shuts down.
+    Raster maps are drawn by ``map_workers`` processes (1: a thread of this process). The store
+    is closed (worker pool included) when the app shuts down, and the map pool stopped.
     """
     settings: Mapping[str, Any] = store.config
     issuer = TokenIssuer(load_secret(home), token_lifetime_of(settings, token_lifetime))
     api = RestApi(store, home / "serve-tmp")
+    ogc_routes, map_pool = build_ogc_routes(
+        store, map_workers, functools.partial(map_renderer, str(home), store.public_url)
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -226,6 +240,7 @@ def build_app(store: LocalCapabilities, *, home: Path, token_lifetime: int | Non
         try:
             yield
         finally:
+            map_pool.close()
             store.close()
 
     routes: list[BaseRoute] = [
@@ -239,7 +254,7 @@ def build_app(store: LocalCapabilities, *, home: Path, token_lifetime: int | Non
             ],
         ),
         *public_document_routes(store, home),
-        *build_ogc_routes(store),
+        *ogc_routes,
     ]
     app = Starlette(
         routes=routes,
@@ -257,26 +272,10 @@ def build_app(store: LocalCapabilities, *, home: Path, token_lifetime: int | Non
     return app
 
 
-SERVE_SETTINGS_ENV = "GPF_FLOW_SERVE_SETTINGS"
-"""Environment variable through which ``gpf-flow serve --workers N`` hands its settings to each
-server process (JSON: ``home``, ``public_url``, ``token_lifetime``)."""
-
-
-def app_from_environment() -> Starlette:
-    """App factory of each server process of ``gpf-flow serve --workers N``.
-
-    Every process opens its own LocalStore on the same home (SQLite in WAL mode and the job claims
-    make that safe), so each one runs the jobs its HTTP clients launch.
-    """
-    import json
-    import logging
-    import os
-
+def map_renderer(home: str, public_url: str) -> RasterWms:
+    """The raster WMS of one map pool process: its own view of the home (it never runs jobs: the
+    server's one dispatcher does) and its own MapProxy."""
     from gpf_flow.store.local import LocalStore
 
-    # a spawned process starts with no logging set up: keep the one-line request log
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = json.loads(os.environ[SERVE_SETTINGS_ENV])
-    home = Path(settings["home"])
-    store = LocalStore(home, public_url=settings["public_url"])
-    return build_app(store, home=home, token_lifetime=settings.get("token_lifetime"))
+    store = LocalStore(Path(home), public_url=public_url)  # lives as long as the process
+    return RasterWms(PublishedIndex(store), PyramidCache())

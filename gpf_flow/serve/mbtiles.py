@@ -10,10 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from morecantile import TileMatrixSet
+from numpy.typing import NDArray
 
 from gpf_flow import tms as grids
 from gpf_flow.processings.mbtiles import MBTilesReader
+from gpf_flow.processings.raster_mask import decode_tile
 from gpf_flow.serve.published import PublishedLayer
 
 FORMATS = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "pbf": "application/x-protobuf"}
@@ -34,6 +37,8 @@ class PyramidInfo:
     """Id of the pyramid's grid in :mod:`gpf_flow.tms`."""
     top_cut: bool = False
     """True when a configuration's ``top_level`` hides stored levels above it."""
+    masked: bool = False
+    """True when the pyramid records tile masks (JPEG built with ``mask: true``)."""
 
     @property
     def grid(self) -> TileMatrixSet:
@@ -89,6 +94,7 @@ class MBTiles:
             minzoom=int(rows.get("minzoom", levels[0])),
             maxzoom=int(rows.get("maxzoom", levels[1])),
             tile_matrix_set=str(rows.get("tile_matrix_set") or "WebMercatorQuad"),
+            masked=self._reader().has_masks,
         )
 
     def tile(self, z: int, x: int, y: int) -> bytes | None:
@@ -96,6 +102,14 @@ class MBTiles:
         if not self.info.minzoom <= z <= self.info.maxzoom:
             return None
         return self._reader().tile(self.info.grid, z, x, y)
+
+    def image(self, z: int, x: int, y: int) -> NDArray[np.uint8] | None:
+        """The tile at ``z/x/y`` decoded as RGBA, transparent where its mask says there is no data."""
+        data = self.tile(z, x, y)
+        if data is None:
+            return None
+        mask = self._reader().mask(self.info.grid, z, x, y) if self.info.masked else None
+        return decode_tile(data, mask)
 
     @functools.cached_property
     def ranges(self) -> dict[int, tuple[int, int, int, int]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,8 @@ from rasterio.enums import Resampling
 from rasterio.warp import reproject, transform_bounds
 
 from gpf_flow import tms as grids
+from gpf_flow.raster_style import RasterStyle, apply_style
+from gpf_flow.raster_style.ground import cell_metres
 from gpf_flow.serve.mbtiles import MBTiles
 from gpf_flow.serve.ows import OgcError
 
@@ -55,7 +58,9 @@ def _level_for(pyramid: MBTiles, request: MapRequest, bounds: tuple[float, float
     return chosen
 
 
-def _layer_image(pyramid: MBTiles, request: MapRequest) -> np.ndarray | None:
+def _layer_image(
+    pyramid: MBTiles, request: MapRequest, style: RasterStyle | None = None
+) -> np.ndarray | None:
     """The layer drawn on the map's grid: (4, H, W) uint8 RGBA, or None when nothing is there."""
     grid = pyramid.info.grid
     grid_crs = CRS.from_user_input(grid.rasterio_crs.to_wkt())
@@ -75,18 +80,19 @@ def _layer_image(pyramid: MBTiles, request: MapRequest) -> np.ndarray | None:
     any_tile = False
     for y in range(y0, y1 + 1):
         for x in range(x0, x1 + 1):
-            data = pyramid.tile(z, x, y)
-            if data is None:
+            tile = pyramid.image(z, x, y)
+            if tile is None:
                 continue
             any_tile = True
             r, c = (y - y0) * level.tile, (x - x0) * level.tile
-            tile = np.asarray(Image.open(io.BytesIO(data)).convert("RGBA"))
             mosaic[:, r : r + level.tile, c : c + level.tile] = np.moveaxis(tile, -1, 0)
     if not any_tile:
         return None
     src_transform = Affine(
         level.cell, 0, level.left + x0 * level.span, 0, -level.cell, level.top - y0 * level.span
     )
+    if style is not None:  # a ROK4 style works on the stored values, before resampling
+        mosaic = apply_style(style, mosaic, cell_metres(grid_crs, src_transform, mosaic.shape[1:]))
     w, s, e, n = request.bbox
     dst_transform = Affine((e - w) / request.width, 0, w, 0, -(n - s) / request.height, n)
     out = np.zeros((4, request.height, request.width), dtype=np.uint8)
@@ -102,12 +108,18 @@ def _layer_image(pyramid: MBTiles, request: MapRequest) -> np.ndarray | None:
     return out
 
 
-def render_map(pyramids: list[MBTiles], request: MapRequest, media_type: str, transparent: bool) -> bytes:
-    """The map of ``pyramids`` (first at the bottom), encoded as ``media_type``."""
+def render_map(
+    pyramids: list[MBTiles],
+    request: MapRequest,
+    media_type: str,
+    transparent: bool,
+    styles: Sequence[RasterStyle | None] = (),
+) -> bytes:
+    """The map of ``pyramids`` (first at the bottom, each drawn with its style), encoded as ``media_type``."""
     color = np.zeros((request.height, request.width, 3), dtype=np.float32)  # premultiplied
     alpha = np.zeros((request.height, request.width, 1), dtype=np.float32)
-    for pyramid in pyramids:
-        layer = _layer_image(pyramid, request)
+    for k, pyramid in enumerate(pyramids):
+        layer = _layer_image(pyramid, request, styles[k] if k < len(styles) else None)
         if layer is None:
             continue
         rgba = np.moveaxis(layer, 0, -1).astype(np.float32)

@@ -43,14 +43,12 @@ def tile_at(pyramid: MBTiles, z: int, x: int, y: int) -> bytes | None:
     found = False
     for ty in range(ty0, ty1 + 1):
         for tx in range(tx0, tx1 + 1):
-            data = pyramid.tile(pyramid.info.maxzoom, tx, ty)
-            if data is None:
+            tile = pyramid.image(pyramid.info.maxzoom, tx, ty)
+            if tile is None:
                 continue
             found = True
             r, c = (ty - ty0) * bottom.tile, (tx - tx0) * bottom.tile
-            canvas[r : r + bottom.tile, c : c + bottom.tile] = np.asarray(
-                Image.open(io.BytesIO(data)).convert("RGBA")
-            )
+            canvas[r : r + bottom.tile, c : c + bottom.tile] = tile
     if not found:
         return None
     left, top = px0 - tx0 * bottom.tile, py0 - ty0 * bottom.tile

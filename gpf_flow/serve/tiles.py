@@ -6,14 +6,21 @@ grid (``PM``, ``2154_5cm``, ``LAMB93``, ``WGS84G``...) and lists all its levels;
 (:mod:`gpf_flow.serve.tile_fill`), so clients reading at full resolution get pixels, not 404s.
 TMS (``/tms/1.0.0/``) answers its TileMapService and TileMap documents; its rows count from the
 top (as XYZ), which the TileMap's ``Origin`` (top-left corner) says.
+
+A tile of the grid where the pyramid has no data answers 404 (TMS, WMTS REST) or a
+``TileOutOfRange`` exception (WMTS KVP); with the vendor parameter ``EMPTYTILE=blank`` (any
+case, on every route) it answers an empty tile instead: a transparent PNG, a white JPEG (the
+pyramids' background), an empty vector tile. Tiles outside the grid's matrices stay errors.
 """
 
 from __future__ import annotations
 
 import functools
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from PIL import Image
 from pyproj import CRS
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -26,6 +33,48 @@ from gpf_flow.serve.published import WMTS_TMS, PublishedIndex, PublishedLayer
 from gpf_flow.serve.tile_fill import tile_at
 
 _EXT_ALIASES = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png", "pbf": "pbf"}
+EMPTY_PARAM = "EMPTYTILE"
+"""Vendor parameter: ``blank`` for an empty tile where there is no data, ``error`` (default) for 404."""
+_EMPTY_CHOICES = ("error", "blank")
+
+
+def blank_requested(params: Mapping[str, str]) -> bool:
+    """True when the request's ``EMPTYTILE`` (any case) is ``blank``; OgcError for an unknown value."""
+    value = next((v for k, v in params.items() if k.upper() == EMPTY_PARAM), "error").strip().lower()
+    if value not in _EMPTY_CHOICES:
+        raise OgcError(
+            "InvalidParameterValue", f"{EMPTY_PARAM} must be one of {', '.join(_EMPTY_CHOICES)}", "emptytile"
+        )
+    return value == "blank"
+
+
+@functools.cache
+def blank_tile(media_type: str, size: int) -> bytes:
+    """The empty tile of a format: transparent PNG, white JPEG, empty vector tile."""
+    if media_type == "application/x-protobuf":
+        return b""
+    buf = io.BytesIO()
+    if media_type == "image/jpeg":
+        Image.new("RGB", (size, size), (255, 255, 255)).save(buf, format="JPEG", quality=85)
+    else:
+        Image.new("RGBA", (size, size), (0, 0, 0, 0)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _in_matrix(pyramid: MBTiles, z: int, x: int, y: int) -> bool:
+    grid = pyramid.info.grid
+    if not grid.minzoom <= z <= grid.maxzoom:
+        return False
+    level = grids.level(grid, z)
+    return 0 <= x < level.width and 0 <= y < level.height
+
+
+def _tile_or_blank(pyramid: MBTiles, z: int, x: int, y: int, blank: bool) -> bytes | None:
+    """The tile, else (``blank`` and inside the grid) the format's empty tile, else None."""
+    data = tile_at(pyramid, z, x, y)
+    if data is None and blank and _in_matrix(pyramid, z, x, y):
+        return blank_tile(pyramid.info.format, grids.level(pyramid.info.grid, z).tile)
+    return data
 
 
 @dataclass(frozen=True)
@@ -116,9 +165,13 @@ class TileService:
 
     # -- TMS (rows from the top) ---------------------------------------------------------------
     async def tms(self, request: Request) -> Response:
-        """``/tms/1.0.0/{layer}/{z}/{x}/{y}.{ext}``: 404 when there is no such tile."""
+        """``/tms/1.0.0/{layer}/{z}/{x}/{y}.{ext}``: 404 when there is no such tile (or ``EMPTYTILE``)."""
         p = request.path_params
-        return await run_in_threadpool(self._xyz_tile, p["layer"], p["z"], p["x"], p["y"], p["ext"])
+        try:
+            blank = blank_requested(request.query_params)
+        except OgcError as error:
+            return PlainTextResponse(error.message, status_code=400)
+        return await run_in_threadpool(self._xyz_tile, p["layer"], p["z"], p["x"], p["y"], p["ext"], blank)
 
     async def tms_service(self, request: Request) -> Response:
         """``/tms/1.0.0/``: the TileMapService document listing the layers."""
@@ -158,7 +211,7 @@ class TileService:
             levels=levels,
         )
 
-    def _xyz_tile(self, name: str, z: int, x: int, y: int, ext: str) -> Response:
+    def _xyz_tile(self, name: str, z: int, x: int, y: int, ext: str, blank: bool = False) -> Response:
         pyramid = self._pyramid(name)
         if pyramid is None:
             return PlainTextResponse(f"no published tile layer named {name!r}", status_code=404)
@@ -166,7 +219,7 @@ class TileService:
             return PlainTextResponse(
                 f"layer {name!r} has .{pyramid.info.extension} tiles, not .{ext}", status_code=404
             )
-        data = tile_at(pyramid, z, x, y)
+        data = _tile_or_blank(pyramid, z, x, y, blank)
         if data is None:
             return PlainTextResponse(f"no tile {z}/{x}/{y} in layer {name!r}", status_code=404)
         return Response(data, media_type=pyramid.info.format, headers={"Cache-Control": "no-cache"})
@@ -193,7 +246,8 @@ class TileService:
                     "InvalidParameterValue", "TileMatrix, TileRow, TileCol must be integers"
                 ) from exc
             layer, tms = require(params, "LAYER"), require(params, "TILEMATRIXSET")
-            return await run_in_threadpool(self._wmts_tile, layer, tms, z, row, col, fmt)
+            blank = blank_requested(params)
+            return await run_in_threadpool(self._wmts_tile, layer, tms, z, row, col, fmt, blank)
         except OgcError as error:
             return ows_exception(error, version="1.0.0")
 
@@ -204,9 +258,17 @@ class TileService:
         if pyramid is not None and p["tms"] != matrix_set(pyramid.info.tile_matrix_set).name:
             wanted = matrix_set(pyramid.info.tile_matrix_set).name
             return PlainTextResponse(f"layer {p['layer']!r} is on TileMatrixSet {wanted}", status_code=404)
-        return await run_in_threadpool(self._xyz_tile, p["layer"], p["z"], p["col"], p["row"], p["ext"])
+        try:
+            blank = blank_requested(request.query_params)
+        except OgcError as error:
+            return PlainTextResponse(error.message, status_code=400)
+        return await run_in_threadpool(
+            self._xyz_tile, p["layer"], p["z"], p["col"], p["row"], p["ext"], blank
+        )
 
-    def _wmts_tile(self, name: str, tms: str, z: int, row: int, col: int, fmt: str) -> Response:
+    def _wmts_tile(
+        self, name: str, tms: str, z: int, row: int, col: int, fmt: str, blank: bool = False
+    ) -> Response:
         pyramid = self._pyramid(name)
         if pyramid is None:
             raise OgcError("InvalidParameterValue", f"no published layer named {name!r}", "layer")
@@ -228,7 +290,7 @@ class TileService:
                 f"TileMatrix {z} is not in {tms} ({grid.minzoom}-{grid.maxzoom})",
                 "tilematrix",
             )
-        data = tile_at(pyramid, z, col, row)
+        data = _tile_or_blank(pyramid, z, col, row, blank)
         if data is None:
             raise OgcError("TileOutOfRange", f"no tile at {z}/{row}/{col} in layer {name!r}", "tilerow", 404)
         return Response(data, media_type=pyramid.info.format)

@@ -7,13 +7,9 @@ on the embedded store's ``vector.gpkg`` with SQLite SQL and parameters; a PostGI
 implements the same protocol on a schema (``to_sql`` with its own :class:`SqlDialect`).
 :class:`VectorSources` maps published configurations to their sources and relations.
 
-A PostGIS source needs: ``tables()`` from ``geometry_columns`` (tables and views) and the
-columns' ``udt_name`` mapped to :class:`Column` types; a dialect whose ``placeholder`` is ``%s``,
-``column``/``fid`` quoted by ``psycopg.sql.Identifier``, ``bbox`` as ``geom && ST_Transform(
-ST_MakeEnvelope(…, srid), table_srid)`` (plus ``ST_Intersects`` unless ``envelope``), ``ilike``
-as ``ILIKE``; ``query`` selecting ``ST_AsBinary(ST_Transform(geom, target))`` with ``ORDER BY``
-from :func:`order_by` and ``LIMIT``/``OFFSET``; ``SET LOCAL statement_timeout`` raising
-:class:`QueryTimeout`; and :func:`source_of` choosing it for stored data kept in PostgreSQL.
+:class:`~gpf_flow.serve.vector_postgis.PostGISSource` is the PostGIS one (its own
+:class:`SqlDialect`, ``ST_Transform``, connections from a bounded pool, a statement timeout
+raising :class:`QueryTimeout`); :func:`source_of` chooses it for stored data kept in PostgreSQL.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ data's schema: tables and views from the catalog with their real column types, f
 by :func:`~gpf_flow.serve.vector_query.to_sql` with a PostgreSQL dialect (driver identifiers and
 ``%s`` parameters, never values written into the SQL), bounding boxes tested with ``&&`` on the
 GIST index then ``ST_Intersects``, geometries reprojected by ``ST_Transform`` and every statement
-bounded by ``statement_timeout``.
+bounded by ``statement_timeout``. Connections come from the database's pool (bounded, reused
+across requests; see :meth:`~gpf_flow.postgis.database.Database.pooled`).
 """
 
 from __future__ import annotations
@@ -136,7 +137,8 @@ class PostGISSource:
 
     @contextmanager
     def _connect(self) -> Iterator[psycopg.Connection]:
-        with self.database.connect() as conn:
+        """A connection of the database's pool, its transaction bounded by the statement timeout."""
+        with self.database.pooled() as conn:
             conn.execute("SELECT set_config('statement_timeout', %s, true)", [str(int(self.timeout * 1000))])
             yield conn
 

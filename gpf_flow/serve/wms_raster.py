@@ -19,7 +19,8 @@ from urllib.parse import parse_qsl
 import yaml
 from pyproj import CRS
 
-from gpf_flow.serve import raster_info
+from gpf_flow.raster_style import RasterStyle
+from gpf_flow.serve import aligned, raster_info
 from gpf_flow.serve.mbtiles import MBTiles, PyramidCache, PyramidInfo
 from gpf_flow.serve.ows import (
     MAX_MAP_SIZE,
@@ -34,6 +35,7 @@ from gpf_flow.serve.ows import (
 )
 from gpf_flow.serve.published import WMS_RASTER, PublishedIndex, PublishedLayer
 from gpf_flow.serve.raster_map import MapRequest, render_map
+from gpf_flow.serve.raster_styles import StyleBook, add_styles, legend_graphic, style_requested
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 MAX_SIZE = MAX_MAP_SIZE  # GPF_FLOW_SERVE_MAX_MAP_SIZE; advertised as MaxWidth/MaxHeight
@@ -124,6 +126,7 @@ class RasterWms:
     def __init__(self, index: PublishedIndex, pyramids: PyramidCache) -> None:
         self.index = index
         self.pyramids = pyramids
+        self.styles = StyleBook(index.store)
         self._lock = threading.Lock()
         self._key: object = None
         self._app: WsgiApp | None = None
@@ -184,7 +187,11 @@ class RasterWms:
             if pyramid is None:
                 return None  # MapProxy reports the unknown layer
             pyramids.append(pyramid)
-        if all(p.info.is_pm and not p.info.top_cut for p in pyramids):
+        # MapProxy reads JPEG tiles as opaque: masked pyramids are drawn here, transparent off data.
+        # A styled map is drawn here too: MapProxy and the stored tiles know no ROK4 style.
+        if not style_requested(params) and all(
+            p.info.is_pm and not p.info.top_cut and not p.info.masked for p in pyramids
+        ):
             return None
         return pyramids
 
@@ -201,8 +208,28 @@ class RasterWms:
         width, height = int(require(params, "WIDTH")), int(require(params, "HEIGHT"))
         media = require(params, "FORMAT").split(";")[0].strip().lower()
         transparent = params.get("TRANSPARENT", "false").lower() == "true"
-        body = render_map(pyramids, MapRequest(crs, bbox, width, height), media, transparent)
+        published = self.index.snapshot().layers(WMS_RASTER)
+        names = [n for n in params.get("LAYERS", "").split(",") if n]
+        styles = self.styles.for_map([published[n] for n in names if n in published], params)
+        body = render_map(pyramids, MapRequest(crs, bbox, width, height), media, transparent, styles)
         return body, media
+
+    def _layer_styles(self) -> dict[str, list[RasterStyle]]:
+        layers = self.index.snapshot().layers(WMS_RASTER)
+        return {name: found for name, layer in layers.items() if (found := self.styles.of(layer))}
+
+    def aligned(self, params: dict[str, str]) -> tuple[MBTiles, tuple[int, int, int]] | None:
+        """The pyramid and tile ``(z, col, row)`` that a GetMap (upper-case keys) of one layer is
+        exactly, or None (cheap: no tile is read, see :func:`gpf_flow.serve.aligned.target`)."""
+        names = [n for n in params.get("LAYERS", "").split(",") if n]
+        if len(names) != 1:
+            return None
+        layer = self.index.snapshot().layers(WMS_RASTER).get(names[0])
+        pyramid = self.pyramids.of(layer) if layer is not None else None
+        if pyramid is None:
+            return None
+        tile = aligned.target(pyramid, params)
+        return (pyramid, tile) if tile is not None else None
 
     def _queryable_names(self) -> set[str]:
         layers = self.index.snapshot().layers(WMS_RASTER)
@@ -220,6 +247,11 @@ class RasterWms:
             if request == "getfeatureinfo":
                 body, media = self._feature_info(params)
                 start_response("200 OK", [("Content-Type", media), ("Content-Length", str(len(body)))])
+                return [body]
+            if request == "getlegendgraphic":
+                published = self.index.snapshot().layers(WMS_RASTER)
+                status, headers, body = legend_graphic(self.styles, published, params)
+                start_response(status, headers)
                 return [body]
             own = self._own_map_layers(params) if request == "getmap" else None
             if own is not None:
@@ -242,7 +274,8 @@ class RasterWms:
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
         names = self._queryable_names() if request == "getcapabilities" else set()
-        if not names:
+        styled = self._layer_styles() if request == "getcapabilities" else {}
+        if not names and not styled:
             return app(environ, respond)
         # MapProxy cannot know that we answer GetFeatureInfo: mark those layers queryable.
         captured: list[Any] = []
@@ -251,7 +284,8 @@ class RasterWms:
         )
         status, headers = captured[0], captured[1]
         if status.startswith("200"):
-            body = raster_info.mark_queryable(body, names)
+            body = raster_info.mark_queryable(body, names) if names else body
+            body = add_styles(body, styled) if styled else body
         headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
         start_response(status, [*headers, ("Content-Length", str(len(body)))])
         return [body]

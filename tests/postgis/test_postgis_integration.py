@@ -8,11 +8,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
-from pg_samples import write_maj_bdd_lots
+import shapely
+from pg_samples import FIELDS, write_maj_bdd_lots
 from processings_vectors import write_csv, write_points_gpkg, write_zones_shapefile
 from psycopg import sql
 from pyogrio import list_layers, read_info
+from pyogrio.raw import read, write
+from pyproj import Transformer
 
 from gpf_flow.postgis.database import database_for, schema_name
 from gpf_flow.processings import vector_db
@@ -233,3 +237,180 @@ def test_csv_with_x_y_columns_and_csvt(runner: Callable[[], Runner], tmp_path: P
         {"valeur": 1.5, "jour": "2026-01-02", "g": "MULTIPOINT((870100 6570100))"},
         {"valeur": None, "jour": "2026-02-03", "g": "MULTIPOINT((870200 6570300))"},
     ]
+
+
+# -- appends on both backends (PostGIS and the GeoPackage fallback) -------------------------------
+
+BACKENDS = ["postgis", "geopackage"]
+
+
+def _seed_installation(run: Runner, backend: str, lots: dict[str, Path], tmp_path: Path) -> None:
+    """An empty ``installation`` table (FID ``id``, geometry ``geom`` Point 4326) in the stored data."""
+    if backend == "postgis":
+        run(lots["lot_1"], MAJ)  # the official lot 1: an SQL file
+        return
+    run.out.mkdir(parents=True, exist_ok=True)  # as an earlier delivery left it (made by ogr2ogr)
+    write(
+        run.out / "vector.gpkg",
+        np.array([], dtype=object),
+        [np.array([], dtype=object) for _ in FIELDS],
+        FIELDS,
+        driver="GPKG",
+        layer="installation",
+        geometry_type="Point",
+        crs="EPSG:4326",
+        layer_options={"FID": "id", "GEOMETRY_NAME": "geom"},
+    )
+
+
+def _rows(run: Runner, backend: str, table: str) -> list[dict[str, Any]]:
+    """``{nom_ets, wkt, type}`` of every row, in FID order, read back from either backend."""
+    if backend == "postgis":
+        return database_for(run.home).query(
+            run.schema,
+            sql.SQL(
+                "SELECT nom_ets, ST_AsText({g}) AS wkt, GeometryType({g}) AS type FROM {t} ORDER BY 1"
+            ).format(g=sql.Identifier(_geometry_column(run, backend, table)), t=sql.Identifier(table)),
+        )
+    meta, _, wkb, fields = read(run.out / "vector.gpkg", layer=table)
+    names = list(meta["fields"])
+    geoms = shapely.from_wkb(wkb)
+    rows = [
+        {"nom_ets": fields[names.index("nom_ets")][i], "wkt": g.wkt, "type": g.geom_type.upper()}
+        for i, g in enumerate(geoms)
+    ]
+    return sorted(rows, key=lambda r: str(r["nom_ets"]))
+
+
+def _geometry_column(run: Runner, backend: str, table: str) -> str:
+    if backend == "postgis":
+        rel = next(r for r in database_for(run.home).relations(run.schema) if r.name == table)
+        return str(rel.geometry_column)
+    return str(read_info(run.out / "vector.gpkg", layer=table)["geometry_name"])
+
+
+def _lambert_points(folder: Path, names: list[str]) -> Path:
+    """``folder/installation.gpkg``: points in Lambert-93 with a ``NOM_ETS`` column (upper case)."""
+    to_l93 = Transformer.from_crs("EPSG:4326", "EPSG:2154", always_xy=True)
+    xy = [to_l93.transform(5.0 + k, 45.0) for k in range(len(names))]
+    folder.mkdir(parents=True, exist_ok=True)
+    write(
+        folder / "installation.gpkg",
+        np.array([shapely.to_wkb(shapely.Point(x, y)) for x, y in xy], dtype=object),
+        [np.array(names, dtype=object)],
+        ["NOM_ETS"],
+        driver="GPKG",
+        layer="installation",
+        geometry_type="Point",
+        crs="EPSG:2154",
+    )
+    return folder
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_appends_into_the_tables_own_columns_on_both_backends(
+    runner: Callable[[], Runner], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    lots = write_maj_bdd_lots(tmp_path / "maj", n2=30, n3=12)
+    run = runner()
+    _seed_installation(run, backend, lots, tmp_path)
+    if backend == "geopackage":
+        monkeypatch.setenv("GPF_FLOW_POSTGRES", "off")
+    run(lots["lot_2"], MAJ)
+    third = run(lots["lot_3"], MAJ)  # CSV with a WKT column, typed by its .csvt
+    rel = next(r for r in third.type_infos["relations"] if r["name"] == "installation")
+    assert rel["count"] == 42 and rel["geometry_column"] == "geom" and rel["geometry_type"] == "Point"
+    assert _geometry_column(run, backend, "installation") == "geom"  # no wkb_geometry added
+    rows = _rows(run, backend, "installation")
+    assert {r["type"] for r in rows} == {"POINT"}  # put in the table's own Point column, not promoted
+    by_name = {r["nom_ets"]: r["wkt"] for r in rows}
+    assert shapely.from_wkt(by_name["ETS 1000"]).equals(shapely.Point(7, 47.7))  # a CSV row
+    assert shapely.from_wkt(by_name["ETS 0"]).equals(shapely.Point(4.05, 49.24))  # a GeoPackage row
+
+    # A Lambert-93 layer whose column is named in upper case: matched by its laundered name and
+    # reprojected into the table's CRS.
+    fourth = run(_lambert_points(tmp_path / "l93", ["L93 A", "L93 B"]), MAJ)
+    assert next(r for r in fourth.type_infos["relations"] if r["name"] == "installation")["count"] == 44
+    moved = shapely.from_wkt({r["nom_ets"]: r["wkt"] for r in _rows(run, backend, "installation")}["L93 B"])
+    assert (moved.x, moved.y) == pytest.approx((6.0, 45.0), abs=1e-7)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_new_layer_creates_its_table_next_to_the_existing_ones(
+    runner: Callable[[], Runner], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    if backend == "geopackage":
+        monkeypatch.setenv("GPF_FLOW_POSTGRES", "off")
+    run = runner()
+    first = tmp_path / "first"
+    write_points_gpkg(first / "a.gpkg", n=4, layer="Installations")
+    run(first)
+    second = tmp_path / "second"
+    write_points_gpkg(second / "b.gpkg", n=3, layer="Nouvelle Table")
+    result = run(second)
+    counts = {r["name"]: r["count"] for r in result.type_infos["relations"]}
+    assert counts == {"installations": 4, "nouvelle_table": 3}
+    new = next(r for r in result.type_infos["relations"] if r["name"] == "nouvelle_table")
+    assert new["geometry_column"] == "wkb_geometry" and new["geometry_type"] == "MultiPoint"
+    assert any("b.gpkg:Nouvelle Table → table nouvelle_table (created): 3" in x for x in run.logs)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_failed_update_leaves_the_old_data_intact(
+    runner: Callable[[], Runner], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    if backend == "geopackage":
+        monkeypatch.setenv("GPF_FLOW_POSTGRES", "off")
+    run = runner()
+    first = tmp_path / "first"
+    write_points_gpkg(first / "a.gpkg", n=4, layer="Installations")
+    before = run(first).type_infos["relations"]
+    # Two layers: the first one appends (and creates a table) fine, the second is empty.
+    bad = tmp_path / "bad"
+    write_points_gpkg(bad / "a.gpkg", n=5, layer="Installations")
+    write_points_gpkg(bad / "a.gpkg", n=2, layer="Autre")
+    write(
+        bad / "z.gpkg",
+        np.array([], dtype=object),
+        [np.array([], dtype=object)],
+        ["name"],
+        driver="GPKG",
+        layer="Vide",
+        geometry_type="Point",
+        crs="EPSG:4326",
+    )
+    with pytest.raises(ProcessingFailed, match=r"z\.gpkg:Vide: layer 'Vide' is empty"):
+        run(bad)
+    if backend == "postgis":
+        names = {r.name for r in database_for(run.home).relations(run.schema)}
+        count = database_for(run.home).query(run.schema, "SELECT count(*) AS n FROM installations")
+        assert names == {"installations"} and count == [{"n": 4}]
+    else:
+        gpkg = run.out / "vector.gpkg"
+        assert [str(t[0]) for t in list_layers(gpkg)] == ["installations"]
+        assert read_info(gpkg, layer="installations", force_feature_count=True)["features"] == 4
+        assert sorted(p.name for p in run.out.iterdir()) == ["vector.gpkg"]  # no partial copy left
+    again = run(first).type_infos["relations"]  # and the stored data still takes updates
+    assert [r["count"] for r in again] == [2 * r["count"] for r in before]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_value_the_table_cannot_take_fails_naming_the_layer(
+    runner: Callable[[], Runner], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    if backend == "geopackage":
+        monkeypatch.setenv("GPF_FLOW_POSTGRES", "off")
+    run = runner()
+    first = tmp_path / "first"
+    first.mkdir()
+    (first / "Mesures.csv").write_text("X,Y,Valeur\n870100,6570100,1\n")
+    (first / "Mesures.csvt").write_text("Real,Real,Integer\n")
+    run(first, VECTOR)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "Mesures.csv").write_text("X,Y,Valeur\n870200,6570200,beaucoup\n")
+    (bad / "Mesures.csvt").write_text("Real,Real,String\n")
+    with pytest.raises(ProcessingFailed, match=r"Mesures\.csv: .*beaucoup"):
+        run(bad, VECTOR)
+    rel = next(r for r in run(first, VECTOR).type_infos["relations"] if r["name"] == "mesures")
+    assert rel["count"] == 2

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -70,3 +73,59 @@ def write_csv(path: Path, n: int = 10) -> Path:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     path.with_suffix(".csvt").write_text('"Integer","String","WKT"\n', encoding="utf-8")
     return path
+
+
+def write_parcels_gpkg(folder: Path, n: int) -> Path:
+    """``folder/parcels.gpkg``: n 10 m squares (Lambert-93) with fields CODE, SURFACE, LABEL."""
+    folder.mkdir(parents=True)
+    side = int(np.ceil(np.sqrt(n)))
+    i = np.arange(n)
+    x = 700_000 + (i % side) * 20.0
+    y = 6_600_000 + (i // side) * 20.0
+    path = folder / "parcels.gpkg"
+    write(
+        path,
+        shapely.to_wkb(shapely.box(x, y, x + 10, y + 10)),
+        [i.astype(np.int64), np.full(n, 100.0), np.array([f"parcel {k}" for k in i], dtype=object)],
+        ["CODE", "SURFACE", "LABEL"],
+        driver="GPKG",
+        layer="parcels",
+        geometry_type="Polygon",
+        crs="EPSG:2154",
+    )
+    return path
+
+
+_PEAK_CHILD = """
+import sys, uuid
+from pathlib import Path
+from gpf_flow.processings import vector_db
+from gpf_flow.processings.base import InputData, ProcessingContext
+upload, out, home = (Path(a) for a in sys.argv[1:4])
+out.mkdir()
+ctx = ProcessingContext(
+    parameters={}, uploads=[InputData({"type": "VECTOR", "srs": "EPSG:2154"}, upload)], stored_data=[],
+    output_dir=out, log=lambda line: None, is_aborted=lambda: False,
+    output_entity={"_id": str(uuid.uuid4()), "name": "memory"}, home=home,
+)
+counts = [rel["count"] for rel in vector_db.run(ctx).type_infos["relations"]]
+status = Path("/proc/self/status").read_text().splitlines()
+print(sum(counts), next(line.split()[1] for line in status if line.startswith("VmHWM:")))
+"""
+
+
+def integration_peak(upload: Path, out: Path, home: Path, env: dict[str, str]) -> tuple[int, float]:
+    """(features integrated, peak RSS in MB) of the processing run alone in a fresh process.
+
+    ``VmHWM`` is the process's own high-water mark (``ru_maxrss`` would carry the parent's over
+    ``exec``).
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK_CHILD, str(upload), str(out), str(home)],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    count, peak_kb = done.stdout.split()[-2:]
+    return int(count), int(peak_kb) / 1024

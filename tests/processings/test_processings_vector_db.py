@@ -151,3 +151,66 @@ def test_attribute_only_table_is_integrated_without_crs_warning(make_ctx, tmp_pa
     assert rel["attributes"] == {"name": "character varying", "n": "bigint"}
     assert not any("no CRS" in line for line in h.logs)
     assert result.extent is None
+
+
+def _polygons_gpkg(path, geoms, geometry_type="MultiPolygon") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write(
+        path,
+        np.array([shapely.to_wkb(g) for g in geoms], dtype=object),
+        [np.arange(len(geoms))],
+        ["N"],
+        driver="GPKG",
+        layer="Parcelles",
+        geometry_type=geometry_type,
+        crs="EPSG:2154",
+    )
+
+
+def test_single_and_multi_parts_of_a_layer_are_all_promoted(make_ctx, tmp_path) -> None:
+    two = shapely.MultiPolygon([shapely.box(0, 0, 1, 1), shapely.box(2, 2, 3, 3)])
+    _polygons_gpkg(tmp_path / "up" / "p.gpkg", [shapely.box(0, 0, 1, 1), two, shapely.box(5, 5, 6, 6)])
+    h = make_ctx(uploads=[(VECTOR, tmp_path / "up")])
+    (rel,) = vector_db.run(h.ctx).type_infos["relations"]
+    assert rel["geometry_type"] == "MultiPolygon" and rel["count"] == 3
+    _, _, wkb, fields = read(h.ctx.output_dir / "vector.gpkg", layer="parcelles")
+    geoms = shapely.from_wkb(wkb)
+    assert [g.geom_type for g in geoms] == ["MultiPolygon"] * 3
+    assert [len(g.geoms) for g in geoms] == [1, 2, 1] and geoms[1].equals(two)
+    assert list(fields[0]) == [0, 1, 2]
+
+
+def test_a_geometry_of_another_family_fails_instead_of_being_mangled(make_ctx, tmp_path) -> None:
+    _polygons_gpkg(tmp_path / "up" / "p.gpkg", [shapely.box(0, 0, 1, 1), shapely.Point(3, 3)])
+    h = make_ctx(uploads=[(VECTOR, tmp_path / "up")])
+    with pytest.raises(ProcessingFailed, match=r"p\.gpkg:Parcelles: a geometry does not fit a MultiPolygon"):
+        vector_db.run(h.ctx)
+    assert list(h.ctx.output_dir.iterdir()) == []
+
+
+def test_an_update_aborted_between_batches_leaves_the_geopackage_as_it_was(
+    make_ctx, tmp_path, monkeypatch
+) -> None:
+    from gpf_flow.processings import vector_gpkg
+    from gpf_flow.processings.base import ProcessingAborted
+
+    monkeypatch.setattr(vector_gpkg, "BATCH", 3)
+    first = make_ctx(uploads=[(VECTOR, _points(tmp_path / "first", 4))])
+    vector_db.run(first.ctx)
+    gpkg = first.ctx.output_dir / "vector.gpkg"
+    before = gpkg.read_bytes()
+    second = make_ctx(uploads=[(VECTOR, _points(tmp_path / "second", 10))])
+    second.ctx.output_dir.rmdir()
+    second.ctx.output_dir = first.ctx.output_dir  # an update of the same stored data
+    calls = iter(range(1000))
+    # asked once per layer, then once per batch: the abort comes after two batches are written
+    second.ctx.is_aborted = lambda: next(calls) >= 3
+    with pytest.raises(ProcessingAborted):
+        vector_db.run(second.ctx)
+    assert gpkg.read_bytes() == before
+    assert sorted(p.name for p in first.ctx.output_dir.iterdir()) == ["vector.gpkg"]
+
+
+def _points(folder, n):
+    write_points_gpkg(folder / "p.gpkg", n=n, layer="Points")
+    return folder

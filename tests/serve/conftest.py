@@ -115,6 +115,8 @@ def start_server(tmp: Path, *extra: str) -> ServerHandle:
         str(home),
         "--write-sdk-config",
         str(sdk_config),
+        # maps drawn in a thread: no pool processes, unless the test asks for them
+        *(() if "--workers" in extra else ("--workers", "1")),
         *extra,
     ]
     log_file = log_path.open("wb")
@@ -187,3 +189,11 @@ def api(server: ServerHandle) -> Iterator[httpx.Client]:
     """An authenticated client on the module's server."""
     with server.client() as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def pool_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
+    """A server drawing maps in two processes (the default on a 2-core machine), per module."""
+    handle = start_server(tmp_path_factory.mktemp("serve-pool"), "--workers", "2")
+    yield handle
+    stop_server(handle)

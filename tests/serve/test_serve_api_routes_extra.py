@@ -281,6 +281,12 @@ def commented(
         execution = api.post(f"{ds}/processings/executions", json=body)
         assert execution.status_code == 201, execution.text
         stored = execution.json()["output"]["stored_data"]["_id"]
+        # a configuration needs a GENERATED stored data
+        api.post(f"{ds}/processings/executions/{execution.json()['_id']}/launch")
+        deadline = time.monotonic() + 90
+        while api.get(f"{ds}/stored_data/{stored}").json()["status"] != "GENERATED":
+            assert time.monotonic() < deadline, "the stored data did not become GENERATED"
+            time.sleep(0.2)
         conf = api.post(
             f"{ds}/configurations",
             json={

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from gpf_flow.store.local import LocalStore
+from gpf_flow.store.local.layout import db_path
+from gpf_flow.store.local.records import set_status
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 30.0, what: str = "condition") -> object:
@@ -49,3 +52,14 @@ def make_upload(
         path.write_bytes(data)
         store.upload_push_file(up["_id"], path, rel)
     return store.get_entity("upload", up["_id"])
+
+
+def force_status(home: Path, entity_id: str, status: str) -> None:
+    """Change an entity's status from outside the store (as another process or a recovery would)."""
+    conn = sqlite3.connect(db_path(home))
+    conn.row_factory = sqlite3.Row
+    try:
+        with conn:
+            set_status(conn, entity_id, status)
+    finally:
+        conn.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from store_test_helpers import make_upload, wait_status
+from store_test_helpers import force_status, make_upload, wait_status
 from store_test_procs import P_FAIL, P_OK
 
 from gpf_flow.errors import BadRequestError
@@ -48,11 +48,19 @@ def test_a_failed_stored_data_cannot_be_configured(store: LocalStore, tmp_path: 
         _conf(store, "broken", failed)
 
 
-def test_an_unstable_offering_says_why(store: LocalStore, tmp_path: Path) -> None:
+def test_a_stored_data_not_yet_generated_cannot_be_configured(store: LocalStore, tmp_path: Path) -> None:
     pending = _output(store, tmp_path, P_OK.id, launch=False)
-    conf = _conf(store, "pending", pending)
+    with pytest.raises(BadRequestError, match="is CREATED, not GENERATED"):
+        _conf(store, "pending", pending)
+
+
+def test_an_unstable_offering_says_why(store: LocalStore, home: Path, tmp_path: Path) -> None:
+    generated = _output(store, tmp_path, P_OK.id, launch=True)
+    conf = _conf(store, "later-broken", generated)
+    # the configured stored data turns UNSTABLE afterwards (another process, a recovery…)
+    force_status(home, generated, "UNSTABLE")
     wfs = next(e for e in endpoints_of(store.get_datastore()) if e["type"] == "WFS")
     offering = store.create_offering(conf["_id"], {"endpoint": wfs["_id"]})
     assert offering["status"] == "UNSTABLE"
     last = store.events(offering["_id"])[-1]["title"]
-    assert pending in last and "not GENERATED" in last
+    assert generated in last and "UNSTABLE, not GENERATED" in last

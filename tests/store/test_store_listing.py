@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from store_test_helpers import make_upload, wait_status
+from store_test_helpers import force_status, make_upload, wait_status
 from store_test_procs import P_OK
 
 from gpf_flow.errors import BadRequestError, ConflictError, NotFoundError
@@ -124,20 +124,24 @@ def test_offering_lifecycle(store: LocalStore, tmp_path: Path) -> None:
     assert not store.home.joinpath("stored_data", sd["_id"]).exists()
 
 
-def test_unpublishable_offering_is_unstable(store: LocalStore, tmp_path: Path) -> None:
+def test_unpublishable_offering_is_unstable(store: LocalStore, home: Path, tmp_path: Path) -> None:
     up = make_upload(store, tmp_path)
     ex = store.create_processing_execution(
         {"processing": P_OK.id, "inputs": {"upload": [up["_id"]]}, "output": {"stored_data": {"name": "SD"}}}
     )
+    store.launch_processing_execution(ex["_id"])
+    wait_status(store, "processing_execution", ex["_id"], {"SUCCESS"})
+    stored_data = ex["output"]["stored_data"]["_id"]
     conf = store.create_entity(
         "configuration",
         {
             "type": "WFS",
             "name": "w",
             "layer_name": "w",
-            "type_infos": {"used_data": [{"stored_data": ex["output"]["stored_data"]["_id"]}]},
+            "type_infos": {"used_data": [{"stored_data": stored_data}]},
         },
     )
+    force_status(home, stored_data, "UNSTABLE")  # turned UNSTABLE after it was configured
     wfs = next(e for e in endpoints_of(store.get_datastore()) if e["type"] == "WFS")
     off = store.create_offering(conf["_id"], {"endpoint": wfs["_id"]})
     assert off["status"] == "UNSTABLE"

@@ -83,8 +83,8 @@ RULES = (
         forbidden=CONCRETE_STORES,
         exceptions={
             ("gpf_flow.serve.app", "gpf_flow.store.local"): (
-                "composition point: app_from_environment opens the LocalStore of each "
-                "`serve --workers N` process"
+                "composition point: map_renderer opens the LocalStore of each map pool "
+                "process of `serve --workers N`"
             ),
         },
     ),

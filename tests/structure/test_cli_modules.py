@@ -23,7 +23,7 @@ def test_every_command_module_is_listed_and_imports() -> None:
 def test_a_command_module_that_fails_to_import_fails_start_up() -> None:
     # ``None`` in sys.modules makes the import raise ModuleNotFoundError for that very module:
     # the case that used to be skipped silently, leaving the app without its commands.
-    code = "import sys\nsys.modules['gpf_flow.cli.account_cmds'] = None\nimport gpf_flow.cli\n"
+    code = "import sys\nsys.modules['gpf_flow.cli.account_cmds'] = None\nimport gpf_flow.cli.application\n"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert "gpf_flow.cli.account_cmds" in done.stderr

@@ -6,6 +6,7 @@ read-modify-write runs in ``BEGIN IMMEDIATE`` so two processes never interleave 
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 import threading
@@ -87,7 +88,8 @@ class Database:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._watcher: sqlite3.Connection | None = None
+        self._generations = itertools.count(1)
+        self._generation = 0
         self._init_schema()
 
     def _connect(self) -> sqlite3.Connection:
@@ -144,14 +146,25 @@ class Database:
         conn.execute("COMMIT")
 
     def data_version(self) -> int:
-        """SQLite's ``PRAGMA data_version`` on a read-only connection of our own: it never writes,
-        so the value changes whenever anyone (another connection, another process) commits."""
-        with self._lock:
-            if self._watcher is None:
-                self._watcher = sqlite3.connect(
-                    f"file:{self.path}?mode=ro", uri=True, check_same_thread=False
-                )
-            return int(self._watcher.execute("PRAGMA data_version").fetchone()[0])
+        """A number that changes whenever anyone (another connection, another process) commits.
+
+        SQLite's ``PRAGMA data_version`` on read-only connections of our own (one per thread, so
+        concurrent requests never wait for each other): it never writes. Its value is private to
+        each connection, so every change a thread's connection sees bumps one shared counter,
+        which is what this returns (a commit seen by several threads bumps it once per thread).
+        """
+        watcher: sqlite3.Connection | None = getattr(self._local, "watcher", None)
+        if watcher is None:
+            watcher = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            self._local.watcher = watcher
+            self._local.seen = None
+            with self._lock:
+                self._all.append(watcher)
+        seen = int(watcher.execute("PRAGMA data_version").fetchone()[0])
+        if seen != self._local.seen:
+            self._local.seen = seen
+            self._generation = next(self._generations)  # atomic under the GIL: no lock
+        return self._generation
 
     def query(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[sqlite3.Row]:
         """Run a read query and return all rows."""
@@ -161,9 +174,6 @@ class Database:
         """Close every connection this object opened."""
         with self._lock:
             conns, self._all = self._all, []
-            if self._watcher is not None:
-                conns.append(self._watcher)
-                self._watcher = None
         for conn in conns:
             with suppress(sqlite3.Error):
                 conn.close()

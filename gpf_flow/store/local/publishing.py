@@ -67,7 +67,8 @@ class Publishing:
                 raise BadRequestError(
                     f"type_infos.used_data[{i}].stored_data: stored data {sd!r} does not exist"
                 )
-            if r["status"] == "UNSTABLE":  # failed; one still being generated may be configured
+            # MODIFYING: an update runs on data that was GENERATED, whose earlier tiles stay served
+            if r["status"] not in ("GENERATED", "MODIFYING"):
                 raise BadRequestError(
                     f"type_infos.used_data[{i}].stored_data: stored data {sd} is {r['status']}, "
                     "not GENERATED",
@@ -80,6 +81,8 @@ class Publishing:
                     hint=f"type_infos.used_data[{i}]: stored data {sd} is already listed; list each one once",
                 )
             seen.add(str(sd))
+        if ctype == "WMS-RASTER":
+            _check_styles(conn, type_infos.get("styles"))
         for r in rows_of_type(conn, "configuration", self.base.datastore_id):
             other = json.loads(r["body"])
             if (
@@ -219,6 +222,7 @@ class Publishing:
         if not name:
             raise BadRequestError("a static needs a name")
         local_path = Path(local_path)
+        _check_static(static_type, local_path)
         sid = new_id()
         folder = layout.static_dir(self.base.home, sid)
         folder.mkdir(parents=True, exist_ok=True)
@@ -245,7 +249,7 @@ class Publishing:
     def replace_static_file(self, static_id: str, local_path: Path) -> Entity:
         """``PUT statics/{id}``: replace a static's file (its name may change); metadata are kept."""
         local_path = Path(local_path)
-        self.base.row("static", static_id)
+        _check_static(str(row_entity(self.base.row("static", static_id)).get("type")), local_path)
         folder = layout.static_dir(self.base.home, static_id)
         folder.mkdir(parents=True, exist_ok=True)
         target = confine(folder, local_path.name, what="static file name")
@@ -364,3 +368,30 @@ class Publishing:
         with self.base.db.tx() as conn:
             self.base.row(entity_type, entity_id, conn)
             drop(conn, entity_type, entity_id)
+
+
+def _check_static(static_type: str, local_path: Path) -> None:
+    """Refuse a ROK4 style the services could not read, naming the field at fault."""
+    if static_type != "ROK4-STYLE":
+        return
+    from gpf_flow.raster_style import StyleError, parse_style
+
+    try:
+        parse_style(local_path.read_bytes(), local_path.name)
+    except StyleError as exc:
+        raise BadRequestError(f"ROK4 style {exc}", hint="see https://github.com/rok4/styles") from None
+
+
+def _check_styles(conn: sqlite3.Connection, styles: object) -> None:
+    """A raster WMS configuration's ``styles`` are ids of ROK4-STYLE statics."""
+    if styles is None:
+        return
+    if not isinstance(styles, list):
+        raise BadRequestError("configuration field 'type_infos.styles' must be a list of static ids")
+    for i, sid in enumerate(styles):
+        r = get_row(conn, sid) if isinstance(sid, str) and sid else None
+        if r is None or r["type"] != "static":
+            raise BadRequestError(f"type_infos.styles[{i}]: static {sid!r} does not exist")
+        kind = json.loads(r["body"]).get("type")
+        if kind != "ROK4-STYLE":
+            raise BadRequestError(f"type_infos.styles[{i}]: static {sid} is a {kind}, not a ROK4-STYLE")
