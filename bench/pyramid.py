@@ -1,34 +1,44 @@
-"""Raster pyramid throughput (issue 5 "Performance"): PM, JPEG, cubic, 1 and 2 worker processes.
+"""Raster pyramid vs a fair floor measured in the same run: PM and LAMB93, JPEG, cubic, 1 and 2 processes.
 
-Generates 4 × 4000×4000 px RGB GeoTIFFs (JPEG-compressed, 0.5 m, EPSG:2154) once under
-``$TMPDIR/gpf-bench-pyramid``, builds the full pyramid (native level down to 0) with 1 and with 2
-worker processes, and measures in the same run the per-tile floor: one cubic warped 256² read
-through an aligned WarpedVRT + one Pillow JPEG encode, on a sample of bottom-level tiles.
+Generates an n×n mosaic of size² px RGB GeoTIFFs (JPEG-in-TIFF, 0.5 m, EPSG:2154; default 2×2 of
+4000²) once under ``$TMPDIR/gpf-bench-pyramid``, and for each grid builds the whole pyramid (native
+level up to level 0) through the real processing with 1 and with 2 worker processes.
 
-    .venv/bin/python bench/pyramid.py [--size 4000] [--sample 80]
+The floor is the work no pyramid builder of these tiles can skip, measured in CPU time in this
+process, in the same run:
 
-Printed ratios: efficiency = (floor × tiles ÷ processes) ÷ achieved time (target ≥ 0.7 with 2
-processes; its inverse, the issue's "achieved ÷ (floor × tiles ÷ processes)", is printed beside
-it: at most 1/0.7 ≈ 1.43 means the same), and scaling = time with 1 process ÷ time with 2
-(target ≥ 1.6). Wall-clock figures need an otherwise idle machine; the CPU-time lines (and the
-floor, measured in CPU time) do not.
-The pipeline reads 4×4-tile blocks, so it can run below the single-tile "floor" (ratio > 1).
+- every block read the pipeline does (the plan's jobs: one aligned cubic WarpedVRT read of 4×4
+  bottom tiles each, in the pipeline's order, so bottom tiles pay a 16th of a shared 1024² read),
+  with the pipeline's GDAL block cache,
+- one JPEG encode per tile written (Pillow, from a crop of an RGB image; median over real tiles),
+- per tile of a level made from the level below (a quadtree step, or LAMB93's coarse levels that
+  the pipeline makes from the small level below): one Pillow ``reduce(2)`` (median, per 256²
+  output).
+
+Printed: per build wall and CPU seconds (all processes), tiles/s, CPU ms per tile; and the
+ratios "throughput ÷ floor throughput" = floor time ÷ achieved time (1 means as fast as the floor,
+higher is better; targets ≥ 0.9 with 1 process, ≥ 0.85 with 2 processes against twice the floor),
+once with wall time (needs an idle machine) and once with CPU time (barely affected by other load).
+
+    .venv/bin/python bench/pyramid.py [--size 4000] [--mosaic 2] [--grids PM LAMB93]
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import os
-import random
 import resource
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
+from PIL import Image
 from rasterio.transform import from_origin
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "processings"))
@@ -36,22 +46,26 @@ from processings_rasters import ORIGIN_X, ORIGIN_Y, ortho_like  # noqa: E402
 
 from gpf_flow.processings import raster_pyramid  # noqa: E402
 from gpf_flow.processings.base import InputData, ProcessingContext  # noqa: E402
-from gpf_flow.processings.raster_inputs import find_rasters, inspect_raster, write_mosaic_vrt  # noqa: E402
-from gpf_flow.processings.raster_render import Renderer, RenderSpec, encode_tile  # noqa: E402
+from gpf_flow.processings.raster_coarse import MAX_BELOW_TILES  # noqa: E402
+from gpf_flow.processings.raster_params import parse_params  # noqa: E402
+from gpf_flow.processings.raster_render import Renderer  # noqa: E402
+from gpf_flow.processings.raster_worker import gdal_cache_mb  # noqa: E402
 
 RES = 0.5
+PARAMS = {"compression": "jpg", "interpolation": "bicubic"}
 
 
-def make_input(folder: Path, size: int) -> Path:
-    """2×2 JPEG-in-TIFF orthophoto-like tiles (written once, reused by later runs)."""
-    marker = folder / f"done-{size}"
+def make_input(size: int, n: int) -> Path:
+    """An n×n mosaic of size² JPEG-in-TIFF orthophoto-like tiles, written once under $TMPDIR."""
+    folder = Path(tempfile.gettempdir()) / "gpf-bench-pyramid" / f"{n}x{n}-{size}"
+    marker = folder / "done"
     if marker.exists():
         return folder / "upload"
     shutil.rmtree(folder, ignore_errors=True)
     upload = folder / "upload" / "ortho"
     upload.mkdir(parents=True)
-    for row in range(2):
-        for col in range(2):
+    for row in range(n):
+        for col in range(n):
             transform = from_origin(ORIGIN_X + col * size * RES, ORIGIN_Y - row * size * RES, RES, RES)
             profile = {
                 "driver": "GTiff",
@@ -69,146 +83,160 @@ def make_input(folder: Path, size: int) -> Path:
                 "jpeg_quality": 90,
             }
             with rasterio.open(upload / f"ortho_{row}_{col}.tif", "w", **profile) as dst:
-                dst.write(ortho_like(size, row * 2 + col))
+                dst.write(ortho_like(size, row * n + col))
     marker.touch()
     return folder / "upload"
 
 
-def _cpu() -> float:
+def cpu_seconds() -> float:
+    """CPU time of this process and of its waited-for children (the worker processes)."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def build(upload: Path, workers: int) -> tuple[float, dict[str, int], int, float]:
-    """One full pyramid build; returns (seconds, tiles per level, bottom level, CPU seconds)."""
+def context(upload: Path, out: Path, grid: str, workers: int) -> ProcessingContext:
+    """The processing's context, as the local store gives it."""
+    return ProcessingContext(
+        parameters={"tms": grid, **PARAMS},
+        uploads=[InputData({"srs": "EPSG:2154"}, upload)],
+        stored_data=[],
+        output_dir=out,
+        log=lambda line: None,
+        is_aborted=lambda: False,
+        workers=workers,
+    )
+
+
+def build(upload: Path, grid: str, workers: int) -> tuple[float, float, dict[int, int]]:
+    """One whole pyramid build: (wall seconds, CPU seconds of all processes, tiles per level)."""
     out = Path(tempfile.mkdtemp(prefix="gpf-bench-out-"))
     try:
-        ctx = ProcessingContext(
-            parameters={"tms": "PM", "compression": "jpg", "interpolation": "bicubic"},
-            uploads=[InputData({"srs": "EPSG:2154"}, upload)],
-            stored_data=[],
-            output_dir=out,
-            log=lambda line: None,
-            is_aborted=lambda: False,
-            workers=workers,
-        )
-        started, cpu = time.perf_counter(), _cpu()
-        result = raster_pyramid.run(ctx)
-        infos = result.type_infos
-        return time.perf_counter() - started, infos["tiles"], int(infos["bottom_level"]), _cpu() - cpu
+        started, cpu = time.perf_counter(), cpu_seconds()
+        result = raster_pyramid.run(context(upload, out, grid, workers))
+        wall, used = time.perf_counter() - started, cpu_seconds() - cpu
+        return wall, used, {int(z): int(n) for z, n in result.type_infos["tiles"].items()}
     finally:
         shutil.rmtree(out, ignore_errors=True)
 
 
-def _patch_start(coords: list[int], side: int) -> int:
-    """A random start 3 tiles inside the data, or as far inside as a small input (``--size``) allows."""
-    lo, hi = min(coords) + 3, max(coords) - 3 - side
-    if lo > hi:  # keep one tile before the patch for the warm-up read
-        lo = hi = max(min(coords) + 1, (min(coords) + max(coords) - side + 1) // 2)
-    return random.randint(lo, hi)
+def _median_cpu(action: Any, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.process_time()
+        action()
+        times.append(time.process_time() - t0)
+    return float(np.median(times))
 
 
-def floor_per_tile(upload: Path, bottom: int, sample: int) -> float:
-    """Median seconds for one cubic 256² warped read + one JPEG encode, over bottom tiles inside the data."""
-    import morecantile
-    from rasterio.warp import transform_bounds
+def floor(upload: Path, grid: str, tiles: dict[int, int]) -> tuple[float, float, float, set[int]]:
+    """(seconds of all the plan's block reads, encode per tile, reduce per tile, levels from a reduce).
 
-    tms = morecantile.tms.get("WebMercatorQuad")
-    work = Path(tempfile.mkdtemp(prefix="gpf-bench-floor-"))
+    All CPU time of this single-threaded process (GDAL's warper runs in the calling thread).
+    ``tiles`` (per level, from a build) tells which one-level segments the pipeline makes from the
+    level below instead of reading the source.
+    """
+    out = Path(tempfile.mkdtemp(prefix="gpf-bench-floor-"))
+    plan_build = raster_pyramid._Build(context(upload, out, grid, 1), parse_params({"tms": grid, **PARAMS}))
     try:
-        files = [inspect_raster(p, "EPSG:2154", print) for p in find_rasters([upload])]
-        group = write_mosaic_vrt(files, work / "mosaic.vrt")
-        west, south, east, north = transform_bounds(group.crs, "EPSG:4326", *group.bounds)
-        tiles = list(tms.tiles(west, south, east, north, [bottom]))
-        xs, ys = [t.x for t in tiles], [t.y for t in tiles]
-        spec = RenderSpec(
-            vrts=[(str(group.vrt), group.alpha_band)],
-            color_bands=3,
-            tms_id=tms.id,
-            bottom=bottom,
-            job_level=bottom,
-            grid_x0=min(xs),
-            grid_y0=min(ys),
-            grid_width=max(xs) - min(xs) + 1,
-            grid_height=max(ys) - min(ys) + 1,
-            resampling="cubic",
-            compression="jpg",
-        )
-        renderer = Renderer(spec)
-        # A contiguous patch read in row order, as the pyramid reads its blocks (warm GDAL block
-        # cache for the shared source blocks), starting at a random spot inside the data.
-        side = max(1, min(round(sample**0.5), max(xs) - min(xs) - 1, max(ys) - min(ys) - 1))
-        random.seed(1)
-        x0, y0 = _patch_start(xs, side), _patch_start(ys, side)
-        patch = [(x, y) for y in range(y0, y0 + side) for x in range(x0, x0 + side)]
-        renderer.read_block(x0 - 1, y0, 1)  # warm-up: opens the sources, builds the transformer
-        times = []
-        for x, y in patch:
-            # CPU time of this single-threaded process: unaffected by other work on the machine
-            t0 = time.process_time()
-            tile = renderer.read_block(x, y, 1)
-            data = encode_tile(tile, "jpg")
-            times.append(time.process_time() - t0)
-            assert data is not None
-        renderer.close()
-        return float(np.median(times))
+        plan = plan_build.plan()
+        reads, encodes, reduces = 0.0, [], []
+        halved: set[int] = set()
+        with rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb(1) << 20):
+            for segment in plan.segments:
+                spec = segment.spec
+                halved.update(range(segment.top, segment.bottom))
+                below = tiles.get(segment.bottom + 1, 0)
+                if segment.top == segment.bottom < plan.bottom and below <= MAX_BELOW_TILES:
+                    halved.add(segment.top)
+                    continue
+                reads += _reads(Renderer(spec), segment.jobs, spec.block, encodes, reduces)
+        if not encodes:  # tiny inputs: no fully opaque block
+            image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (512, 512, 3), dtype=np.uint8))
+            encodes.append(_median_cpu(lambda: _jpeg(image.crop((0, 0, 256, 256))), 20))
+            reduces.append(_median_cpu(lambda: image.reduce(2), 20))
+        return reads, float(np.median(encodes)), float(np.median(reduces)), halved
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        plan_build.cleanup()
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def _reads(
+    renderer: Renderer, jobs: list[tuple[int, int]], f: int, encodes: list[float], reduces: list[float]
+) -> float:
+    """CPU seconds of the jobs' block reads, in order; samples encodes and reduces on inner blocks."""
+    reads = 0.0
+    try:
+        for i, (jx, jy) in enumerate(jobs):
+            t0 = time.process_time()
+            bands = renderer.read_block(jx * f, jy * f, f)
+            reads += time.process_time() - t0
+            if len(encodes) >= 400 or bands[-1].min() < 255:
+                continue
+            image = Image.merge("RGB", [Image.fromarray(b) for b in bands[:3]])
+            for k in range(min(4, f * f)):
+                box = ((k % f) * 256, (k // f) * 256, (k % f + 1) * 256, (k // f + 1) * 256)
+                tile = image.crop(box)
+                encodes.append(_median_cpu(lambda t=tile: _jpeg(t), 1))
+            if image.width >= 512 and i % 2 == 0:
+                reduces.append(_median_cpu(lambda im=image: im.reduce(2), 3) / (image.width // 512) ** 2)
+    finally:
+        renderer.close()
+    return reads
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG", quality=85)
+    return buf.getvalue()
+
+
+def load() -> str:
+    """The load averages (1, 5, 15 min)."""
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=4000, help="pixels per side of each of the 4 GeoTIFFs")
-    parser.add_argument("--sample", type=int, default=80, help="bottom tiles sampled for the floor")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--size", type=int, default=4000, help="pixels per side of each GeoTIFF")
+    parser.add_argument("--mosaic", type=int, default=2, help="GeoTIFFs per side of the mosaic")
+    parser.add_argument("--grids", nargs="+", default=["PM", "LAMB93"])
     args = parser.parse_args()
-    folder = Path(tempfile.gettempdir()) / "gpf-bench-pyramid"
     t0 = time.perf_counter()
-    upload = make_input(folder, args.size)
+    upload = make_input(args.size, args.mosaic)
     print(
-        f"input: 4 × {args.size}×{args.size} px RGB JPEG-in-TIFF, {RES} m, EPSG:2154 "
-        f"(ready in {time.perf_counter() - t0:.1f} s); cpu count {os.cpu_count()}"
+        f"input: {args.mosaic}×{args.mosaic} × {args.size}² px RGB JPEG-in-TIFF, {RES} m, EPSG:2154 "
+        f"(ready in {time.perf_counter() - t0:.1f} s); cpu count {os.cpu_count()}; load average {load()}"
     )
-    _, _, bottom, _ = build(upload, 1)  # warm-up (file cache, PROJ database)
-    print(
-        f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())} "
-        "(other work on the machine skews every figure)"
-    )
-    floor_before = floor_per_tile(upload, bottom, args.sample)
-    results: dict[int, tuple[float, int]] = {}
-    cpus: dict[int, float] = {}
-    for workers in (1, 2):
-        seconds, tiles, bottom, cpu = build(upload, workers)
+    for grid in args.grids:
+        warm = build(upload, grid, 1)[2]  # warm-up: file cache, PROJ database
+        reads, encode, reduce, halved = floor(upload, grid, warm)
+        runs = {workers: build(upload, grid, workers) for workers in (1, 2)}
+        tiles = runs[1][2]
+        assert runs[2][2] == tiles, "1 and 2 processes wrote different tile counts"
         total = sum(tiles.values())
-        results[workers] = (seconds, total)
-        cpus[workers] = cpu
-        print(
-            f"{workers} process(es): {total} tiles (levels 0-{bottom}, {tiles[str(bottom)]} at z{bottom}) "
-            f"in {seconds:.2f} s = {total / seconds:.0f} tiles/s (CPU time, all processes: {cpu:.1f} s)"
+        from_reduce = sum(n for z, n in tiles.items() if z in halved)
+        floor_s = reads + total * encode + from_reduce * reduce
+        levels = (
+            f"levels {min(tiles)}-{max(tiles)}, {tiles[max(tiles)]} at the bottom, "
+            f"{tiles[min(tiles)]} at the top"
         )
-    floor_after = floor_per_tile(upload, bottom, args.sample)
-    floor = (floor_before + floor_after) / 2
-    side = round(args.sample**0.5)
-    print(
-        f"floor per tile (cubic warped 256² read + Pillow JPEG encode, median CPU time over a "
-        f"patch of up to {side}×{side} z{bottom} tiles, before/after the builds): "
-        f"{floor_before * 1000:.2f} / {floor_after * 1000:.2f} ms "
-        f"→ {floor * 1000:.2f} ms = {1 / floor:.0f} tiles/s/process"
-    )
-    for workers, (seconds, total) in results.items():
-        ideal = floor * total / workers
+        print(f"\n{grid}: {total} tiles ({levels}); load average {load()}")
         print(
-            f"efficiency with {workers} process(es): (floor × tiles ÷ processes) ÷ achieved time = "
-            f"{ideal:.2f} s ÷ {seconds:.2f} s = {ideal / seconds:.2f}"
-            f"  (the issue's form, achieved ÷ (floor × tiles ÷ processes) = {seconds / ideal:.2f})"
+            f"  floor: {floor_s:.2f} s CPU = block reads {reads:.2f} s + {total} encodes × "
+            f"{encode * 1000:.2f} ms + {from_reduce} reduces × {reduce * 1000:.2f} ms "
+            f"({floor_s / total * 1000:.2f} ms per tile, {total / floor_s:.0f} tiles/s per process)"
         )
-    print(f"scaling 1 → 2 processes: {results[1][0] / results[2][0]:.2f}×")
-    for workers, (_, total) in results.items():
-        cpu = cpus[workers]
-        print(
-            f"CPU view, {workers} process(es): {cpu / total * 1000:.2f} ms of CPU per tile; "
-            f"floor × tiles ÷ CPU time = {floor * total / cpu:.2f} (independent of other load)"
-        )
-    print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+        for workers, (wall, cpu, _) in runs.items():
+            target = 0.9 if workers == 1 else 0.85
+            ideal = floor_s / workers
+            print(
+                f"  {workers} process(es): wall {wall:.2f} s ({total / wall:.0f} tiles/s), CPU {cpu:.2f} s "
+                f"({cpu / total * 1000:.2f} ms per tile); throughput ÷ floor throughput "
+                f"(floor ÷ {workers} ÷ achieved time; target ≥ {target}): wall {ideal / wall:.2f}, CPU "
+                f"{floor_s / cpu:.2f}"
+            )
+        print(f"  scaling 1 → 2 processes (wall): {runs[1][0] / runs[2][0]:.2f}×")
+    print(f"\nload average after: {load()}")
 
 
 if __name__ == "__main__":

@@ -154,6 +154,24 @@ class MBTilesWriter:
             self._execute("DELETE FROM metadata WHERE name = ?", (name,))
             self._execute("INSERT INTO metadata VALUES (?, ?)", (name, str(value)))
 
+    def tiles(self, zoom: int) -> Iterator[tuple[int, int, bytes, bytes | None]]:
+        """``(column, row from the top, data, mask or None)`` of every tile written at ``zoom``."""
+        if self._masks:
+            query = (
+                "SELECT t.tile_column, t.tile_row, t.tile_data, m.mask_data FROM tiles t "
+                "LEFT JOIN tile_masks m ON m.zoom_level = t.zoom_level "
+                "AND m.tile_column = t.tile_column AND m.tile_row = t.tile_row WHERE t.zoom_level = ?"
+            )
+        else:
+            query = "SELECT tile_column, tile_row, tile_data, NULL FROM tiles WHERE zoom_level = ?"
+        for x, row, data, mask in self._db.execute(query, (zoom,)).fetchall():
+            yield (
+                int(x),
+                tms_row(self.grid, zoom, int(row)),
+                bytes(data),
+                None if mask is None else bytes(mask),
+            )
+
     def counts(self) -> dict[int, int]:
         """Tiles per zoom level."""
         rows: Iterable[tuple[int, int]] = self._execute(

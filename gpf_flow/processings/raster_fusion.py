@@ -24,9 +24,9 @@ from gpf_flow import tms as grids
 from gpf_flow.processings.base import ProcessingContext, ProcessingFailed, ProcessingResult
 from gpf_flow.processings.disk_errors import write_failure
 from gpf_flow.processings.mbtiles import MBTilesReader, MBTilesWriter
+from gpf_flow.processings.raster_image import encode_tile
 from gpf_flow.processings.raster_mask import MASK_METADATA, decode_tile, encode_mask
 from gpf_flow.processings.raster_pyramid import OUTPUT_NAME
-from gpf_flow.processings.raster_render import encode_tile
 from gpf_flow.processings.raster_update import BasePyramid
 
 

@@ -22,6 +22,7 @@ from itertools import product
 from typing import Any
 
 import numpy as np
+import rasterio
 import shapely
 from morecantile import TileMatrixSet
 from rasterio.crs import CRS
@@ -34,6 +35,8 @@ from gpf_flow import tms as grids
 from gpf_flow.processings.base import ProcessingContext, ProcessingFailed, ProcessingResult
 from gpf_flow.processings.disk_errors import write_failure
 from gpf_flow.processings.mbtiles import MBTilesWriter, TileImage
+from gpf_flow.processings.raster_coarse import from_level_below
+from gpf_flow.processings.raster_image import encode_tile
 from gpf_flow.processings.raster_inputs import (
     SourceGroup,
     find_rasters,
@@ -44,9 +47,9 @@ from gpf_flow.processings.raster_inputs import (
 from gpf_flow.processings.raster_levels import LevelStats, UpperLevels, morton_key
 from gpf_flow.processings.raster_mask import MASK_METADATA, encode_mask, wants_masks
 from gpf_flow.processings.raster_params import RasterPyramidParams, check_tiles, parse_params
-from gpf_flow.processings.raster_render import Renderer, RenderSpec, describe_error, encode_tile
+from gpf_flow.processings.raster_render import Renderer, RenderSpec, describe_error
 from gpf_flow.processings.raster_update import BasePyramid, BaseTiles
-from gpf_flow.processings.raster_worker import WorkerPool, load_root
+from gpf_flow.processings.raster_worker import WorkerPool, gdal_cache_mb, load_root
 
 OUTPUT_NAME = "pyramid.mbtiles"
 # Below this many bottom tiles (about 1.5 s of work) starting worker processes costs more than it saves.
@@ -58,6 +61,8 @@ LEVEL_BLOCK = 4
 
 
 Bounds = tuple[float, float, float, float]
+Tile = tuple[int, int, int, TileImage]
+"""(zoom, column, row from the top, image)."""
 
 
 def _bounds_in(groups: list[SourceGroup], crs: Any) -> Bounds:
@@ -266,6 +271,9 @@ class _Build:
         base_tiles = BaseTiles(str(plan.base.path), self.params.tms_id) if plan.base else None
         try:
             for segment in plan.segments:
+                one_level = segment.top == segment.bottom < plan.bottom
+                if one_level and self.from_below(segment, writer, base_tiles):
+                    continue
                 self.render(segment, writer, base_tiles)
             self.progress(force=True)
             for z in range(plan.bottom, plan.top - 1, -1):
@@ -314,22 +322,37 @@ class _Build:
         )
         return Plan(groups, top, bottom, lonlat, segments, base)
 
-    def render(self, segment: Segment, writer: MBTilesWriter, base_tiles: BaseTiles | None) -> None:
-        """Render one segment: its jobs, then the levels above them up to the segment's top."""
-        params, spec = self.params, segment.spec
-        upper_seconds: dict[int, float] = {}
+    def emit(self, segment: Segment, writer: MBTilesWriter, base_tiles: BaseTiles | None, tile: Tile) -> bool:
+        """Encode and write one tile made here (drawn over the updated pyramid's); False if it is empty."""
+        z, x, y, image = tile
+        t0 = time.perf_counter()
+        drawn = base_tiles.under(z, x, y, image) if base_tiles is not None else image
+        data = encode_tile(drawn, self.params.compression)
+        if data is not None:
+            writer.put(z, x, y, data)
+            if segment.spec.mask and (mask := encode_mask(drawn)) is not None:
+                writer.put_mask(z, x, y, mask)
+        self.stats.add({z: int(data is not None)}, {z: time.perf_counter() - t0})
+        return data is not None
+
+    def from_below(self, segment: Segment, writer: MBTilesWriter, base_tiles: BaseTiles | None) -> bool:
+        """Make a one-level segment from the level below already written, when that one is small."""
+        z = segment.top
 
         def emit(z: int, x: int, y: int, image: TileImage) -> bool:
-            t0 = time.perf_counter()
-            drawn = base_tiles.under(z, x, y, image) if base_tiles is not None else image
-            data = encode_tile(drawn, params.compression)
-            if data is not None:
-                writer.put(z, x, y, data)
-                if spec.mask and (mask := encode_mask(drawn)) is not None:
-                    writer.put_mask(z, x, y, mask)
-                self.stats.add({z: 1}, {})
-            upper_seconds[z] = upper_seconds.get(z, 0.0) + time.perf_counter() - t0
-            return data is not None
+            return self.emit(segment, writer, base_tiles, (z, x, y, image))
+
+        if not from_level_below(self.tms, z, writer, segment.spec.color_bands + 1, emit):
+            return False
+        self.ctx.log(f"level {z}: made from level {z + 1} (not a 2×2 step of it)")
+        return True
+
+    def render(self, segment: Segment, writer: MBTilesWriter, base_tiles: BaseTiles | None) -> None:
+        """Render one segment: its jobs, then the levels above them up to the segment's top."""
+        spec = segment.spec
+
+        def emit(z: int, x: int, y: int, image: TileImage) -> bool:
+            return self.emit(segment, writer, base_tiles, (z, x, y, image))
 
         upper = None
         if segment.quadtree and spec.job_level > segment.top:
@@ -346,7 +369,6 @@ class _Build:
             self._run_processes(processes, spec, segment.jobs, writer, job_done)
         else:
             self._run_here(spec, segment.jobs, writer, job_done)
-        self.stats.add({}, upper_seconds)
 
     def finalize(self, plan: Plan, writer: MBTilesWriter) -> ProcessingResult:
         """Keep the updated pyramid's other tiles, write the metadata, close; the stored data's result."""
@@ -415,20 +437,23 @@ class _Build:
         writer: MBTilesWriter,
         job_done: Callable[[tuple[int, int], TileImage | None], None],
     ) -> None:
-        renderer = Renderer(spec)
-        try:
-            for jx, jy in jobs:
-                self.ctx.check_abort()
-                try:
-                    result = renderer.render_job(jx, jy, writer.put, writer.put_mask)
-                except RasterioError as exc:
-                    raise ProcessingFailed(
-                        f"reading the input rasters failed: {describe_error(exc)}"
-                    ) from None
-                self.stats.add(result.counts, result.seconds)
-                job_done((jx, jy), result.root)
-        finally:
-            renderer.close()
+        # A worker's bounded block cache: GDAL's default (5 % of the memory) grows with the mosaic.
+        # Through rasterio.Env the value is in bytes (a bare 128 would mean 128 bytes: no cache).
+        with rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb(1) << 20):
+            renderer = Renderer(spec)
+            try:
+                for jx, jy in jobs:
+                    self.ctx.check_abort()
+                    try:
+                        result = renderer.render_job(jx, jy, writer.put, writer.put_mask)
+                    except RasterioError as exc:
+                        raise ProcessingFailed(
+                            f"reading the input rasters failed: {describe_error(exc)}"
+                        ) from None
+                    self.stats.add(result.counts, result.seconds)
+                    job_done((jx, jy), result.root)
+            finally:
+                renderer.close()
 
     def _run_processes(
         self,

@@ -2,14 +2,14 @@
 
 A job is a block of ``block``² tiles of the spec's bottom level, read at once from the WarpedVRT
 (aligned on the bottom level's grid, so a tile is a plain window). When the levels up to the job
-level nest as a quadtree (``block == 2 ** (bottom - job_level)``), they are halved with Pillow
-(bicubic) and the job's root is the job-level tile; otherwise the job renders its bottom level only.
-Images travel as ``(256, 256, C)`` uint8 arrays whose last channel is alpha (C = 2 or 4).
+level nest as a quadtree (``block == 2 ** (bottom - job_level)``), they are halved (2×2 box
+reduction on Pillow images, :mod:`raster_image`) and the job's root is the job-level tile;
+otherwise the job renders its bottom level only. Roots travel as ``(256, 256, C)`` uint8 arrays
+whose last channel is alpha (C = 2 or 4).
 """
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -18,23 +18,19 @@ from typing import Any
 import numpy as np
 import rasterio
 from affine import Affine
-from PIL import Image
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from gpf_flow import tms as grids
 from gpf_flow.processings.mbtiles import TileImage
+from gpf_flow.processings.raster_image import Picture, encode_tile, halve
 from gpf_flow.processings.raster_mask import encode_mask
 from gpf_flow.processings.raster_params import TILE_SIZE
 from gpf_flow.processings.raster_update import BaseTiles
 
 TileSink = Callable[[int, int, int, bytes], None]
 """Receives (zoom, column, row from the top, encoded tile)."""
-
-JPEG_QUALITY = 85
-PNG_LEVEL = 3
-_BICUBIC = Image.Resampling.BICUBIC
 
 
 @dataclass(frozen=True)
@@ -84,49 +80,6 @@ def describe_error(exc: BaseException) -> str:
             parts.append(text)
         current = current.__cause__ or current.__context__
     return "; ".join(parts) or type(exc).__name__
-
-
-def encode_tile(tile: TileImage, compression: str) -> bytes | None:
-    """Encode one tile, or ``None`` if it holds no data (alpha all zero).
-
-    JPEG has no alpha: partly transparent pixels are blended onto white. PNG keeps alpha when
-    the tile is not fully opaque; ``none`` is PNG without deflate compression.
-    """
-    alpha = tile[..., -1]
-    if not alpha.any():
-        return None
-    opaque = bool(alpha.min() == 255)
-    color = tile[..., :-1]
-    buf = io.BytesIO()
-    if compression.startswith("jpg"):
-        if not opaque:
-            a = alpha[..., None].astype(np.uint16)
-            color = ((color.astype(np.uint16) * a + 255 * (255 - a) + 127) // 255).astype(np.uint8)
-        img = Image.fromarray(color[..., 0] if color.shape[-1] == 1 else color)
-        img.save(buf, format="JPEG", quality=90 if compression == "jpg90" else JPEG_QUALITY)
-    else:
-        if opaque:
-            img = Image.fromarray(color[..., 0] if color.shape[-1] == 1 else color)
-        else:
-            img = Image.fromarray(tile)
-        img.save(buf, format="PNG", compress_level=0 if compression == "none" else PNG_LEVEL)
-    return buf.getvalue()
-
-
-def halve(image: TileImage) -> TileImage:
-    """Downsample an image by 2 with Pillow's bicubic (alpha-premultiplied by Pillow).
-
-    Fully opaque images skip the alpha channel (about a third faster, same colours).
-    """
-    h, w, channels = image.shape
-    size = (w // 2, h // 2)
-    if image[..., -1].min() == 255:
-        color = np.ascontiguousarray(image[..., :-1])
-        small = np.asarray(Image.fromarray(color[..., 0] if channels == 2 else color).resize(size, _BICUBIC))
-        out = np.full((size[1], size[0], channels), 255, dtype=np.uint8)
-        out[..., :-1] = small.reshape(size[1], size[0], channels - 1)
-        return out
-    return np.asarray(Image.fromarray(image).resize(size, _BICUBIC))
 
 
 def parent_from_children(children: dict[tuple[int, int], TileImage], channels: int) -> TileImage:
@@ -185,7 +138,7 @@ class Renderer:
             src.close()
 
     def read_block(self, col: int, row: int, size_tiles: int) -> TileImage:
-        """Read ``size_tiles``² bottom tiles starting at bottom-level tile (col, row): (H, W, C)."""
+        """Read ``size_tiles``² bottom tiles from bottom-level tile (col, row): ``(C, H, W)`` bands."""
         window = Window(
             (col - self.spec.grid_x0) * TILE_SIZE,
             (row - self.spec.grid_y0) * TILE_SIZE,
@@ -194,13 +147,13 @@ class Renderer:
         )
         out: TileImage | None = None
         for vrt in self._vrts:
-            data = np.moveaxis(vrt.read(window=window), 0, -1)
+            data = vrt.read(window=window)
             if out is None:
                 out = data
             else:  # later groups are drawn over earlier ones ("over" compositing)
-                a = data[..., -1:].astype(np.float32) / 255.0
+                a = data[-1:].astype(np.float32) / 255.0
                 blended = data.astype(np.float32) * a + out.astype(np.float32) * (1 - a)
-                blended[..., -1] = np.maximum(out[..., -1], data[..., -1])
+                blended[-1] = np.maximum(out[-1], data[-1])
                 out = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
         assert out is not None
         return out
@@ -214,9 +167,10 @@ class Renderer:
         counts: dict[int, int] = {}
         seconds: dict[int, float] = {}
         t0 = time.perf_counter()
-        image = self.read_block(jx * f, jy * f, f)
-        if not image[..., -1].any():
+        bands = self.read_block(jx * f, jy * f, f)
+        if not bands[-1].any():
             return JobResult(None, counts, seconds)
+        picture = Picture.from_bands(bands)
         for level in range(spec.bottom, spec.job_level - 1, -1):
             n = f >> (spec.bottom - level)
             x0, y0 = jx * n, jy * n
@@ -224,19 +178,27 @@ class Renderer:
             made = 0
             for ty in range(min(n, matrix.height - y0)):
                 for tx in range(min(n, matrix.width - x0)):
-                    tile = image[ty * TILE_SIZE : (ty + 1) * TILE_SIZE, tx * TILE_SIZE : (tx + 1) * TILE_SIZE]
-                    if self.base is not None and tile[..., -1].any():
-                        tile = self.base.under(level, x0 + tx, y0 + ty, tile)
-                    data = encode_tile(tile, spec.compression)
-                    if data is not None:
-                        sink(level, x0 + tx, y0 + ty, data)
-                        made += 1
-                        if spec.mask and mask_sink is not None and (m := encode_mask(tile)) is not None:
-                            mask_sink(level, x0 + tx, y0 + ty, m)
+                    box = (tx * TILE_SIZE, ty * TILE_SIZE, (tx + 1) * TILE_SIZE, (ty + 1) * TILE_SIZE)
+                    if not picture.has_data(box):
+                        continue
+                    tile: TileImage | None = None
+                    if self.base is not None and picture.alpha is not None:
+                        tile = self.base.under(level, x0 + tx, y0 + ty, picture.array(box))
+                        data = encode_tile(tile, spec.compression)
+                    else:
+                        data = picture.encode(box, spec.compression)
+                    if data is None:
+                        continue
+                    sink(level, x0 + tx, y0 + ty, data)
+                    made += 1
+                    if spec.mask and mask_sink is not None and picture.alpha is not None:
+                        mask = encode_mask(picture.array(box) if tile is None else tile)
+                        if mask is not None:
+                            mask_sink(level, x0 + tx, y0 + ty, mask)
             counts[level] = made
             if level > spec.job_level:
-                image = halve(image)
+                picture = picture.halved()
             t1 = time.perf_counter()
             seconds[level] = t1 - t0
             t0 = t1
-        return JobResult(image if image.shape[0] == TILE_SIZE else None, counts, seconds)
+        return JobResult(picture.array() if picture.size == TILE_SIZE else None, counts, seconds)

@@ -36,6 +36,8 @@ JobDone = Callable[[tuple[int, int], dict[str, Any]], None]
 CACHE_ENV = "GPF_FLOW_GDAL_CACHEMAX"
 """Set it (in MB) to choose each raster worker's GDAL block cache."""
 CACHE_MIN_MB, CACHE_MAX_MB = 32, 128
+RUN = 4
+"""Consecutive jobs sent to one worker at once (a 2×2 square of jobs in Morton order)."""
 
 
 def gdal_cache_mb(processes: int) -> int:
@@ -115,22 +117,31 @@ class WorkerPool:
         return ProcessingFailed(f"pyramid worker {i} failed: {message}")
 
     def run(self, jobs: list[tuple[int, int]], on_done: JobDone, is_aborted: Callable[[], bool]) -> None:
-        """Dispatch every job, calling ``on_done`` (in this thread) as results arrive."""
-        todo: Iterator[tuple[int, int]] = iter(jobs)
+        """Dispatch every job, calling ``on_done`` (in this thread) as results arrive.
+
+        Jobs go out in runs of :data:`RUN` consecutive ones (neighbours in the caller's order), so
+        that the source blocks two neighbouring jobs share are decoded by one worker, not by both;
+        the last jobs go one by one so that the workers finish together.
+        """
+        singles = min(len(jobs), RUN * 2 * len(self._procs))
+        head = len(jobs) - singles
+        runs = [jobs[k : min(k + RUN, head)] for k in range(0, head, RUN)] + [[job] for job in jobs[head:]]
+        todo: Iterator[list[tuple[int, int]]] = iter(runs)
         in_flight = [0] * len(self._procs)
         open_stdin = [True] * len(self._procs)
 
         def feed(i: int) -> None:
             while open_stdin[i] and in_flight[i] < 2:
-                job = next(todo, None)
-                if job is None:
+                run = next(todo, None)
+                if run is None:
                     stdin = self._procs[i].stdin
                     assert stdin is not None
                     stdin.close()
                     open_stdin[i] = False
                     return
-                self._send(i, list(job))
-                in_flight[i] += 1
+                for job in run:
+                    self._send(i, list(job))
+                in_flight[i] += len(run)
 
         for i in range(len(self._procs)):
             feed(i)
