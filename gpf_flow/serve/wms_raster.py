@@ -4,6 +4,12 @@ MapProxy is configured with ``sources: []`` (it only reads the caches) and rebui
 the set of published raster layers changes. Its WMS answers GetCapabilities, GetMap (any CRS
 of :data:`~gpf_flow.serve.ows.SUPPORTED_CRS`, axis order per version) and its own
 ``ServiceException`` reports for bad requests.
+
+Two MapProxy apps serve one published set, each built on its first request: one for maps that
+may be transparent (caches merged as RGBA), one for opaque maps (JPEG, or PNG without
+``TRANSPARENT=TRUE``) whose caches are merged as RGB. Pillow resamples RGBA through a
+premultiplied copy (two conversions per map) that an opaque map does not need: a reprojected
+256² map costs about 40 % less CPU in RGB, with the same pixels inside the data.
 """
 
 from __future__ import annotations
@@ -61,11 +67,13 @@ def served_crs(infos: Iterable[PyramidInfo]) -> list[str]:
     return [*SUPPORTED_CRS, *sorted(extra - set(SUPPORTED_CRS))]
 
 
-def mapproxy_config(layers: list[Item], base_dir: Path) -> dict[str, Any]:
+def mapproxy_config(layers: list[Item], base_dir: Path, opaque: bool = False) -> dict[str, Any]:
     """The MapProxy configuration serving ``(layer, mbtiles, pyramid info)`` items.
 
     Only PM pyramids are read by MapProxy; the others are listed (for the capabilities) over an
     empty placeholder cache, and their maps are drawn by :mod:`gpf_flow.serve.raster_map`.
+    ``opaque``: the caches are merged as RGB (for maps that are not transparent, see the module
+    docstring).
     """
     srs = served_crs(info for _, _, info in layers)
     conf: dict[str, Any] = {
@@ -109,6 +117,8 @@ def mapproxy_config(layers: list[Item], base_dir: Path) -> dict[str, Any]:
                 "coverage": {"bbox": list(info.bounds), "srs": "EPSG:4326"},
             },
         }
+        if opaque:
+            conf["caches"][ident]["image"] = {"mode": "RGB", "transparent": False}
         conf["layers"].append(
             {
                 "name": layer.layer_name,
@@ -129,36 +139,52 @@ class RasterWms:
         self.styles = StyleBook(index.store)
         self._lock = threading.Lock()
         self._key: object = None
-        self._app: WsgiApp | None = None
+        self._items: list[Item] = []
+        self._apps: dict[bool, WsgiApp] = {}
+        """The MapProxy apps of the current published set, by ``opaque`` (built on first use)."""
         self._snapshot: object = None
         self._tmp = tempfile.TemporaryDirectory(prefix="gpf-flow-mapproxy-")
 
-    def _current(self) -> WsgiApp | None:
+    def _current(self, opaque: bool = False) -> WsgiApp | None:
+        """The MapProxy app of the published set (``opaque``: the one merging as RGB), or None."""
         snapshot = self.index.snapshot()
         with self._lock:
-            if snapshot is self._snapshot:
-                # Same published set as the previous request (the index caches on store changes).
-                return self._app
+            # Same published set as the previous request: the index caches on store changes.
+            fresh = snapshot is self._snapshot
+        if not fresh:
+            items = self._published_items(snapshot)
+            key = tuple(
+                (lay.layer_name, lay.title, str(p), info, p.stat().st_mtime) for lay, p, info in items
+            )
+            with self._lock:
+                if key != self._key:
+                    self._key, self._items, self._apps = key, items, {}
+                self._snapshot = snapshot
+        with self._lock:
+            if not self._items:
+                return None
+            app = self._apps.get(opaque)
+            if app is None:
+                app = self._apps[opaque] = self._build(self._items, opaque)
+            return app
+
+    def _published_items(self, snapshot: Any) -> list[Item]:
         items = []
         for _name, layer in sorted(snapshot.layers(WMS_RASTER).items()):
             pyramid = self.pyramids.of(layer)
             if pyramid is not None:
                 items.append((layer, pyramid.path, pyramid.info))
-        key = tuple((lay.layer_name, lay.title, str(p), info, p.stat().st_mtime) for lay, p, info in items)
-        with self._lock:
-            if key != self._key:
-                self._app = self._build(items) if items else None
-                self._key = key
-            self._snapshot = snapshot
-            return self._app
+        return items
 
-    def _build(self, items: list[Item]) -> WsgiApp:
+    def _build(self, items: list[Item], opaque: bool) -> WsgiApp:
         from mapproxy.wsgiapp import make_wsgi_app
 
         install_fast_scaling()
+        install_kept_connections()
         base = Path(self._tmp.name)
-        conf_path = base / f"mapproxy-{abs(hash(tuple(i[0].layer_name for i in items)))}.yaml"
-        conf_path.write_text(yaml.safe_dump(mapproxy_config(items, base)), encoding="utf-8")
+        names = abs(hash(tuple(i[0].layer_name for i in items)))
+        conf_path = base / f"mapproxy-{names}{'-opaque' if opaque else ''}.yaml"
+        conf_path.write_text(yaml.safe_dump(mapproxy_config(items, base, opaque)), encoding="utf-8")
         app: WsgiApp = make_wsgi_app(str(conf_path), ignore_config_warnings=False)
         return app
 
@@ -240,7 +266,7 @@ class RasterWms:
         request = params.get("REQUEST", "").lower()
         try:
             _precheck(params)
-            app = self._current()
+            app = self._current(opaque=request == "getmap" and _is_opaque(params))
             if app is None:
                 # MapProxy cannot run without layers: answer as it would for an unknown layer.
                 raise OgcError("LayerNotDefined", "no WMS-RASTER offering is published", "layers")
@@ -289,6 +315,12 @@ class RasterWms:
         headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
         start_response(status, [*headers, ("Content-Length", str(len(body)))])
         return [body]
+
+
+def _is_opaque(params: dict[str, str]) -> bool:
+    """True for a GetMap whose answer has no transparency: JPEG, or PNG without TRANSPARENT=TRUE."""
+    media = params.get("FORMAT", "").split(";")[0].strip().lower()
+    return media == "image/jpeg" or (media == "image/png" and params.get("TRANSPARENT", "").lower() != "true")
 
 
 def _precheck(params: dict[str, str]) -> None:
@@ -368,4 +400,32 @@ def install_fast_scaling() -> bool:
 
     ImageTransformer._transform_simple = transform_simple
     _PATCHED = True
+    return True
+
+
+_KEPT = False
+
+
+def install_kept_connections() -> bool:
+    """Keep MapProxy's MBTiles connections open between requests (one per thread and cache).
+
+    MapProxy closes its SQLite connection after every map (``TileManager.session``), so each
+    map opened the file again and re-read its schema. The pyramids are read-only here and a
+    replaced file gets a new MapProxy app (new cache objects, new connections), so the
+    connection is kept; it closes when its cache object is collected. Returns whether the patch
+    is in place (False when MapProxy's private API changed: MapProxy's behaviour is kept).
+    """
+    global _KEPT
+    if _KEPT:
+        return True
+    from mapproxy.cache.mbtiles import MBTilesCache
+
+    if not callable(getattr(MBTilesCache, "cleanup", None)) or not hasattr(MBTilesCache, "db"):
+        return False
+
+    def cleanup(self: Any) -> None:
+        """Nothing: the thread's connection is reused by the next map."""
+
+    MBTilesCache.cleanup = cleanup
+    _KEPT = True
     return True
