@@ -7,7 +7,7 @@ of :data:`~gpf_flow.serve.ows.SUPPORTED_CRS`, axis order per version) and its ow
 
 Two MapProxy apps serve one published set, each built on its first request: one for maps that
 may be transparent (caches merged as RGBA), one for opaque maps (JPEG, or PNG without
-``TRANSPARENT=TRUE``) whose caches are merged as RGB. Pillow resamples RGBA through a
+``TRANSPARENT=TRUE``) whose JPEG caches are merged as RGB. Pillow resamples RGBA through a
 premultiplied copy (two conversions per map) that an opaque map does not need: a reprojected
 256² map costs about 40 % less CPU in RGB, with the same pixels inside the data.
 """
@@ -72,8 +72,8 @@ def mapproxy_config(layers: list[Item], base_dir: Path, opaque: bool = False) ->
 
     Only PM pyramids are read by MapProxy; the others are listed (for the capabilities) over an
     empty placeholder cache, and their maps are drawn by :mod:`gpf_flow.serve.raster_map`.
-    ``opaque``: the caches are merged as RGB (for maps that are not transparent, see the module
-    docstring).
+    ``opaque``: the JPEG caches are merged as RGB (for maps that are not transparent, see the
+    module docstring).
     """
     srs = served_crs(info for _, _, info in layers)
     conf: dict[str, Any] = {
@@ -117,7 +117,7 @@ def mapproxy_config(layers: list[Item], base_dir: Path, opaque: bool = False) ->
                 "coverage": {"bbox": list(info.bounds), "srs": "EPSG:4326"},
             },
         }
-        if opaque:
+        if opaque and info.format == "image/jpeg":  # PNG tiles may have alpha: they stay RGBA
             conf["caches"][ident]["image"] = {"mode": "RGB", "transparent": False}
         conf["layers"].append(
             {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PIL import Image
 
@@ -45,3 +47,14 @@ def test_the_patch_scales_like_mapproxy_itself() -> None:
         assert ours.shape == theirs.shape == (size[1], size[0], 3)
         assert np.abs(ours - theirs).mean() < 1.5, size
         assert ours[0, 0, 0] < 40 < ours[-1, -1, 0]
+
+
+def test_mbtiles_connections_are_kept_between_maps(tmp_path: Path) -> None:
+    from mapproxy.cache.mbtiles import MBTilesCache
+
+    assert wms_raster.install_kept_connections()
+    cache = MBTilesCache(str(tmp_path / "t.mbtiles"))
+    first = cache.db
+    cache.cleanup()  # what TileManager.session does after each map
+    assert cache.db is first
+    assert first.execute("SELECT count(*) FROM tiles").fetchone() == (0,)

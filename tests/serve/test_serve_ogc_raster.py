@@ -75,6 +75,36 @@ def test_getmap_data_inside_transparent_outside(world: World, crs: str, size: tu
     assert 0.15 < opaque < 0.35  # about a quarter of the map
 
 
+@pytest.mark.parametrize("crs", ["EPSG:3857", "EPSG:4326", "EPSG:2154"])
+@pytest.mark.parametrize("layer", ["ortho_jpg", "ortho_png"])
+def test_opaque_map_has_the_pixels_of_the_transparent_one_on_white(
+    world: World, crs: str, layer: str
+) -> None:
+    """Opaque maps go to the MapProxy app that merges JPEG caches as RGB; transparent ones to the
+    RGBA one: the same map, flattened on white, must have the same pixels (data and outside)."""
+    x0, y0, x1, y1 = data_bbox(crs)
+    dx, dy = x1 - x0, y1 - y0
+    bbox = (x0 - dx / 3, y0 - dy / 5, x1 - dx / 4, y1 + dy / 7)  # off the tiles, across the data's edge
+    maps = {}
+    for transparent in ("TRUE", "FALSE"):
+        params = {
+            "SERVICE": "WMS", "VERSION": "1.1.1", "REQUEST": "GetMap", "LAYERS": layer, "STYLES": "",
+            "SRS": crs, "BBOX": ",".join(map(str, bbox)), "WIDTH": "300", "HEIGHT": "200",
+            "FORMAT": "image/png", "TRANSPARENT": transparent,
+        }  # fmt: skip
+        r = httpx.get(f"{world.base_url}/wms-r", params=params)
+        assert r.status_code == 200, r.text[:300]
+        maps[transparent] = rgba(r.content).astype(np.float64)
+    see_through, opaque = maps["TRUE"], maps["FALSE"]
+    assert (opaque[..., 3] == 255).all()
+    assert 0.2 < (see_through[..., 3] == 0).mean() < 0.8  # the map shows data and outside
+    a = see_through[..., 3:] / 255
+    on_white = see_through[..., :3] * a + 255 * (1 - a)
+    diff = np.abs(on_white - opaque[..., :3])
+    assert diff.mean() < 0.5, diff.mean()
+    assert np.percentile(diff, 99) <= 8  # only the resampled rim of the data may differ a little
+
+
 def test_getmap_jpeg_and_big_size(world: World) -> None:
     bbox = data_bbox("EPSG:3857")
     img = wms(world).getmap(
