@@ -32,7 +32,7 @@ from gpf_flow.postgis.naming import FID_COLUMN, GEOMETRY_COLUMN, column_names, l
 from gpf_flow.postgis.sources import SourceLayer, field_types, multi_type
 from gpf_flow.processings.disk_errors import disk_full
 
-BATCH = 10_000
+BATCH = 4_096
 _MULTI = {
     "MultiPoint": (ga.multipoint(), shapely.multipoints, 0),
     "MultiLineString": (ga.multilinestring(), shapely.multilinestrings, 1),
