@@ -214,7 +214,7 @@ def _child_main() -> int:
         config = json.loads(sys.stdin.readline())
         spec = RenderSpec.from_json(config["spec"])
         renderer = Renderer(spec)
-        writer = MBTilesWriter(Path(config["part"]), renderer.tms)
+        writer = MBTilesWriter(Path(config["part"]), renderer.geometry)
         scratch = Path(config["scratch"])
         for line in sys.stdin:
             jx, jy = json.loads(line)
