@@ -259,4 +259,9 @@ def _child_main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_child_main())
+    code = _child_main()
+    # Everything is written and closed: skip the interpreter's teardown (≈ 30 ms of CPU per worker
+    # unloading numpy, rasterio and GDAL) that no one waits for.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
