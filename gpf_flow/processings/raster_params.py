@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from morecantile import TileMatrixSet
+from typing import TYPE_CHECKING, Any
 
 from gpf_flow import tms as grids
 from gpf_flow.processings.base import ProcessingFailed
+
+if TYPE_CHECKING:
+    from morecantile import TileMatrixSet
 
 # The platform's values (ROK4: raw, jpg, jpg90, png...) → what the encoder does.
 COMPRESSIONS = {

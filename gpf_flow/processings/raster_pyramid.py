@@ -192,6 +192,7 @@ def _segment(
         vrts=[(str(g.vrt), g.alpha_band) for g in groups],
         color_bands=groups[0].color_bands,
         tms_id=params.tms_id,
+        geometry=grids.geometry(tms, range(job_level, bottom + 1)),
         bottom=bottom,
         job_level=job_level,
         block=block,

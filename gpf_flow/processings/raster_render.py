@@ -13,11 +13,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import rasterio
 from affine import Affine
+from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
@@ -27,7 +28,9 @@ from gpf_flow.processings.mbtiles import TileImage
 from gpf_flow.processings.raster_image import Picture, encode_tile, halve
 from gpf_flow.processings.raster_mask import encode_mask
 from gpf_flow.processings.raster_params import TILE_SIZE
-from gpf_flow.processings.raster_update import BaseTiles
+
+if TYPE_CHECKING:
+    from gpf_flow.processings.raster_update import BaseTiles
 
 TileSink = Callable[[int, int, int, bytes], None]
 """Receives (zoom, column, row from the top, encoded tile)."""
@@ -41,6 +44,8 @@ class RenderSpec:
     """(mosaic VRT path, alpha band index) per source group, drawn in order."""
     color_bands: int
     tms_id: str
+    geometry: grids.Geometry
+    """The grid's CRS and levels ``job_level``..``bottom`` (workers need no morecantile grid)."""
     bottom: int
     job_level: int
     block: int
@@ -60,13 +65,14 @@ class RenderSpec:
 
     def to_json(self) -> dict[str, Any]:
         """The spec as a JSON-compatible dict (sent to worker processes)."""
-        return asdict(self)
+        return {**asdict(self), "geometry": self.geometry.to_json()}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RenderSpec:
         """Rebuild a spec from :meth:`to_json` output."""
         data = dict(data)
         data["vrts"] = [tuple(v) for v in data["vrts"]]
+        data["geometry"] = grids.Geometry.from_json(data["geometry"])
         return cls(**data)
 
 
@@ -105,20 +111,24 @@ class Renderer:
 
     def __init__(self, spec: RenderSpec) -> None:
         self.spec = spec
-        self.tms = grids.get(spec.tms_id)
+        self.geometry = spec.geometry
         self.factor = spec.block
-        level = grids.level(self.tms, spec.bottom)
-        self.matrices = {z: grids.level(self.tms, z) for z in range(spec.job_level, spec.bottom + 1)}
+        level = spec.geometry.levels[spec.bottom]
+        self.matrices = spec.geometry.levels
         left = level.left + spec.grid_x0 * level.span
         top = level.top - spec.grid_y0 * level.span
         transform = Affine(level.cell, 0, left, 0, -level.cell, top)
         self.channels = spec.color_bands + 1
-        self.base = BaseTiles(spec.base, spec.tms_id) if spec.base else None
+        self.base: BaseTiles | None = None
+        if spec.base:  # an update (imported here: the updated pyramid's grid needs morecantile)
+            from gpf_flow.processings.raster_update import BaseTiles
+
+            self.base = BaseTiles(spec.base, spec.tms_id)
         self._sources = [rasterio.open(path) for path, _ in spec.vrts]
         self._vrts = [
             WarpedVRT(
                 src,
-                crs=self.tms.rasterio_crs,
+                crs=CRS.from_wkt(spec.geometry.crs),
                 transform=transform,
                 width=spec.grid_width * TILE_SIZE,
                 height=spec.grid_height * TILE_SIZE,

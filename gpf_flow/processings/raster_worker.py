@@ -25,6 +25,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator
+from itertools import groupby
 from pathlib import Path
 from typing import IO, Any
 
@@ -36,8 +37,10 @@ JobDone = Callable[[tuple[int, int], dict[str, Any]], None]
 CACHE_ENV = "GPF_FLOW_GDAL_CACHEMAX"
 """Set it (in MB) to choose each raster worker's GDAL block cache."""
 CACHE_MIN_MB, CACHE_MAX_MB = 32, 128
-RUN = 4
-"""Consecutive jobs sent to one worker at once (a 2×2 square of jobs in Morton order)."""
+RUN_SIDE = 4
+"""Jobs go to one worker by squares of RUN_SIDE × RUN_SIDE (aligned on the grid, Morton order)."""
+TAIL = 8
+"""Jobs per worker sent one by one at the end, so that the workers finish together."""
 
 
 def gdal_cache_mb(processes: int) -> int:
@@ -119,13 +122,14 @@ class WorkerPool:
     def run(self, jobs: list[tuple[int, int]], on_done: JobDone, is_aborted: Callable[[], bool]) -> None:
         """Dispatch every job, calling ``on_done`` (in this thread) as results arrive.
 
-        Jobs go out in runs of :data:`RUN` consecutive ones (neighbours in the caller's order), so
-        that the source blocks two neighbouring jobs share are decoded by one worker, not by both;
-        the last jobs go one by one so that the workers finish together.
+        Jobs go out in runs: the consecutive jobs of one aligned square of :data:`RUN_SIDE`² (the
+        caller's Morton order keeps them together), so that the source blocks neighbouring jobs
+        share are decoded by one worker, not by both; the last jobs go one by one so that the
+        workers finish together.
         """
-        singles = min(len(jobs), RUN * 2 * len(self._procs))
-        head = len(jobs) - singles
-        runs = [jobs[k : min(k + RUN, head)] for k in range(0, head, RUN)] + [[job] for job in jobs[head:]]
+        head = len(jobs) - min(len(jobs), TAIL * len(self._procs))
+        squares = groupby(jobs[:head], key=lambda job: (job[0] // RUN_SIDE, job[1] // RUN_SIDE))
+        runs = [list(run) for _, run in squares] + [[job] for job in jobs[head:]]
         todo: Iterator[list[tuple[int, int]]] = iter(runs)
         in_flight = [0] * len(self._procs)
         open_stdin = [True] * len(self._procs)
@@ -214,7 +218,7 @@ def _child_main() -> int:
         config = json.loads(sys.stdin.readline())
         spec = RenderSpec.from_json(config["spec"])
         renderer = Renderer(spec)
-        writer = MBTilesWriter(Path(config["part"]), renderer.tms)
+        writer = MBTilesWriter(Path(config["part"]), renderer.geometry)
         scratch = Path(config["scratch"])
         for line in sys.stdin:
             jx, jy = json.loads(line)
@@ -255,4 +259,9 @@ def _child_main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_child_main())
+    code = _child_main()
+    # Everything is written and closed: skip the interpreter's teardown (≈ 30 ms of CPU per worker
+    # unloading numpy, rasterio and GDAL) that no one waits for.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
