@@ -259,7 +259,10 @@ def _children() -> set[int]:
     """Live pyramid worker processes started by this process (Linux /proc)."""
     pids: set[int] = set()
     for task in Path("/proc/self/task").iterdir():
-        pids.update(int(p) for p in (task / "children").read_text().split())
+        try:
+            pids.update(int(p) for p in (task / "children").read_text().split())
+        except FileNotFoundError:  # the thread ended between the listing and the read
+            continue
     live = set()
     for pid in pids:
         try:
