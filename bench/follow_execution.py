@@ -29,31 +29,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
-import signal
-import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
+# appended, not first: the SDK children run with -P so that bench/requests.py never shadows the
+# `requests` library, and this keeps it that way
+sys.path.append(str(Path(__file__).resolve().parent))
+from logged_server import EndOracle, LoggedServer  # noqa: E402
 
 RASTER_PROCESSING = "Calcul ou mise à jour de pyramide raster"
 SDK_DEFAULT, SDK_LOCAL, GPF_FLOW = "SDK (10 s, default)", "SDK (1 s, serve's ini)", "gpf-flow"
 FOLLOWERS = (SDK_DEFAULT, SDK_LOCAL, GPF_FLOW)
-LOG_LINE = re.compile(
-    r"^(?P<date>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO gpf_flow.serve: \S+ "
-    r'"(?P<method>[A-Z]+) (?P<path>\S+)" (?P<status>\d{3}) [\d.]+ms(?: (?P<bytes>\d+)B)?'
-)
 
 
 def body(upload_id: str, processing_id: str, name: str, bottom_level: str) -> dict[str, Any]:
@@ -127,73 +121,6 @@ def follow_with_gpf_flow(config: Path, execution_body: dict[str, Any]) -> str:
 # -- the measure --------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Server:
-    """A ``gpf-flow serve`` on a fresh home, its request log in a file."""
-
-    def __init__(self, folder: Path) -> None:
-        self.home = folder / "home"
-        self.config = folder / "config.ini"
-        self.log_path = folder / "serve.log"
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        cmd = [sys.executable, "-m", "gpf_flow", "serve", "--port", str(port), "--home", str(self.home)]
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [*cmd, "--write-sdk-config", str(self.config)], stdout=log, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{self.url}/", timeout=1)
-                return
-            except httpx.TransportError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"gpf-flow serve did not start:\n{self.log_path.read_text()}") from None
-                time.sleep(0.1)
-
-    def requests(self) -> list[dict[str, str]]:
-        """The API requests logged so far."""
-        text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        return [m.groupdict() for m in map(LOG_LINE.match, text.splitlines()) if m and "/api/" in m["path"]]
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-
-
-class EndOracle(threading.Thread):
-    """Reads the home's SQLite every 20 ms: when each processing execution really ended (wall time)."""
-
-    def __init__(self, home: Path) -> None:
-        super().__init__(daemon=True)
-        self.db = home / "store.sqlite"
-        self.ended: dict[str, float] = {}
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.wait(0.02):
-            try:
-                conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=1)
-                rows = conn.execute(
-                    "SELECT id, status FROM entities WHERE type = 'processing_execution'"
-                ).fetchall()
-                conn.close()
-            except sqlite3.Error:
-                continue
-            for execution_id, status in rows:
-                if status in ("SUCCESS", "FAILURE", "ABORTED") and execution_id not in self.ended:
-                    self.ended[execution_id] = time.time()
-
-
 @dataclass
 class Run:
     """What following one execution cost."""
@@ -234,7 +161,7 @@ def cost(lines: list[dict[str, str]], execution_id: str, ended: float) -> Run:
     )
 
 
-def deliver(server: Server, folder: Path) -> tuple[str, str]:
+def deliver(server: LoggedServer, folder: Path) -> tuple[str, str]:
     """The raster-sample upload delivered to the server's home: (upload id, pyramid processing id)."""
     from gpf_flow.store.geoplateforme import GeoplateformeStore, load_settings
 
@@ -256,7 +183,7 @@ def measure(follower: str, tmp: Path, runs: int, bottom_level: str) -> list[Run]
     """Follow ``runs`` executions with one follower on a fresh server."""
     folder = tmp / follower.replace(" ", "-")
     folder.mkdir()
-    server = Server(folder)
+    server = LoggedServer(folder)
     oracle = EndOracle(server.home)
     oracle.start()
     try:
@@ -277,7 +204,7 @@ def measure(follower: str, tmp: Path, runs: int, bottom_level: str) -> list[Run]
         oracle.stop.set()
         oracle.join()
         server.stop()
-    lines = server.requests()
+    lines = server.requests_since()
     return [cost(lines, execution_id, oracle.ended[execution_id]) for execution_id in ids]
 
 

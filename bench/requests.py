@@ -22,25 +22,17 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import httpx
+from logged_server import EndOracle, LoggedServer
 
 STEPS = ("pyramide", "configuration-WMS", "publication-WMS")
-LOG_LINE = re.compile(
-    r"^(?P<date>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO gpf_flow.serve: \S+ "
-    r'"(?P<method>[A-Z]+) (?P<path>\S+)" (?P<status>\d{3}) [\d.]+ms(?: (?P<bytes>\d+)B)?'
-)
 
 
 @dataclass
@@ -56,12 +48,6 @@ class Measure:
     lines: list[dict[str, str]] = field(default_factory=list)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _official_workflow(folder: Path, bottom: str) -> Path:
     import sdk_entrepot_gpf
 
@@ -72,74 +58,10 @@ def _official_workflow(folder: Path, bottom: str) -> Path:
     return target
 
 
-class Server:
-    """A ``gpf-flow serve`` on a fresh home, its log in a file."""
-
-    def __init__(self, folder: Path) -> None:
-        self.home = folder / "home"
-        self.config = folder / "config.ini"
-        self.log_path = folder / "serve.log"
-        self.port = _free_port()
-        log = self.log_path.open("wb")
-        cmd = [sys.executable, "-m", "gpf_flow", "serve", "--port", str(self.port), "--home", str(self.home)]
-        cmd += ["--write-sdk-config", str(self.config)]
-        self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{self.port}/", timeout=1)
-                break
-            except httpx.TransportError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"gpf-flow serve did not start:\n{self.log_path.read_text()}") from None
-                time.sleep(0.1)
-
-    def log_size(self) -> int:
-        return self.log_path.stat().st_size
-
-    def requests_since(self, offset: int) -> list[dict[str, str]]:
-        with self.log_path.open("rb") as f:
-            f.seek(offset)
-            text = f.read().decode("utf-8", "replace")
-        return [m.groupdict() for m in map(LOG_LINE.match, text.splitlines()) if m and "/api/" in m["path"]]
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-
-
-class EndOracle(threading.Thread):
-    """Reads the home's SQLite every 20 ms: when each processing execution really ended (wall time)."""
-
-    def __init__(self, home: Path) -> None:
-        super().__init__(daemon=True)
-        self.db = home / "store.sqlite"
-        self.ended: dict[str, float] = {}
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.wait(0.02):
-            try:
-                conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=1)
-                rows = conn.execute(
-                    "SELECT id, status FROM entities WHERE type = 'processing_execution'"
-                ).fetchall()
-                conn.close()
-            except sqlite3.Error:
-                continue
-            for execution_id, status in rows:
-                if status in ("SUCCESS", "FAILURE", "ABORTED") and execution_id not in self.ended:
-                    self.ended[execution_id] = time.time()
-
-
 def _measure(client: str, tmp: Path, bottom: str) -> Measure:
     folder = tmp / client
     folder.mkdir()
-    server = Server(folder)
+    server = LoggedServer(folder)
     try:
         env = {**os.environ, "GPF_FLOW_HOME": str(server.home), "GPF_FLOW_STORE": "local"}
         run = {"cwd": folder, "env": env, "check": True, "capture_output": True}
