@@ -120,6 +120,20 @@ def _create_table(
     )
 
 
+def layer_info(src: SourceLayer) -> dict[str, Any]:
+    """pyogrio's description of a source layer (features counted); an unreadable or empty layer is
+    an :class:`IntegrationError` naming it."""
+    try:
+        info: dict[str, Any] = read_info(src.path, layer=src.layer, force_feature_count=True, **src.options)
+    except (DataSourceError, DataLayerError) as exc:
+        raise IntegrationError(f"{src.label}: cannot read the layer ({exc})") from None
+    if int(info["features"]) == 0:
+        raise IntegrationError(
+            f"{src.label}: layer {src.layer!r} is empty (no feature); remove it or fill it"
+        )
+    return info
+
+
 def load_layer(
     conn: psycopg.Connection,
     schema: str,
@@ -147,15 +161,8 @@ def _load_layer(
     log: Callable[[str], None],
     check_abort: Callable[[], None],
 ) -> str:
-    try:
-        info = read_info(src.path, layer=src.layer, force_feature_count=True, **src.options)
-    except (DataSourceError, DataLayerError) as exc:
-        raise IntegrationError(f"{src.label}: cannot read the layer ({exc})") from None
+    info = layer_info(src)
     total = int(info["features"])
-    if total == 0:
-        raise IntegrationError(
-            f"{src.label}: layer {src.layer!r} is empty (no feature); remove it or fill it"
-        )
     spatial = info["geometry_type"] is not None
     crs_text = info["crs"]
     if crs_text is None and spatial and declared:

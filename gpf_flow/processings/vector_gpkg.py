@@ -27,7 +27,7 @@ from pyogrio.errors import DataLayerError, DataSourceError
 from pyogrio.raw import open_arrow, write_arrow
 from pyproj import CRS, Transformer
 
-from gpf_flow.postgis.integrate import IntegrationError
+from gpf_flow.postgis.integrate import IntegrationError, layer_info
 from gpf_flow.postgis.naming import FID_COLUMN, GEOMETRY_COLUMN, column_names, launder
 from gpf_flow.postgis.sources import SourceLayer, field_types, multi_type
 from gpf_flow.processings.disk_errors import disk_full
@@ -188,15 +188,8 @@ def load_layer(
     check_abort: Callable[[], None],
 ) -> str:
     """Load one layer into the GeoPackage (create its table or append to it); returns the table name."""
-    try:
-        info = read_info(src.path, layer=src.layer, force_feature_count=True, **src.options)
-    except (DataSourceError, DataLayerError) as exc:
-        raise IntegrationError(f"{src.label}: cannot read the layer ({exc})") from None
+    info = layer_info(src)
     total = int(info["features"])
-    if total == 0:
-        raise IntegrationError(
-            f"{src.label}: layer {src.layer!r} is empty (no feature); remove it or fill it"
-        )
     spatial = info["geometry_type"] is not None
     crs_text = info["crs"]
     if crs_text is None and spatial:
