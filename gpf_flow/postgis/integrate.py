@@ -134,6 +134,20 @@ def layer_info(src: SourceLayer) -> dict[str, Any]:
     return info
 
 
+def source_crs(
+    src: SourceLayer, info: dict[str, Any], declared: str | None, log: Callable[[str], None]
+) -> str | None:
+    """The layer's CRS, or the upload's declared srs (with a warning) where a spatial layer has
+    none; a spatial layer with neither is an :class:`IntegrationError`."""
+    crs_text: str | None = info["crs"]
+    if crs_text is None and info["geometry_type"] is not None:
+        if not declared:
+            raise IntegrationError(f"{src.label}: input has no CRS and the upload declares no srs")
+        log(f"WARNING {src.label}: input has no CRS, using the upload's declared srs {declared}")
+        return declared
+    return crs_text
+
+
 def load_layer(
     conn: psycopg.Connection,
     schema: str,
@@ -164,10 +178,7 @@ def _load_layer(
     info = layer_info(src)
     total = int(info["features"])
     spatial = info["geometry_type"] is not None
-    crs_text = info["crs"]
-    if crs_text is None and spatial and declared:
-        log(f"WARNING {src.label}: input has no CRS, using the upload's declared srs {declared}")
-        crs_text = declared
+    crs_text = source_crs(src, info, declared, log)
     srid = _srid(crs_text, src.label) if spatial else 0
     fields = [str(f) for f in info["fields"]]
     names = column_names(fields)

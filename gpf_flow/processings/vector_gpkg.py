@@ -27,7 +27,7 @@ from pyogrio.errors import DataLayerError, DataSourceError
 from pyogrio.raw import open_arrow, write_arrow
 from pyproj import CRS, Transformer
 
-from gpf_flow.postgis.integrate import IntegrationError, layer_info
+from gpf_flow.postgis.integrate import IntegrationError, layer_info, source_crs
 from gpf_flow.postgis.naming import FID_COLUMN, GEOMETRY_COLUMN, column_names, launder
 from gpf_flow.postgis.sources import SourceLayer, field_types, multi_type
 from gpf_flow.processings.disk_errors import disk_full
@@ -191,12 +191,7 @@ def load_layer(
     info = layer_info(src)
     total = int(info["features"])
     spatial = info["geometry_type"] is not None
-    crs_text = info["crs"]
-    if crs_text is None and spatial:
-        if not declared:
-            raise IntegrationError(f"{src.label}: input has no CRS and the upload declares no srs")
-        log(f"WARNING {src.label}: input has no CRS, using the upload's declared srs {declared}")
-        crs_text = declared
+    crs_text = source_crs(src, info, declared, log)
     fields = [str(f) for f in info["fields"]]
     names = column_names(fields)
     table = launder(src.layer)
