@@ -15,9 +15,14 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from gpf_flow import strict_json
 from gpf_flow.errors import GpfFlowError
 
 TERRAIN_KEYS = ("estompage", "pente", "exposition")
+
+
+MAX_STYLE_DEPTH = 16
+"""ROK4 styles nest four levels; deeper documents are refused before validation."""
 
 
 class StyleError(GpfFlowError):
@@ -126,9 +131,9 @@ def _where(path: Any) -> str:
 def parse_style(data: bytes | str, source: str = "style") -> RasterStyle:
     """The style in ``data`` (ROK4 JSON); :class:`StyleError` names the first field at fault."""
     try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise StyleError(f"{source}: not a JSON document ({exc})") from None
+        doc = strict_json.loads(data, MAX_STYLE_DEPTH)
+    except strict_json.StrictJsonError as exc:
+        raise StyleError(f"{source}: the document {exc}") from None
     errors = sorted(_validator().iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         first = errors[0]

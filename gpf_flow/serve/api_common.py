@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import json
-import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -15,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from gpf_flow import strict_json
 from gpf_flow.errors import StoreError
 
 T = TypeVar("T")
@@ -140,44 +140,13 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number: non-finite numbers are refused")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text} is out of the range of a finite number")
-    return value
-
-
-def json_depth(document: Any) -> int:
-    """How deeply arrays and objects nest in ``document`` (0 for a scalar), without recursion."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(document, 0)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, dict):
-            value = list(value.values())
-        if isinstance(value, list):
-            depth += 1
-            deepest = max(deepest, depth)
-            stack.extend((item, depth) for item in value if isinstance(item, dict | list))
-    return deepest
-
-
 def parse_json_body(raw: bytes) -> Any:
     """Parse a request body: strict JSON (no NaN/Infinity, no number out of range), nested at most
     :data:`MAX_JSON_DEPTH` deep; an :class:`ApiError` (400) naming the problem otherwise."""
     try:
-        document = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
-    except RecursionError:
-        raise ApiError(400, f"the request body is nested more than {MAX_JSON_DEPTH} levels deep") from None
-    except ValueError as exc:  # also UnicodeDecodeError and int() beyond 4300 digits
-        raise ApiError(400, f"the request body is not valid JSON: {exc}") from None
-    if json_depth(document) > MAX_JSON_DEPTH:
-        raise ApiError(400, f"the request body is nested more than {MAX_JSON_DEPTH} levels deep")
-    return document
+        return strict_json.loads(raw, MAX_JSON_DEPTH)
+    except strict_json.StrictJsonError as exc:
+        raise ApiError(400, f"the request body {exc}") from None
 
 
 async def read_json(request: Request, *, required: bool = True) -> Any:

@@ -78,8 +78,29 @@ def test_bad_styles_name_the_field(doc: dict[str, Any], field: str) -> None:
 
 
 def test_not_json_is_refused() -> None:
-    with pytest.raises(StyleError, match="s.json: not a JSON document"):
+    with pytest.raises(StyleError, match="s.json: the document is not valid JSON"):
         parse_style(b"{identifier", "s.json")
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "s.json: the document is nested more than 16 levels deep"),
+        (
+            b'{"identifier": "x", "title": NaN}',
+            "s.json: the document is not valid JSON: NaN is not a JSON number",
+        ),
+        (
+            b'{"identifier": "x", "title": 1e999}',
+            "s.json: the document is not valid JSON: 1e999 is out of the range",
+        ),
+        (b"\xff\xfe\x00garbage", "s.json: the document is not valid JSON"),
+    ],
+)
+def test_hostile_style_documents_are_refused_cleanly(data: bytes, message: str) -> None:
+    with pytest.raises(StyleError) as caught:
+        parse_style(data, "s.json")
+    assert str(caught.value).startswith(message), caught.value
 
 
 def test_a_full_style_reads_with_its_parts() -> None:
