@@ -26,13 +26,16 @@ once with wall time (needs an idle machine) and once with CPU time (barely affec
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import io
+import multiprocessing
 import os
 import resource
 import shutil
 import sys
 import tempfile
 import time
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +52,7 @@ from gpf_flow.processings.base import InputData, ProcessingContext  # noqa: E402
 from gpf_flow.processings.raster_coarse import MAX_BELOW_TILES  # noqa: E402
 from gpf_flow.processings.raster_params import parse_params  # noqa: E402
 from gpf_flow.processings.raster_render import Renderer  # noqa: E402
-from gpf_flow.processings.raster_worker import gdal_cache_mb  # noqa: E402
+from gpf_flow.processings.raster_worker import RUN_SIDE, gdal_cache_mb  # noqa: E402
 
 RES = 0.5
 PARAMS = {"compression": "jpg", "interpolation": "bicubic"}
@@ -128,12 +131,15 @@ def _median_cpu(action: Any, repeat: int) -> float:
     return float(np.median(times))
 
 
-def floor(upload: Path, grid: str, tiles: dict[int, int]) -> tuple[float, float, float, set[int]]:
+def floor(
+    upload: Path, grid: str, tiles: dict[int, int], share: tuple[int, int] = (0, 1)
+) -> tuple[float, float, float, set[int]]:
     """(seconds of all the plan's block reads, encode per tile, reduce per tile, levels from a reduce).
 
     All CPU time of this single-threaded process (GDAL's warper runs in the calling thread).
     ``tiles`` (per level, from a build) tells which one-level segments the pipeline makes from the
-    level below instead of reading the source.
+    level below instead of reading the source. ``share`` = (i, n): only the i-th of n shares of
+    the jobs, dealt as the pipeline deals them to n workers (aligned squares in turn).
     """
     out = Path(tempfile.mkdtemp(prefix="gpf-bench-floor-"))
     plan_build = raster_pyramid._Build(context(upload, out, grid, 1), parse_params({"tms": grid, **PARAMS}))
@@ -149,7 +155,8 @@ def floor(upload: Path, grid: str, tiles: dict[int, int]) -> tuple[float, float,
                 if segment.top == segment.bottom < plan.bottom and below <= MAX_BELOW_TILES:
                     halved.add(segment.top)
                     continue
-                reads += _reads(Renderer(spec), segment.jobs, spec.block, encodes, reduces)
+                jobs = _share(segment.jobs, *share)
+                reads += _reads(Renderer(spec), jobs, spec.block, encodes, reduces)
         if not encodes:  # tiny inputs: no fully opaque block
             image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (512, 512, 3), dtype=np.uint8))
             encodes.append(_median_cpu(lambda: _jpeg(image.crop((0, 0, 256, 256))), 20))
@@ -158,6 +165,39 @@ def floor(upload: Path, grid: str, tiles: dict[int, int]) -> tuple[float, float,
     finally:
         plan_build.cleanup()
         shutil.rmtree(out, ignore_errors=True)
+
+
+def _share(jobs: list[tuple[int, int]], i: int, n: int) -> list[tuple[int, int]]:
+    """The i-th of n shares of ``jobs``: their aligned squares of RUN_SIDE² dealt in turn."""
+    if n == 1:
+        return jobs
+    squares = [list(run) for _, run in groupby(jobs, key=lambda j: (j[0] // RUN_SIDE, j[1] // RUN_SIDE))]
+    return [job for k, square in enumerate(squares) if k % n == i for job in square]
+
+
+def _floor_share(args: tuple[str, str, dict[int, int], int, int]) -> tuple[float, float, float]:
+    """One process's share of a floor run side by side with the others (see :func:`floor`)."""
+    upload, grid, tiles, i, n = args
+    reads, encode, reduce, _ = floor(Path(upload), grid, tiles, (i, n))
+    return reads, encode, reduce
+
+
+def floor_side_by_side(upload: Path, grid: str, tiles: dict[int, int], n: int) -> tuple[float, float, float]:
+    """The floor measured by ``n`` processes at once, each on its share of the jobs: (block reads
+    summed over the processes, encode and reduce per tile as measured meanwhile, medians)."""
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(n, ctx) as pool:
+        list(pool.map(_warm, range(n)))  # imports done before the processes start together
+        shares = list(pool.map(_floor_share, [(str(upload), grid, tiles, i, n) for i in range(n)]))
+    return (
+        sum(r for r, _, _ in shares),
+        float(np.median([e for _, e, _ in shares])),
+        float(np.median([d for _, _, d in shares])),
+    )
+
+
+def _warm(_: int) -> None:
+    time.sleep(0.5)  # every process of the pool is started before the shares are dealt
 
 
 def _reads(
@@ -210,12 +250,14 @@ def main() -> None:
     for grid in args.grids:
         warm = build(upload, grid, 1)[2]  # warm-up: file cache, PROJ database
         reads, encode, reduce, halved = floor(upload, grid, warm)
+        reads2, encode2, reduce2 = floor_side_by_side(upload, grid, warm, 2)
         runs = {workers: build(upload, grid, workers) for workers in (1, 2)}
         tiles = runs[1][2]
         assert runs[2][2] == tiles, "1 and 2 processes wrote different tile counts"
         total = sum(tiles.values())
         from_reduce = sum(n for z, n in tiles.items() if z in halved)
         floor_s = reads + total * encode + from_reduce * reduce
+        floor2_s = reads2 + total * encode2 + from_reduce * reduce2
         levels = (
             f"levels {min(tiles)}-{max(tiles)}, {tiles[max(tiles)]} at the bottom, "
             f"{tiles[min(tiles)]} at the top"
@@ -235,6 +277,12 @@ def main() -> None:
                 f"(floor ÷ {workers} ÷ achieved time; target ≥ {target}): wall {ideal / wall:.2f}, CPU "
                 f"{floor_s / cpu:.2f}"
             )
+        print(
+            f"  floor run by 2 processes side by side, each on its share of the jobs: {floor2_s:.2f} s "
+            f"CPU (block reads {reads2:.2f} s, encode {encode2 * 1000:.2f} ms, reduce "
+            f"{reduce2 * 1000:.2f} ms): {floor_s / floor2_s:.2f} of the one-process floor's speed; "
+            f"2-process build CPU ratio against it: {floor2_s / runs[2][1]:.2f}"
+        )
         print(f"  scaling 1 → 2 processes (wall): {runs[1][0] / runs[2][0]:.2f}×")
     print(f"\nload average after: {load()}")
 
