@@ -11,12 +11,13 @@ the pyramid being updated, write the metadata, rename the MBTiles file into plac
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import product
 from typing import Any
@@ -440,21 +441,36 @@ class _Build:
     ) -> None:
         # A worker's bounded block cache: GDAL's default (5 % of the memory) grows with the mosaic.
         # Through rasterio.Env the value is in bytes (a bare 128 would mean 128 bytes: no cache).
-        with rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb(1) << 20):
-            renderer = Renderer(spec)
+        with (
+            rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb(1) << 20),
+            self._renderer(spec, writer, job_done) as render,
+        ):
+            for job in jobs:
+                self.ctx.check_abort()
+                render(job)
+
+    @contextlib.contextmanager
+    def _renderer(
+        self,
+        spec: RenderSpec,
+        writer: MBTilesWriter,
+        job_done: Callable[[tuple[int, int], TileImage | None], None],
+    ) -> Iterator[Callable[[tuple[int, int]], None]]:
+        """A function rendering one job in this process into ``writer`` (open while in the block)."""
+        renderer = Renderer(spec)
+
+        def render(job: tuple[int, int]) -> None:
             try:
-                for jx, jy in jobs:
-                    self.ctx.check_abort()
-                    try:
-                        result = renderer.render_job(jx, jy, writer.put, writer.put_mask)
-                    except RasterioError as exc:
-                        raise ProcessingFailed(
-                            f"reading the input rasters failed: {describe_error(exc)}"
-                        ) from None
-                    self.stats.add(result.counts, result.seconds)
-                    job_done((jx, jy), result.root)
-            finally:
-                renderer.close()
+                result = renderer.render_job(job[0], job[1], writer.put, writer.put_mask)
+            except RasterioError as exc:
+                raise ProcessingFailed(f"reading the input rasters failed: {describe_error(exc)}") from None
+            self.stats.add(result.counts, result.seconds)
+            job_done(job, result.root)
+
+        try:
+            yield render
+        finally:
+            renderer.close()
 
     def _run_processes(
         self,
@@ -464,8 +480,14 @@ class _Build:
         writer: MBTilesWriter,
         job_done: Callable[[tuple[int, int], TileImage | None], None],
     ) -> None:
-        pool = WorkerPool(processes, spec.to_json(), self.scratch)
-        self.ctx.log(f"rendering with {processes} worker processes, GDAL cache {pool.cache_mb} MB each")
+        # This process renders too (it has the libraries loaded and writes its tiles directly):
+        # one worker process fewer to start and to merge.
+        children = processes - 1
+        pool = WorkerPool(children, spec.to_json(), self.scratch, renderers=processes)
+        self.ctx.log(
+            f"rendering with {processes} processes (this one and {children} worker "
+            f"process{'es' if children > 1 else ''}), GDAL cache {pool.cache_mb} MB each"
+        )
         try:
 
             def on_done(job: tuple[int, int], message: dict[str, Any]) -> None:
@@ -473,7 +495,11 @@ class _Build:
                 root = load_root(message)
                 job_done(job, None if root is None else np.ascontiguousarray(root))
 
-            pool.run(jobs, on_done, self.ctx.is_aborted)
+            with (
+                rasterio.Env(GDAL_CACHEMAX=pool.cache_mb << 20),
+                self._renderer(spec, writer, job_done) as render,
+            ):
+                pool.run(jobs, on_done, self.ctx.is_aborted, render)
         except BaseException:
             pool.kill()
             raise

@@ -63,7 +63,9 @@ def gdal_cache_mb(processes: int) -> int:
 class WorkerPool:
     """Runs jobs on ``n`` child processes with dynamic dispatch (two jobs in flight per child)."""
 
-    def __init__(self, n: int, spec: dict[str, Any], scratch: Path) -> None:
+    def __init__(self, n: int, spec: dict[str, Any], scratch: Path, renderers: int | None = None) -> None:
+        """``n`` children; ``renderers``: how many processes render in all (the GDAL caches are
+        shared out among them; default ``n``)."""
         self.scratch = scratch
         self.parts = [scratch / f"part-{i}.mbtiles" for i in range(n)]
         self._queue: queue.Queue[tuple[int, str | None]] = queue.Queue()
@@ -72,10 +74,12 @@ class WorkerPool:
         package_root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-        self.cache_mb = gdal_cache_mb(n)
+        self.cache_mb = gdal_cache_mb(renderers or n)
         self.caches: list[object] = []
         """GDAL's block cache (MB) as each child has it, reported when it is done."""
         env["GDAL_CACHEMAX"] = str(self.cache_mb)
+        # Workers do no linear algebra: numpy's BLAS threads only cost start-up CPU (≈ 70 ms each).
+        env.setdefault("OPENBLAS_NUM_THREADS", "1")
         try:
             for i in range(n):
                 self._start(i, spec, env)
@@ -119,20 +123,29 @@ class WorkerPool:
             message = f"exited with code {code} before finishing {' | '.join(tail)}".strip()
         return ProcessingFailed(f"pyramid worker {i} failed: {message}")
 
-    def run(self, jobs: list[tuple[int, int]], on_done: JobDone, is_aborted: Callable[[], bool]) -> None:
+    def run(
+        self,
+        jobs: list[tuple[int, int]],
+        on_done: JobDone,
+        is_aborted: Callable[[], bool],
+        local: Callable[[tuple[int, int]], None] | None = None,
+    ) -> None:
         """Dispatch every job, calling ``on_done`` (in this thread) as results arrive.
 
         Jobs go out in runs: the consecutive jobs of one aligned square of :data:`RUN_SIDE`² (the
         caller's Morton order keeps them together), so that the source blocks neighbouring jobs
         share are decoded by one worker, not by both; the last jobs go one by one so that the
-        workers finish together.
+        workers finish together. ``local`` renders a job in this process: this process then takes
+        runs too, like one more worker (between its jobs it hands out the children's work).
         """
-        head = len(jobs) - min(len(jobs), TAIL * len(self._procs))
+        renderers = len(self._procs) + (local is not None)
+        head = len(jobs) - min(len(jobs), TAIL * renderers)
         squares = groupby(jobs[:head], key=lambda job: (job[0] // RUN_SIDE, job[1] // RUN_SIDE))
         runs = [list(run) for _, run in squares] + [[job] for job in jobs[head:]]
         todo: Iterator[list[tuple[int, int]]] = iter(runs)
         in_flight = [0] * len(self._procs)
         open_stdin = [True] * len(self._procs)
+        done = [False] * len(self._procs)
 
         def feed(i: int) -> None:
             while open_stdin[i] and in_flight[i] < 2:
@@ -147,20 +160,10 @@ class WorkerPool:
                     self._send(i, list(job))
                 in_flight[i] += len(run)
 
-        for i in range(len(self._procs)):
-            feed(i)
-        done = [False] * len(self._procs)
-        while not all(done):
-            if is_aborted():
-                self.kill()
-                raise ProcessingAborted("execution aborted")
-            try:
-                i, line = self._queue.get(timeout=0.2)
-            except queue.Empty:
-                continue
+        def handle(i: int, line: str | None) -> None:
             if line is None:
                 if done[i]:
-                    continue
+                    return
                 self._procs[i].wait()
                 raise self._failure(i, None)
             message = json.loads(line)
@@ -170,11 +173,36 @@ class WorkerPool:
                 self.caches.append(message.get("gdal_cache_mb"))
                 self._procs[i].wait()
                 done[i] = True
-                continue
+                return
             in_flight[i] -= 1
             jx, jy = message["job"]
             on_done((int(jx), int(jy)), message)
             feed(i)
+
+        for i in range(len(self._procs)):
+            feed(i)
+        mine: list[tuple[int, int]] = []
+        while local is not None or not all(done):
+            if is_aborted():
+                self.kill()
+                raise ProcessingAborted("execution aborted")
+            if local is not None:
+                while True:  # what the children said first, then one job here
+                    try:
+                        handle(*self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                mine = mine or next(todo, [])
+                if mine:
+                    local(mine.pop(0))
+                else:
+                    local = None
+                continue
+            try:
+                i, line = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            handle(i, line)
 
     def kill(self) -> None:
         """Stop every child at once (abort or failure)."""

@@ -73,7 +73,7 @@ def test_full_output_disk_names_the_file(tiny_disk: Path, ortho: Path, workers: 
     assert "No space left on device" in message, message
     assert f"writing {tiny_disk}/out/" in message, message  # the file: a tile database or a job's image
     assert "exited with code" not in message
-    assert any("worker processes" in line for line in logs) == (workers > 1), logs
+    assert any("worker process" in line for line in logs) == (workers > 1), logs
     assert list((tiny_disk / "out").iterdir()) == []  # nothing half-written is left behind
 
 

@@ -187,7 +187,7 @@ def test_two_worker_processes_write_the_same_tiles(make_ctx, upload_1m, monkeypa
     two = make_ctx(uploads=[(RASTER, root)], parameters=params, workers=2)
     raster_pyramid.run(one.ctx)
     raster_pyramid.run(two.ctx)
-    assert any("2 worker processes" in line for line in two.logs)
+    assert any("with 2 processes" in line for line in two.logs)
     assert read_tiles(one.ctx.output_dir / "pyramid.mbtiles") == read_tiles(
         two.ctx.output_dir / "pyramid.mbtiles"
     )
@@ -336,7 +336,7 @@ def _run_in_daemon(root: str, out: str, queue: Any) -> None:
     )
     try:
         tiles = raster_pyramid.run(ctx).type_infos["tiles"]
-        queue.put((tiles, any("2 worker processes" in line for line in logs)))
+        queue.put((tiles, any("with 2 processes" in line for line in logs)))
     except BaseException as exc:  # noqa: BLE001 - reported to the test
         queue.put(repr(exc))
 

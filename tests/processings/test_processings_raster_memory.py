@@ -96,5 +96,5 @@ def test_pyramid_memory_stays_under_a_cap(mosaic_3x3: Path, tmp_path: Path, work
     out, _ = proc.communicate(timeout=600)
     peak_mb = sampler.stop() / 2**20
     assert proc.returncode == 0, out
-    assert "wrote" in out and (workers == 1 or "2 worker processes" in out), out
+    assert "wrote" in out and (workers == 1 or "with 2 processes" in out), out
     assert peak_mb < PEAK_CAP_MB[workers], f"peak {peak_mb:.0f} MB with {workers} worker(s)"
