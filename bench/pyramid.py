@@ -15,12 +15,17 @@ process, in the same run:
   the pipeline makes from the small level below): one Pillow ``reduce(2)`` (median, per 256²
   output).
 
-Printed: per build wall and CPU seconds (all processes), tiles/s, CPU ms per tile; and the
-ratios "throughput ÷ floor throughput" = floor time ÷ achieved time (1 means as fast as the floor,
-higher is better; targets ≥ 0.9 with 1 process, ≥ 0.85 with 2 processes against twice the floor),
-once with wall time (needs an idle machine) and once with CPU time (barely affected by other load).
+The floor is also run by 2 processes side by side, each on its share of the jobs (dealt as the
+pipeline deals them): how fast this machine runs two such processes at once.
 
-    .venv/bin/python bench/pyramid.py [--size 4000] [--mosaic 2] [--grids PM LAMB93]
+Each round measures the floor, the 1- and 2-process builds and the side-by-side floor back to
+back; printed are the medians over the rounds (and each ratio's range): per build wall and CPU
+seconds (all processes), tiles/s, CPU ms per tile; and the ratios "throughput ÷ floor
+throughput" = floor time ÷ achieved time (1 means as fast as the floor, higher is better;
+targets ≥ 0.9 with 1 process, ≥ 0.85 with 2 processes against twice the floor), once with wall
+time (needs an idle machine) and once with CPU time (barely affected by other load).
+
+    .venv/bin/python bench/pyramid.py [--size 4000] [--mosaic 2] [--grids PM LAMB93] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -230,6 +235,71 @@ def _jpeg(image: Image.Image) -> bytes:
     return buf.getvalue()
 
 
+class Round(dict[str, float]):
+    """One round's figures (seconds, ratios), measured back to back."""
+
+
+def measure_round(upload: Path, grid: str, warm: dict[int, int]) -> tuple[Round, dict[int, int]]:
+    """Floor, 1-process build, 2-process build and the floor run side by side, back to back (so
+    that a machine slowing down or speeding up between rounds hits the four alike)."""
+    reads, encode, reduce, halved = floor(upload, grid, warm)
+    runs = {workers: build(upload, grid, workers) for workers in (1, 2)}
+    reads2, encode2, reduce2 = floor_side_by_side(upload, grid, warm, 2)
+    tiles = runs[1][2]
+    assert runs[2][2] == tiles, "1 and 2 processes wrote different tile counts"
+    total = sum(tiles.values())
+    from_reduce = sum(n for z, n in tiles.items() if z in halved)
+    floor_s = reads + total * encode + from_reduce * reduce
+    floor2_s = reads2 + total * encode2 + from_reduce * reduce2
+    r = Round(
+        floor=floor_s, reads=reads, encode=encode, reduce=reduce, from_reduce=from_reduce, floor2=floor2_s,
+        wall1=runs[1][0], cpu1=runs[1][1], wall2=runs[2][0], cpu2=runs[2][1],
+    )  # fmt: skip
+    r["wall_ratio1"], r["cpu_ratio1"] = floor_s / r["wall1"], floor_s / r["cpu1"]
+    r["wall_ratio2"], r["cpu_ratio2"] = floor_s / 2 / r["wall2"], floor_s / r["cpu2"]
+    r["floor2_speed"], r["cpu_ratio2_side"] = floor_s / floor2_s, floor2_s / r["cpu2"]
+    r["scaling"] = r["wall1"] / r["wall2"]
+    return r, tiles
+
+
+def report(grid: str, rounds: list[tuple[Round, dict[int, int]]]) -> None:
+    """Medians over the rounds, with each ratio's range."""
+    tiles = rounds[0][1]
+    total = sum(tiles.values())
+
+    def med(key: str) -> float:
+        return float(np.median([r[key] for r, _ in rounds]))
+
+    def ratio(key: str) -> str:
+        values = [r[key] for r, _ in rounds]
+        return f"{med(key):.2f} ({min(values):.2f}–{max(values):.2f})"
+
+    levels = (
+        f"levels {min(tiles)}-{max(tiles)}, {tiles[max(tiles)]} at the bottom, {tiles[min(tiles)]} at the top"
+    )
+    print(f"\n{grid}: {total} tiles ({levels}); medians of {len(rounds)} rounds; load average {load()}")
+    print(
+        f"  floor: {med('floor'):.2f} s CPU = block reads {med('reads'):.2f} s + {total} encodes × "
+        f"{med('encode') * 1000:.2f} ms + {med('from_reduce'):.0f} reduces × {med('reduce') * 1000:.2f} ms "
+        f"({med('floor') / total * 1000:.2f} ms per tile, {total / med('floor'):.0f} tiles/s per process)"
+    )
+    for workers in (1, 2):
+        target = 0.9 if workers == 1 else 0.85
+        wall, cpu = med(f"wall{workers}"), med(f"cpu{workers}")
+        print(
+            f"  {workers} process(es): wall {wall:.2f} s ({total / wall:.0f} tiles/s), CPU {cpu:.2f} s "
+            f"({cpu / total * 1000:.2f} ms per tile); throughput ÷ floor throughput "
+            f"(floor ÷ {workers} ÷ achieved time; target ≥ {target}): wall {ratio(f'wall_ratio{workers}')}, "
+            f"CPU {ratio(f'cpu_ratio{workers}')}"
+        )
+    print(
+        f"  floor run by 2 processes side by side, each on its share of the jobs: {med('floor2'):.2f} s CPU, "
+        f"{ratio('floor2_speed')} of the one-process floor's speed; 2-process build CPU ratio "
+        f"against it: {ratio('cpu_ratio2_side')}"
+    )
+    print(f"  scaling 1 → 2 processes (wall): {ratio('scaling')}×")
+
+
 def load() -> str:
     """The load averages (1, 5, 15 min)."""
     return " ".join(f"{v:.2f}" for v in os.getloadavg())
@@ -240,6 +310,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=4000, help="pixels per side of each GeoTIFF")
     parser.add_argument("--mosaic", type=int, default=2, help="GeoTIFFs per side of the mosaic")
     parser.add_argument("--grids", nargs="+", default=["PM", "LAMB93"])
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of floor and builds per grid")
     args = parser.parse_args()
     t0 = time.perf_counter()
     upload = make_input(args.size, args.mosaic)
@@ -249,41 +320,8 @@ def main() -> None:
     )
     for grid in args.grids:
         warm = build(upload, grid, 1)[2]  # warm-up: file cache, PROJ database
-        reads, encode, reduce, halved = floor(upload, grid, warm)
-        reads2, encode2, reduce2 = floor_side_by_side(upload, grid, warm, 2)
-        runs = {workers: build(upload, grid, workers) for workers in (1, 2)}
-        tiles = runs[1][2]
-        assert runs[2][2] == tiles, "1 and 2 processes wrote different tile counts"
-        total = sum(tiles.values())
-        from_reduce = sum(n for z, n in tiles.items() if z in halved)
-        floor_s = reads + total * encode + from_reduce * reduce
-        floor2_s = reads2 + total * encode2 + from_reduce * reduce2
-        levels = (
-            f"levels {min(tiles)}-{max(tiles)}, {tiles[max(tiles)]} at the bottom, "
-            f"{tiles[min(tiles)]} at the top"
-        )
-        print(f"\n{grid}: {total} tiles ({levels}); load average {load()}")
-        print(
-            f"  floor: {floor_s:.2f} s CPU = block reads {reads:.2f} s + {total} encodes × "
-            f"{encode * 1000:.2f} ms + {from_reduce} reduces × {reduce * 1000:.2f} ms "
-            f"({floor_s / total * 1000:.2f} ms per tile, {total / floor_s:.0f} tiles/s per process)"
-        )
-        for workers, (wall, cpu, _) in runs.items():
-            target = 0.9 if workers == 1 else 0.85
-            ideal = floor_s / workers
-            print(
-                f"  {workers} process(es): wall {wall:.2f} s ({total / wall:.0f} tiles/s), CPU {cpu:.2f} s "
-                f"({cpu / total * 1000:.2f} ms per tile); throughput ÷ floor throughput "
-                f"(floor ÷ {workers} ÷ achieved time; target ≥ {target}): wall {ideal / wall:.2f}, CPU "
-                f"{floor_s / cpu:.2f}"
-            )
-        print(
-            f"  floor run by 2 processes side by side, each on its share of the jobs: {floor2_s:.2f} s "
-            f"CPU (block reads {reads2:.2f} s, encode {encode2 * 1000:.2f} ms, reduce "
-            f"{reduce2 * 1000:.2f} ms): {floor_s / floor2_s:.2f} of the one-process floor's speed; "
-            f"2-process build CPU ratio against it: {floor2_s / runs[2][1]:.2f}"
-        )
-        print(f"  scaling 1 → 2 processes (wall): {runs[1][0] / runs[2][0]:.2f}×")
+        rounds = [measure_round(upload, grid, warm) for _ in range(args.rounds)]
+        report(grid, rounds)
     print(f"\nload average after: {load()}")
 
 
