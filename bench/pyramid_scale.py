@@ -2,8 +2,8 @@
 
 Builds the PM/JPEG/cubic pyramid of mosaics of 1, 4, 16 (and 36 with ``--large``) synthetic 4000²
 tiles (textured, JPEG-in-TIFF, 0.5 m, Lambert-93; generated once under
-``$TMPDIR/gpf-bench-pyramid``) through the real processing with 2 worker processes, each build in a
-fresh Python process whose tree (the processing and its raster workers) is sampled in /proc every
+``$TMPDIR/gpf-bench-pyramid``) through the real processing with 2 processes (the processing's own
+and one raster worker), each build in a fresh Python process whose tree is sampled in /proc every
 20 ms for the summed resident memory. Prints per size: tiles, seconds, tiles/s, CPU ms per tile,
 peak summed RSS; then the least-squares lines (seconds and peak RSS vs tiles) and their projection
 to 1000 km² at 0.5 m (goals: ≤ 10 min on 2 cores, < 1 GiB).
