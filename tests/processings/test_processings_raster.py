@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import signal
 import sqlite3
 import threading
 import time
@@ -253,6 +255,38 @@ def test_abort_stops_quickly_and_cleans_up(make_ctx, tmp_path) -> None:
         assert outcome and isinstance(outcome[0], ProcessingAborted), outcome
         assert list(h.ctx.output_dir.iterdir()) == []
         assert _children() == set(), "worker processes must be gone"
+
+
+def test_a_killed_worker_fails_the_build_while_this_process_renders(make_ctx, tmp_path) -> None:
+    # With 2 processes this one renders next to one worker: the worker's death must still end the
+    # build at once, name the worker, leave no output and no child behind.
+    root = tmp_path / "big"
+    write_tiles(root, 2, 1000, 0.5)
+    h = make_ctx(uploads=[(RASTER, root)], parameters={"bottom_level": 20}, workers=2)
+    outcome: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            raster_pyramid.run(h.ctx)
+        except BaseException as exc:  # noqa: BLE001 - the test inspects it
+            outcome.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not (any("with 2 processes" in line for line in h.logs) and _children()):
+        assert time.monotonic() < deadline, h.logs
+        time.sleep(0.05)
+    (worker,) = _children()
+    os.kill(worker, signal.SIGKILL)
+    killed = time.monotonic()
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    assert time.monotonic() - killed < 10, "the death must be noticed between two local jobs"
+    assert outcome and isinstance(outcome[0], ProcessingFailed), outcome
+    assert "pyramid worker 0 failed" in str(outcome[0]) and "-9" in str(outcome[0]), outcome[0]
+    assert list(h.ctx.output_dir.iterdir()) == []
+    assert _children() == set()
 
 
 def _children() -> set[int]:
