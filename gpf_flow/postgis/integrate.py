@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import gc
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -148,6 +149,58 @@ def source_crs(
     return crs_text
 
 
+@dataclass(frozen=True)
+class SourceShape:
+    """What a source layer brings, read once before either backend loads it."""
+
+    info: dict[str, Any]
+    total: int
+    spatial: bool
+    crs: str | None
+    fields: list[str]
+    names: list[str]
+    """The fields' column names (laundered, as ogr2ogr names them)."""
+    table: str
+
+
+def describe_source(src: SourceLayer, declared: str | None, log: Callable[[str], None]) -> SourceShape:
+    """The layer's description, CRS (see :func:`source_crs`), columns and table name."""
+    info = layer_info(src)
+    fields = [str(f) for f in info["fields"]]
+    return SourceShape(
+        info=info,
+        total=int(info["features"]),
+        spatial=info["geometry_type"] is not None,
+        crs=source_crs(src, info, declared, log),
+        fields=fields,
+        names=column_names(fields),
+        table=launder(src.layer),
+    )
+
+
+def check_append(
+    src: SourceLayer,
+    shape: SourceShape,
+    columns: Collection[str],
+    has_geometry_column: bool,
+    log: Callable[[str], None],
+) -> None:
+    """The append rules of both backends, for a table with ``columns`` (attributes, by name): a
+    layer none of whose columns the table has is refused (every attribute would be lost);
+    columns the table lacks are ignored with a warning, and so are geometries when it has no
+    geometry column."""
+    dropped = [n for n in shape.names if n not in columns]
+    if shape.fields and len(dropped) == len(shape.names):
+        raise IntegrationError(
+            f"{src.label}: none of its columns ({', '.join(shape.names)}) exists in table {shape.table}: "
+            "every attribute would be lost (nothing of it was loaded)"
+        )
+    if dropped:
+        log(f"WARNING {src.label}: column(s) {', '.join(dropped)} not in table {shape.table}, ignored")
+    if shape.spatial and not has_geometry_column:
+        log(f"WARNING {src.label}: table {shape.table} has no geometry column; geometries ignored")
+
+
 def load_layer(
     conn: psycopg.Connection,
     schema: str,
@@ -175,15 +228,10 @@ def _load_layer(
     log: Callable[[str], None],
     check_abort: Callable[[], None],
 ) -> str:
-    info = layer_info(src)
-    total = int(info["features"])
-    spatial = info["geometry_type"] is not None
-    crs_text = source_crs(src, info, declared, log)
-    srid = _srid(crs_text, src.label) if spatial else 0
-    fields = [str(f) for f in info["fields"]]
-    names = column_names(fields)
+    shape = describe_source(src, declared, log)
+    info, total, spatial, names, table = shape.info, shape.total, shape.spatial, shape.names, shape.table
+    srid = _srid(shape.crs, src.label) if spatial else 0
     types = field_types(info)
-    table = launder(src.layer)
     with conn.transaction():
         existing = next((r for r in relations_of(conn, schema) if r.name == table), None)
         if existing is not None and existing.type != "TABLE":
@@ -195,18 +243,10 @@ def _load_layer(
             _create_table(conn, schema, table, names, types, multi_type(info["geometry_type"], src), srid)
             existing = next(r for r in relations_of(conn, schema) if r.name == table)
         target_types = existing.attributes
-        keep = [i for i, n in enumerate(names) if n in target_types and n != existing.geometry_column]
-        dropped = [names[i] for i, n in enumerate(names) if i not in keep]
-        if fields and not keep:
-            raise IntegrationError(
-                f"{src.label}: none of its columns ({', '.join(names)}) exists in table {table}: "
-                "every attribute would be lost (nothing of it was loaded)"
-            )
-        if dropped:
-            log(f"WARNING {src.label}: column(s) {', '.join(dropped)} not in table {table}, ignored")
+        attributes = set(target_types) - {existing.geometry_column}
+        check_append(src, shape, attributes, existing.geometry_column is not None, log)
+        keep = [i for i, n in enumerate(names) if n in attributes]
         use_geometry = spatial and existing.geometry_column is not None
-        if spatial and not use_geometry:
-            log(f"WARNING {src.label}: table {table} has no geometry column; geometries ignored")
         stage_cols: list[sql.Composable] = [
             sql.SQL("{} {}").format(sql.Identifier(f"c{i}"), sql.SQL(types[i])) for i in keep
         ]

@@ -27,8 +27,8 @@ from pyogrio.errors import DataLayerError, DataSourceError
 from pyogrio.raw import open_arrow, write_arrow
 from pyproj import CRS, Transformer
 
-from gpf_flow.postgis.integrate import IntegrationError, layer_info, source_crs
-from gpf_flow.postgis.naming import FID_COLUMN, GEOMETRY_COLUMN, column_names, launder
+from gpf_flow.postgis.integrate import IntegrationError, check_append, describe_source
+from gpf_flow.postgis.naming import FID_COLUMN, GEOMETRY_COLUMN
 from gpf_flow.postgis.sources import SourceLayer, field_types, multi_type
 from gpf_flow.processings.disk_errors import disk_full
 
@@ -188,13 +188,9 @@ def load_layer(
     check_abort: Callable[[], None],
 ) -> str:
     """Load one layer into the GeoPackage (create its table or append to it); returns the table name."""
-    info = layer_info(src)
-    total = int(info["features"])
-    spatial = info["geometry_type"] is not None
-    crs_text = source_crs(src, info, declared, log)
-    fields = [str(f) for f in info["fields"]]
-    names = column_names(fields)
-    table = launder(src.layer)
+    shape = describe_source(src, declared, log)
+    info, total, spatial, crs_text, table = shape.info, shape.total, shape.spatial, shape.crs, shape.table
+    fields, names = shape.fields, shape.names
     target = _existing(gpkg, table)
     if target is None:
         target = Target(
@@ -209,17 +205,8 @@ def load_layer(
         keep = list(zip(fields, names, strict=True))
     else:
         known = {c.lower(): c for c in target.columns}
+        check_append(src, shape, known, target.geometry_column is not None, log)
         keep = [(f, known[n]) for f, n in zip(fields, names, strict=True) if n in known]
-        dropped = [n for n in names if n not in known]
-        if fields and not keep:
-            raise IntegrationError(
-                f"{src.label}: none of its columns ({', '.join(names)}) exists in table {table}: "
-                "every attribute would be lost (nothing of it was loaded)"
-            )
-        if dropped:
-            log(f"WARNING {src.label}: column(s) {', '.join(dropped)} not in table {table}, ignored")
-        if spatial and target.geometry_column is None:
-            log(f"WARNING {src.label}: table {table} has no geometry column; geometries ignored")
     convert = _geometry_converter(crs_text, target, src.label) if spatial else None
     errors: list[BaseException] = []
     try:
