@@ -69,19 +69,23 @@ def write_raster(folder: Path) -> Path:
     red = (60 + (xx * 120) // RASTER_SIZE).astype(np.uint8)
     green = (40 + (yy * 100) // RASTER_SIZE).astype(np.uint8)
     blue = np.full_like(red, 90)
-    path = folder / "ortho.tif"
+    return write_square(folder / "ortho.tif", np.stack([red, green, blue]))
+
+
+def write_square(path: Path, bands: np.ndarray) -> Path:
+    """``bands`` (C, RASTER_SIZE, RASTER_SIZE) as a uint8 GeoTIFF of the test square in EPSG:2154."""
     with rasterio.open(
         path,
         "w",
         driver="GTiff",
         width=RASTER_SIZE,
         height=RASTER_SIZE,
-        count=3,
+        count=len(bands),
         dtype="uint8",
         crs="EPSG:2154",
         transform=from_origin(X0, Y0 + RASTER_SIZE * RASTER_RES, RASTER_RES, RASTER_RES),
     ) as dst:
-        dst.write(np.stack([red, green, blue]))
+        dst.write(bands)
     return path
 
 

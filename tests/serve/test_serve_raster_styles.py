@@ -12,22 +12,18 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-import rasterio
 from lxml import etree
 from owslib.wms import WebMapService
 from PIL import Image
-from rasterio.transform import from_origin
 from test_serve_ogc_support import (
     RASTER_PROCESSING,
-    RASTER_RES,
     RASTER_SIZE,
-    X0,
-    Y0,
     World,
     data_bbox,
     deliver,
     process,
     publish,
+    write_square,
 )
 
 from gpf_flow.errors import BadRequestError
@@ -66,20 +62,7 @@ def write_stripes(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     values = np.repeat(np.array(STRIPES, dtype=np.uint8), RASTER_SIZE // len(STRIPES))
     band = np.tile(values, (RASTER_SIZE, 1))
-    path = folder / "mnt.tif"
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=RASTER_SIZE,
-        height=RASTER_SIZE,
-        count=1,
-        dtype="uint8",
-        crs="EPSG:2154",
-        transform=from_origin(X0, Y0 + RASTER_SIZE * RASTER_RES, RASTER_RES, RASTER_RES),
-    ) as dst:
-        dst.write(band, 1)
-    return path
+    return write_square(folder / "mnt.tif", band[np.newaxis])
 
 
 @pytest.fixture(scope="module")
