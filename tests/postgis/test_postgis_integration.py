@@ -244,6 +244,14 @@ def test_csv_with_x_y_columns_and_csvt(runner: Callable[[], Runner], tmp_path: P
 BACKENDS = ["postgis", "geopackage"]
 
 
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each append test on PostGIS and on the GeoPackage fallback (``GPF_FLOW_POSTGRES=off``)."""
+    if request.param == "geopackage":
+        monkeypatch.setenv("GPF_FLOW_POSTGRES", "off")
+    return str(request.param)
+
+
 def _seed_installation(run: Runner, backend: str, lots: dict[str, Path], tmp_path: Path) -> None:
     """An empty ``installation`` table (FID ``id``, geometry ``geom`` Point 4326) in the stored data."""
     if backend == "postgis":
@@ -307,15 +315,12 @@ def _lambert_points(folder: Path, names: list[str]) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_appends_into_the_tables_own_columns_on_both_backends(
-    runner: Callable[[], Runner], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+    runner: Callable[[], Runner], tmp_path: Path, backend: str
 ) -> None:
     lots = write_maj_bdd_lots(tmp_path / "maj", n2=30, n3=12)
     run = runner()
     _seed_installation(run, backend, lots, tmp_path)
-    if backend == "geopackage":
-        monkeypatch.setenv("GPF_FLOW_POSTGRES", "off")
     run(lots["lot_2"], MAJ)
     third = run(lots["lot_3"], MAJ)  # CSV with a WKT column, typed by its .csvt
     rel = next(r for r in third.type_infos["relations"] if r["name"] == "installation")
@@ -335,12 +340,9 @@ def test_appends_into_the_tables_own_columns_on_both_backends(
     assert (moved.x, moved.y) == pytest.approx((6.0, 45.0), abs=1e-7)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_a_new_layer_creates_its_table_next_to_the_existing_ones(
-    runner: Callable[[], Runner], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+    runner: Callable[[], Runner], tmp_path: Path, backend: str
 ) -> None:
-    if backend == "geopackage":
-        monkeypatch.setenv("GPF_FLOW_POSTGRES", "off")
     run = runner()
     first = tmp_path / "first"
     write_points_gpkg(first / "a.gpkg", n=4, layer="Installations")
@@ -355,12 +357,9 @@ def test_a_new_layer_creates_its_table_next_to_the_existing_ones(
     assert any("b.gpkg:Nouvelle Table → table nouvelle_table (created): 3" in x for x in run.logs)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_a_failed_update_leaves_the_old_data_intact(
-    runner: Callable[[], Runner], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+    runner: Callable[[], Runner], tmp_path: Path, backend: str
 ) -> None:
-    if backend == "geopackage":
-        monkeypatch.setenv("GPF_FLOW_POSTGRES", "off")
     run = runner()
     first = tmp_path / "first"
     write_points_gpkg(first / "a.gpkg", n=4, layer="Installations")
@@ -394,12 +393,9 @@ def test_a_failed_update_leaves_the_old_data_intact(
     assert [r["count"] for r in again] == [2 * r["count"] for r in before]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_a_value_the_table_cannot_take_fails_naming_the_layer(
-    runner: Callable[[], Runner], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+    runner: Callable[[], Runner], tmp_path: Path, backend: str
 ) -> None:
-    if backend == "geopackage":
-        monkeypatch.setenv("GPF_FLOW_POSTGRES", "off")
     run = runner()
     first = tmp_path / "first"
     first.mkdir()
