@@ -1,8 +1,9 @@
-"""Raster pyramid vs a fair floor measured in the same run: PM and LAMB93, JPEG, cubic, 1 and 2 processes.
+"""Raster pyramid vs a fair floor measured in the same run: PM and LAMB93, JPEG, cubic, 1 and 2 workers.
 
 Generates an n×n mosaic of size² px RGB GeoTIFFs (JPEG-in-TIFF, 0.5 m, EPSG:2154; default 2×2 of
 4000²) once under ``$TMPDIR/gpf-bench-pyramid``, and for each grid builds the whole pyramid (native
-level up to level 0) through the real processing with 1 and with 2 worker processes.
+level up to level 0) through the real processing with 1 worker (this thread) and with 2 (render
+threads).
 
 The floor is the work no pyramid builder of these tiles can skip, measured in CPU time in this
 process, in the same run:
@@ -15,14 +16,14 @@ process, in the same run:
   the pipeline makes from the small level below): one Pillow ``reduce(2)`` (median, per 256²
   output).
 
-The floor is also run by 2 processes side by side, each on its share of the jobs (dealt as the
-pipeline deals them): how fast this machine runs two such processes at once.
+The floor is also run by 2 processes side by side, each on its share of the jobs (dealt by aligned
+squares): how fast this machine runs two such computations at once.
 
-Each round measures the floor, the 1- and 2-process builds and the side-by-side floor back to
+Each round measures the floor, the 1- and 2-worker builds and the side-by-side floor back to
 back; printed are the medians over the rounds (and each ratio's range): per build wall and CPU
 seconds (all processes), tiles/s, CPU ms per tile; and the ratios "throughput ÷ floor
 throughput" = floor time ÷ achieved time (1 means as fast as the floor, higher is better;
-targets ≥ 0.9 with 1 process, ≥ 0.85 with 2 processes against twice the floor), once with wall
+targets ≥ 0.9 with 1 worker, ≥ 0.85 with 2 workers against twice the floor), once with wall
 time (needs an idle machine) and once with CPU time (barely affected by other load).
 
     .venv/bin/python bench/pyramid.py [--size 4000] [--mosaic 2] [--grids PM LAMB93] [--rounds 3]
@@ -57,9 +58,13 @@ from gpf_flow.processings.base import InputData, ProcessingContext  # noqa: E402
 from gpf_flow.processings.raster_coarse import MAX_BELOW_TILES  # noqa: E402
 from gpf_flow.processings.raster_params import parse_params  # noqa: E402
 from gpf_flow.processings.raster_render import Renderer  # noqa: E402
-from gpf_flow.processings.raster_worker import RUN_SIDE, gdal_cache_mb  # noqa: E402
+from gpf_flow.processings.raster_threads import gdal_cache_mb  # noqa: E402
 
 RES = 0.5
+RUN_SIDE = 4
+"""The side-by-side floor deals the jobs to its processes by aligned squares of RUN_SIDE² jobs, so
+that neighbouring jobs, which share source blocks, are read by one process (as one would deal them
+to separate processes)."""
 PARAMS = {"compression": "jpg", "interpolation": "bicubic"}
 
 
@@ -97,7 +102,7 @@ def make_input(size: int, n: int) -> Path:
 
 
 def cpu_seconds() -> float:
-    """CPU time of this process and of its waited-for children (the worker processes)."""
+    """CPU time of this process (all its threads) and of its waited-for children."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
@@ -240,13 +245,13 @@ class Round(dict[str, float]):
 
 
 def measure_round(upload: Path, grid: str, warm: dict[int, int]) -> tuple[Round, dict[int, int]]:
-    """Floor, 1-process build, 2-process build and the floor run side by side, back to back (so
+    """Floor, 1-worker build, 2-worker build and the floor run side by side, back to back (so
     that a machine slowing down or speeding up between rounds hits the four alike)."""
     reads, encode, reduce, halved = floor(upload, grid, warm)
     runs = {workers: build(upload, grid, workers) for workers in (1, 2)}
     reads2, encode2, reduce2 = floor_side_by_side(upload, grid, warm, 2)
     tiles = runs[1][2]
-    assert runs[2][2] == tiles, "1 and 2 processes wrote different tile counts"
+    assert runs[2][2] == tiles, "1 and 2 workers wrote different tile counts"
     total = sum(tiles.values())
     from_reduce = sum(n for z, n in tiles.items() if z in halved)
     floor_s = reads + total * encode + from_reduce * reduce
@@ -287,17 +292,17 @@ def report(grid: str, rounds: list[tuple[Round, dict[int, int]]]) -> None:
         target = 0.9 if workers == 1 else 0.85
         wall, cpu = med(f"wall{workers}"), med(f"cpu{workers}")
         print(
-            f"  {workers} process(es): wall {wall:.2f} s ({total / wall:.0f} tiles/s), CPU {cpu:.2f} s "
+            f"  {workers} worker(s): wall {wall:.2f} s ({total / wall:.0f} tiles/s), CPU {cpu:.2f} s "
             f"({cpu / total * 1000:.2f} ms per tile); throughput ÷ floor throughput "
             f"(floor ÷ {workers} ÷ achieved time; target ≥ {target}): wall {ratio(f'wall_ratio{workers}')}, "
             f"CPU {ratio(f'cpu_ratio{workers}')}"
         )
     print(
         f"  floor run by 2 processes side by side, each on its share of the jobs: {med('floor2'):.2f} s CPU, "
-        f"{ratio('floor2_speed')} of the one-process floor's speed; 2-process build CPU ratio "
+        f"{ratio('floor2_speed')} of the one-process floor's speed; 2-worker build CPU ratio "
         f"against it: {ratio('cpu_ratio2_side')}"
     )
-    print(f"  scaling 1 → 2 processes (wall): {ratio('scaling')}×")
+    print(f"  scaling 1 → 2 workers (wall): {ratio('scaling')}×")
 
 
 def load() -> str:

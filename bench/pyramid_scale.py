@@ -2,9 +2,9 @@
 
 Builds the PM/JPEG/cubic pyramid of mosaics of 1, 4, 16 (and 36 with ``--large``) synthetic 4000²
 tiles (textured, JPEG-in-TIFF, 0.5 m, Lambert-93; generated once under
-``$TMPDIR/gpf-bench-pyramid``) through the real processing with 2 processes (the processing's own
-and one raster worker), each build in a fresh Python process whose tree is sampled in /proc every
-20 ms for the summed resident memory. Prints per size: tiles, seconds, tiles/s, CPU ms per tile,
+``$TMPDIR/gpf-bench-pyramid``) through the real processing with 2 workers (render threads), each
+build in a fresh Python process whose tree is sampled in /proc every 20 ms for the summed resident
+memory. Prints per size: tiles, seconds, tiles/s, CPU ms per tile,
 peak summed RSS; then the least-squares lines (seconds and peak RSS vs tiles) and their projection
 to 1000 km² at 0.5 m (goals: ≤ 10 min on 2 cores, < 1 GiB).
 
@@ -112,7 +112,7 @@ def main() -> None:
     marginal_mb = (r2["peak"] - r1["peak"]) / 2**20 / (t2 - t1)
     print(
         f"projection to {TARGET_KM2:.0f} km² at {RES} m ({target:.0f} tiles, {per_km2:.1f} per km²) with "
-        f"{args.workers} processes: wall {(a_t + b_t * target) / 60:.1f} min from the wall line (as loaded "
+        f"{args.workers} workers: wall {(a_t + b_t * target) / 60:.1f} min from the wall line (as loaded "
         f"as this run), {(a_c + b_c * target) / args.workers / 60:.1f} min from the CPU line if the "
         f"{args.workers} cores were the build's alone (goal ≤ 10)"
     )

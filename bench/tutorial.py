@@ -116,7 +116,7 @@ def main() -> None:
     print(
         "  (speed-up = jobs 1 / jobs 4: 1.00 = no gain. The two branches after the pyramid are a"
         " configuration and an offering each, milliseconds on the local store, so running them side"
-        " by side cannot gain much; the pyramid step, most of the run, uses the worker processes"
+        " by side cannot gain much; the pyramid step, most of the run, renders with its threads"
         " in both cases)"
     )
 

@@ -4,20 +4,20 @@ Three steps. **Plan**: check the input rasters and mosaic them into one VRT per 
 levels; cut them into *segments*, runs of levels that nest as a quadtree in the grid (PM, 2154_5cm:
 one segment; LAMB93, whose cell sizes are not exact halves: one segment per level). **Render**:
 each segment from the source, its jobs (subtrees two levels above its bottom, or blocks of its only
-level) through one aligned WarpedVRT per process, the levels above the jobs from their 2×2 children
-as results stream in (Morton order keeps few images in memory). **Finalize**: keep the tiles of
-the pyramid being updated, write the metadata, rename the MBTiles file into place.
+level) through one aligned WarpedVRT per render thread (:mod:`raster_threads`), the levels above
+the jobs from their 2×2 children as results stream in (Morton order keeps few images in memory).
+**Finalize**: keep the tiles of the pyramid being updated, write the metadata, rename the MBTiles
+file into place.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import product
 from typing import Any
@@ -49,12 +49,10 @@ from gpf_flow.processings.raster_levels import LevelStats, UpperLevels, morton_k
 from gpf_flow.processings.raster_mask import MASK_METADATA, encode_mask, wants_masks
 from gpf_flow.processings.raster_params import RasterPyramidParams, check_tiles, parse_params
 from gpf_flow.processings.raster_render import Renderer, RenderSpec, describe_error
+from gpf_flow.processings.raster_threads import RenderedJob, gdal_cache_mb, render_in_threads
 from gpf_flow.processings.raster_update import BasePyramid, BaseTiles
-from gpf_flow.processings.raster_worker import WorkerPool, gdal_cache_mb, load_root
 
 OUTPUT_NAME = "pyramid.mbtiles"
-# Below this many bottom tiles (about 1.5 s of work) starting worker processes costs more than it saves.
-MIN_BOTTOM_TILES_FOR_PROCESSES = 128
 PROGRESS_EVERY_S = 2.0
 MAX_BOTTOM_TILES = 5_000_000
 LEVEL_BLOCK = 4
@@ -366,9 +364,9 @@ class _Build:
                 upper.add(spec.job_level, job[0], job[1], root)
             self.progress()
 
-        processes = min(max(1, self.ctx.workers), os.cpu_count() or 1, len(segment.jobs))
-        if processes > 1 and len(segment.jobs) * spec.block**2 >= MIN_BOTTOM_TILES_FOR_PROCESSES:
-            self._run_processes(processes, spec, segment.jobs, writer, job_done)
+        threads = min(max(1, self.ctx.workers), os.cpu_count() or 1, len(segment.jobs))
+        if threads > 1:
+            self._run_threads(threads, spec, segment.jobs, writer, job_done)
         else:
             self._run_here(spec, segment.jobs, writer, job_done)
 
@@ -439,75 +437,45 @@ class _Build:
         writer: MBTilesWriter,
         job_done: Callable[[tuple[int, int], TileImage | None], None],
     ) -> None:
-        # A worker's bounded block cache: GDAL's default (5 % of the memory) grows with the mosaic.
+        # A bounded block cache: GDAL's default (5 % of the memory) grows with the mosaic.
         # Through rasterio.Env the value is in bytes (a bare 128 would mean 128 bytes: no cache).
-        with (
-            rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb(1) << 20),
-            self._renderer(spec, writer, job_done) as render,
-        ):
-            for job in jobs:
-                self.ctx.check_abort()
-                render(job)
-
-    @contextlib.contextmanager
-    def _renderer(
-        self,
-        spec: RenderSpec,
-        writer: MBTilesWriter,
-        job_done: Callable[[tuple[int, int], TileImage | None], None],
-    ) -> Iterator[Callable[[tuple[int, int]], None]]:
-        """A function rendering one job in this process into ``writer`` (open while in the block)."""
         renderer = Renderer(spec)
-
-        def render(job: tuple[int, int]) -> None:
-            try:
-                result = renderer.render_job(job[0], job[1], writer.put, writer.put_mask)
-            except RasterioError as exc:
-                raise ProcessingFailed(f"reading the input rasters failed: {describe_error(exc)}") from None
-            self.stats.add(result.counts, result.seconds)
-            job_done(job, result.root)
-
         try:
-            yield render
+            with rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb(1) << 20):
+                for job in jobs:
+                    self.ctx.check_abort()
+                    try:
+                        result = renderer.render_job(job[0], job[1], writer.put, writer.put_mask)
+                    except RasterioError as exc:
+                        raise ProcessingFailed(
+                            f"reading the input rasters failed: {describe_error(exc)}"
+                        ) from None
+                    self.stats.add(result.counts, result.seconds)
+                    job_done(job, result.root)
         finally:
             renderer.close()
 
-    def _run_processes(
+    def _run_threads(
         self,
-        processes: int,
+        threads: int,
         spec: RenderSpec,
         jobs: list[tuple[int, int]],
         writer: MBTilesWriter,
         job_done: Callable[[tuple[int, int], TileImage | None], None],
     ) -> None:
-        # This process renders too (it has the libraries loaded and writes its tiles directly):
-        # one worker process fewer to start and to merge.
-        children = processes - 1
-        pool = WorkerPool(children, spec.to_json(), self.scratch, renderers=processes)
-        self.ctx.log(
-            f"rendering with {processes} processes (this one and {children} worker "
-            f"process{'es' if children > 1 else ''}), GDAL cache {pool.cache_mb} MB each"
-        )
-        try:
+        cache_mb = gdal_cache_mb(threads)
+        self.ctx.log(f"rendering with {threads} threads, one GDAL block cache of {cache_mb} MB")
 
-            def on_done(job: tuple[int, int], message: dict[str, Any]) -> None:
-                self.stats.add(message["counts"], message["seconds"])
-                root = load_root(message)
-                job_done(job, None if root is None else np.ascontiguousarray(root))
+        def on_done(done: RenderedJob) -> None:
+            for tile in done.tiles:
+                writer.put(*tile)
+            for mask in done.masks:
+                writer.put_mask(*mask)
+            self.stats.add(done.result.counts, done.result.seconds)
+            job_done(done.job, done.result.root)
 
-            with (
-                rasterio.Env(GDAL_CACHEMAX=pool.cache_mb << 20),
-                self._renderer(spec, writer, job_done) as render,
-            ):
-                pool.run(jobs, on_done, self.ctx.is_aborted, render)
-        except BaseException:
-            pool.kill()
-            raise
-        if any(c != pool.cache_mb for c in pool.caches):
-            self.ctx.log(f"WARNING workers report GDAL caches {pool.caches}, not {pool.cache_mb} MB")
-        for part in pool.parts:
-            if part.exists():
-                writer.merge(part, self.ctx.check_abort)
+        with rasterio.Env(GDAL_CACHEMAX=cache_mb << 20):
+            render_in_threads(spec, jobs, threads, on_done, self.ctx.is_aborted)
 
     def base_pyramid(self) -> BasePyramid | None:
         """The pyramid being updated: an input stored data's, else the one already in the output."""

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import rasterio
@@ -38,14 +38,14 @@ TileSink = Callable[[int, int, int, bytes], None]
 
 @dataclass(frozen=True)
 class RenderSpec:
-    """Everything a (possibly separate) process needs to render jobs; JSON-serialisable."""
+    """Everything a :class:`Renderer` needs to render jobs (one renderer per render thread)."""
 
     vrts: list[tuple[str, int]]
     """(mosaic VRT path, alpha band index) per source group, drawn in order."""
     color_bands: int
     tms_id: str
     geometry: grids.Geometry
-    """The grid's CRS and levels ``job_level``..``bottom`` (workers need no morecantile grid)."""
+    """The grid's CRS and levels ``job_level``..``bottom`` (tile arithmetic without morecantile)."""
     bottom: int
     job_level: int
     block: int
@@ -62,18 +62,6 @@ class RenderSpec:
     """An existing pyramid (MBTiles) being updated: new tiles are drawn over its tiles."""
     mask: bool = False
     """Record each tile's mask (JPEG pyramids with ``mask: true``)."""
-
-    def to_json(self) -> dict[str, Any]:
-        """The spec as a JSON-compatible dict (sent to worker processes)."""
-        return {**asdict(self), "geometry": self.geometry.to_json()}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> RenderSpec:
-        """Rebuild a spec from :meth:`to_json` output."""
-        data = dict(data)
-        data["vrts"] = [tuple(v) for v in data["vrts"]]
-        data["geometry"] = grids.Geometry.from_json(data["geometry"])
-        return cls(**data)
 
 
 def describe_error(exc: BaseException) -> str:

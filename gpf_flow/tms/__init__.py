@@ -10,8 +10,8 @@ Tile rows: the API and the grids count rows from the top (XYZ); MBTiles files st
 counted from the bottom of the level's matrix. :func:`tms_row` is the one place that flips them.
 
 morecantile (and pydantic, pyproj under it) is imported on first use: a :class:`Geometry` carries
-what tile arithmetic needs (the CRS and some levels) to processes that never load a grid, such as
-the raster pyramid's workers, whose start-up these imports used to dominate.
+what tile arithmetic needs (the CRS and some levels) as plain numbers, for code that renders or
+addresses tiles by the thousand (the raster pyramid's renderers, MBTiles rows).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import functools
 import json
 import math
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from morecantile import TileMatrixSet
@@ -153,20 +153,11 @@ class Level:
 
 @dataclass(frozen=True)
 class Geometry:
-    """A grid's CRS and some of its levels: its tile arithmetic without morecantile, JSON-able."""
+    """A grid's CRS and some of its levels: its tile arithmetic without morecantile."""
 
     crs: str
     """The grid's CRS as WKT (the text morecantile builds its ``rasterio_crs`` from)."""
     levels: dict[int, Level]
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-compatible dict (level numbers become strings)."""
-        return {"crs": self.crs, "levels": {str(z): asdict(m) for z, m in self.levels.items()}}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Geometry:
-        """Rebuild a geometry from :meth:`to_json` output."""
-        return cls(data["crs"], {int(z): Level(**m) for z, m in data["levels"].items()})
 
 
 def geometry(grid: TileMatrixSet, zooms: Iterable[int]) -> Geometry:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
-import signal
 import sqlite3
 import threading
 import time
@@ -181,15 +179,14 @@ def test_png_keeps_transparency_outside_the_data(make_ctx, upload_1m) -> None:
     assert alpha.min() == 0 and alpha.max() == 255
 
 
-def test_two_worker_processes_write_the_same_tiles(make_ctx, upload_1m, monkeypatch) -> None:
-    monkeypatch.setattr(raster_pyramid, "MIN_BOTTOM_TILES_FOR_PROCESSES", 1)  # small data, real processes
+def test_two_render_threads_write_the_same_tiles_as_one(make_ctx, upload_1m) -> None:
     root, _ = upload_1m
     params = {"bottom_level": "18", "top_level": "10", "interpolation": "bilinear"}
     one = make_ctx(uploads=[(RASTER, root)], parameters=params, workers=1)
     two = make_ctx(uploads=[(RASTER, root)], parameters=params, workers=2)
     raster_pyramid.run(one.ctx)
     raster_pyramid.run(two.ctx)
-    assert any("with 2 processes" in line for line in two.logs)
+    assert any("with 2 threads" in line for line in two.logs)
     assert read_tiles(one.ctx.output_dir / "pyramid.mbtiles") == read_tiles(
         two.ctx.output_dir / "pyramid.mbtiles"
     )
@@ -245,28 +242,30 @@ def test_abort_stops_quickly_and_cleans_up(make_ctx, tmp_path) -> None:
         assert time.monotonic() - asked < 10, "abort must be honoured within seconds"
         assert outcome and isinstance(outcome[0], ProcessingAborted), outcome
         assert list(h.ctx.output_dir.iterdir()) == []
-        assert _children() == set(), "worker processes must be gone"
+        assert _render_threads() == [], "render threads must be gone"
 
 
-def test_a_killed_worker_fails_the_build_while_this_process_renders(make_ctx, tmp_path) -> None:
-    # With 2 processes this one renders next to one worker: the worker's death must still end the
-    # build at once, name the worker, leave no output and no child behind.
+def test_a_failed_write_stops_the_render_threads(make_ctx, tmp_path, monkeypatch) -> None:
+    # The writing thread fails (as on a full disk) while both threads render: the build fails with
+    # that error, no output and no thread is left behind.
     root = tmp_path / "big"
     write_tiles(root, 2, 1000, 0.5)
+    put = raster_pyramid.MBTilesWriter.put
+    written: list[int] = []
+
+    def failing_put(self, *args) -> None:
+        written.append(1)
+        if len(written) == 40:
+            raise OSError(28, "No space left on device", str(self.path))
+        put(self, *args)
+
+    monkeypatch.setattr(raster_pyramid.MBTilesWriter, "put", failing_put)
     h = make_ctx(uploads=[(RASTER, root)], parameters={"bottom_level": 20}, workers=2)
-    thread, outcome = _start_build(h)
-    deadline = time.monotonic() + 60
-    while not (any("with 2 processes" in line for line in h.logs) and _children()):
-        assert time.monotonic() < deadline, h.logs
-        time.sleep(0.05)
-    (worker,) = _children()
-    os.kill(worker, signal.SIGKILL)
-    thread.join(timeout=60)
-    assert not thread.is_alive()
-    assert outcome and isinstance(outcome[0], ProcessingFailed), outcome
-    assert "pyramid worker 0 failed" in str(outcome[0]) and "-9" in str(outcome[0]), outcome[0]
+    with pytest.raises(ProcessingFailed, match="No space left on device"):
+        raster_pyramid.run(h.ctx)
+    assert any("with 2 threads" in line for line in h.logs), h.logs
     assert list(h.ctx.output_dir.iterdir()) == []
-    assert _children() == set()
+    assert _render_threads() == []
 
 
 def _start_build(h: Any) -> tuple[threading.Thread, list[BaseException]]:
@@ -284,23 +283,9 @@ def _start_build(h: Any) -> tuple[threading.Thread, list[BaseException]]:
     return thread, outcome
 
 
-def _children() -> set[int]:
-    """Live pyramid worker processes started by this process (Linux /proc)."""
-    pids: set[int] = set()
-    for task in Path("/proc/self/task").iterdir():
-        try:
-            pids.update(int(p) for p in (task / "children").read_text().split())
-        except FileNotFoundError:  # the thread ended between the listing and the read
-            continue
-    live = set()
-    for pid in pids:
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"gpf_flow.processings.raster_worker" in cmdline:
-            live.add(pid)
-    return live
+def _render_threads() -> list[threading.Thread]:
+    """The pyramid's render threads still alive."""
+    return [t for t in threading.enumerate() if t.name.startswith("pyramid-render")]
 
 
 @pytest.mark.parametrize(
@@ -350,12 +335,12 @@ def test_bad_inputs_fail_clearly(make_ctx, tmp_path, setup, params, message) -> 
 
 
 def _run_in_daemon(root: str, out: str, queue: Any) -> None:
-    """Body of a daemonic worker process (as a pool worker would be): run with 2 processes."""
+    """Body of a daemonic worker process (as a pool worker would be): run with 2 render threads."""
     from gpf_flow.processings.base import InputData, ProcessingContext
 
     logs: list[str] = []
     ctx = ProcessingContext(
-        parameters={"bottom_level": 19, "top_level": 14},  # enough tiles for worker processes
+        parameters={"bottom_level": 19, "top_level": 14},
         uploads=[InputData(RASTER, Path(root))],
         stored_data=[],
         output_dir=Path(out),
@@ -365,13 +350,13 @@ def _run_in_daemon(root: str, out: str, queue: Any) -> None:
     )
     try:
         tiles = raster_pyramid.run(ctx).type_infos["tiles"]
-        queue.put((tiles, any("with 2 processes" in line for line in logs)))
+        queue.put((tiles, any("with 2 threads" in line for line in logs)))
     except BaseException as exc:  # noqa: BLE001 - reported to the test
         queue.put(repr(exc))
 
 
 @pytest.mark.slow
-def test_worker_processes_start_from_a_daemonic_process(upload_1m, tmp_path) -> None:
+def test_a_pyramid_renders_in_threads_inside_a_daemonic_process(upload_1m, tmp_path) -> None:
     import multiprocessing
 
     root, _ = upload_1m
@@ -382,8 +367,8 @@ def test_worker_processes_start_from_a_daemonic_process(upload_1m, tmp_path) -> 
     outcome = queue.get(timeout=120)
     proc.join(timeout=30)
     assert isinstance(outcome, tuple), outcome
-    tiles, used_processes = outcome
-    assert used_processes
+    tiles, used_threads = outcome
+    assert used_threads
     assert tiles["19"] > 0 and tiles["14"] > 0
     assert (tmp_path / "pyramid.mbtiles").is_file()
 
@@ -438,19 +423,16 @@ def test_other_quadtree_tms_uses_its_own_grid_and_rows(make_ctx, upload_1m) -> N
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_raster_broken_past_its_first_block_fails_while_rendering(
-    make_ctx, tmp_path, workers, monkeypatch
-) -> None:
-    monkeypatch.setattr(raster_pyramid, "MIN_BOTTOM_TILES_FOR_PROCESSES", 1)
+def test_raster_broken_past_its_first_block_fails_while_rendering(make_ctx, tmp_path, workers) -> None:
     root = tmp_path / "broken"
     (path,) = write_tiles(root, 1, 1024, 0.5)
     data = path.read_bytes()
     path.write_bytes(data[: int(len(data) * 0.7)])  # header and first blocks intact, the rest missing
     h = make_ctx(uploads=[(RASTER, root)], parameters={"bottom_level": 18, "top_level": 15}, workers=workers)
-    with pytest.raises(ProcessingFailed, match="reading the input rasters failed|pyramid worker . failed"):
+    with pytest.raises(ProcessingFailed, match="reading the input rasters failed"):
         raster_pyramid.run(h.ctx)
     assert list(h.ctx.output_dir.iterdir()) == []
-    assert _children() == set()
+    assert _render_threads() == []
 
 
 def test_nodata_areas_are_transparent_and_grey_stays_grey(make_ctx, tmp_path) -> None:

@@ -1,4 +1,4 @@
-"""Raster workers run with a bounded GDAL block cache (sized from the memory, or configured)."""
+"""Raster pyramids render with a bounded GDAL block cache (sized from the memory, or configured)."""
 
 from __future__ import annotations
 
@@ -10,34 +10,41 @@ from pathlib import Path
 import pytest
 from processings_memory import PeakMemory
 from processings_rasters import write_tiles
+from rasterio.env import get_gdal_config
 
-from gpf_flow.processings import raster_pyramid, raster_worker
+from gpf_flow.processings import raster_pyramid, raster_threads
 from gpf_flow.processings.base import ProcessingFailed
 
 RASTER = {"type": "RASTER", "srs": "EPSG:2154"}
 
 
-def test_workers_use_the_configured_gdal_cache(make_ctx, tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(raster_pyramid, "MIN_BOTTOM_TILES_FOR_PROCESSES", 1)
-    monkeypatch.setenv(raster_worker.CACHE_ENV, "17")
+def test_render_threads_use_the_configured_gdal_cache(make_ctx, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv(raster_threads.CACHE_ENV, "17")
+    seen: list[int] = []
+    render_job = raster_threads.Renderer.render_job
+
+    def spying(self, *args, **kwargs):  # the cache GDAL has while a thread renders
+        seen.append(int(get_gdal_config("GDAL_CACHEMAX") or 0) >> 20)
+        return render_job(self, *args, **kwargs)
+
+    monkeypatch.setattr(raster_threads.Renderer, "render_job", spying)
     root = tmp_path / "up"
     write_tiles(root, 2, 300, 1.0)
     h = make_ctx(uploads=[(RASTER, root)], parameters={"bottom_level": 17, "top_level": 14}, workers=2)
     raster_pyramid.run(h.ctx)
-    assert any("GDAL cache 17 MB each" in line for line in h.logs), h.logs
-    assert not any("WARNING workers report GDAL caches" in line for line in h.logs), h.logs
+    assert any("rendering with 2 threads, one GDAL block cache of 17 MB" in line for line in h.logs), h.logs
+    assert seen and set(seen) == {17}, seen
 
 
-def test_default_cache_is_a_bounded_share_of_memory(monkeypatch) -> None:
-    monkeypatch.delenv(raster_worker.CACHE_ENV, raising=False)
-    for processes in (1, 2, 8):
-        assert (
-            raster_worker.CACHE_MIN_MB <= raster_worker.gdal_cache_mb(processes) <= raster_worker.CACHE_MAX_MB
-        )
-    assert raster_worker.gdal_cache_mb(8) <= raster_worker.gdal_cache_mb(1)
-    monkeypatch.setenv(raster_worker.CACHE_ENV, "lots")
+def test_default_cache_is_a_bounded_share_of_memory_per_thread(monkeypatch) -> None:
+    monkeypatch.delenv(raster_threads.CACHE_ENV, raising=False)
+    for threads in (1, 2, 8):
+        per_thread = raster_threads.gdal_cache_mb(threads) / threads
+        assert raster_threads.CACHE_MIN_MB <= per_thread <= raster_threads.CACHE_MAX_MB
+    assert raster_threads.gdal_cache_mb(8) / 8 <= raster_threads.gdal_cache_mb(1)
+    monkeypatch.setenv(raster_threads.CACHE_ENV, "lots")
     with pytest.raises(ProcessingFailed, match="number of megabytes"):
-        raster_worker.gdal_cache_mb(1)
+        raster_threads.gdal_cache_mb(1)
 
 
 _BUILD = """
@@ -60,11 +67,12 @@ ctx = ProcessingContext(
 raster_pyramid.run(ctx)
 """
 CACHE_MB = 16
-PEAK_CAP_MB = {1: 250, 2: 540}
-"""Peak RSS summed over the build's processes, by worker count, with a GDAL cache of CACHE_MB each.
+PEAK_CAP_MB = {1: 250, 2: 280}
+"""Peak RSS of the build's process, by render threads, with a GDAL cache of CACHE_MB.
 
-Measured on the 2-core, 24 GB machine: 164 and 445 MB; with a 1200 MB cache each (GDAL's default
-there, which the single-process path used) 359 and 646 MB, over both caps.
+Measured on the 2-core, 24 GB machine: 157 and 186 MB; with a 1200 MB cache (GDAL's default
+there) 347 and 424 MB, over the caps. (With a worker process instead of the second thread the
+same build peaked at 445 MB, summed over both processes.)
 """
 
 
@@ -79,13 +87,13 @@ def mosaic_3x3(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
 def test_pyramid_memory_stays_under_a_cap(mosaic_3x3: Path, tmp_path: Path, workers: int) -> None:
-    """The whole build (processing process + its raster workers) stays under a fixed cap.
+    """The whole build stays under a fixed cap, with its render threads.
 
-    With GDAL's default block cache (5 % of the memory per process) each process keeps every block
-    it decodes, up to more than this mosaic holds: the sum grows with the mosaic and passes the cap
-    (``GPF_FLOW_GDAL_CACHEMAX=1200`` reproduces it). The single-process path had no bound at all.
+    With GDAL's default block cache (5 % of the memory) the build keeps every block it decodes, up
+    to more than this mosaic holds: memory grows with the mosaic and passes the cap
+    (``GPF_FLOW_GDAL_CACHEMAX=1200`` reproduces it).
     """
-    env = {**os.environ, raster_worker.CACHE_ENV: str(CACHE_MB)}
+    env = {**os.environ, raster_threads.CACHE_ENV: str(CACHE_MB)}
     proc = subprocess.Popen(
         [sys.executable, "-c", _BUILD, str(mosaic_3x3), str(tmp_path / "out"), str(workers)],
         stdout=subprocess.PIPE,
@@ -96,5 +104,5 @@ def test_pyramid_memory_stays_under_a_cap(mosaic_3x3: Path, tmp_path: Path, work
     out, _ = proc.communicate(timeout=600)
     peak_mb = sampler.stop() / 2**20
     assert proc.returncode == 0, out
-    assert "wrote" in out and (workers == 1 or "with 2 processes" in out), out
+    assert "wrote" in out and (workers == 1 or "with 2 threads" in out), out
     assert peak_mb < PEAK_CAP_MB[workers], f"peak {peak_mb:.0f} MB with {workers} worker(s)"

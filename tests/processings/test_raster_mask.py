@@ -117,13 +117,11 @@ PARAMS = {"tms": GRID, "compression": "jpg", "interpolation": "nn", "bottom": st
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_jpeg_masks_match_the_source_validity(make_ctx, holed, workers: int, monkeypatch) -> None:
+def test_jpeg_masks_match_the_source_validity(make_ctx, holed, workers: int) -> None:
     root, source = holed
-    # with 2 workers, render in worker processes even for this small pyramid (their parts carry masks)
-    monkeypatch.setattr(raster_pyramid, "MIN_BOTTOM_TILES_FOR_PROCESSES", 1)
     h = make_ctx(uploads=[(RASTER, root)], parameters={**PARAMS, "mask": True}, workers=workers)
     raster_pyramid.run(h.ctx)
-    assert any("worker process" in line for line in h.logs) == (workers > 1)
+    assert any("with 2 threads" in line for line in h.logs) == (workers > 1)
     tiles, masks, meta = stored(h.ctx.output_dir / "pyramid.mbtiles")
     assert meta["mask"] == "true" and meta["format"] == "jpg"
     bottom = sorted(k for k in tiles if k[0] == BOTTOM)
