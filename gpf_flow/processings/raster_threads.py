@@ -4,9 +4,9 @@ Threads, not processes: nine tenths of a job run without the GIL (GDAL's warped 
 encodes, reductions and conversions), so N threads keep N cores busy, and they share what worker
 processes had to duplicate: one GDAL block cache (a source block decoded for one job serves the
 neighbouring job whichever thread renders it), the loaded libraries (no interpreter to start per
-worker) and the output (no part files to merge, no job images passed through files). Measured on
-2 cores (``bench/pyramid.py``), two threads build the same pyramid with 5–6 % less CPU than this
-process next to a worker process did.
+worker) and the output (no part files to merge, no job images passed through files). On 2 cores
+(``bench/pyramid.py``) two threads build at 0.9 of twice the one-process floor, for about the CPU
+of one thread.
 
 Each thread opens its own :class:`Renderer` (GDAL dataset handles are not shared between
 threads) and takes the next job in the caller's order. The calling thread writes: each job's
