@@ -14,16 +14,13 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 import numpy as np
+from morecantile import TileMatrixSet
 from numpy.typing import NDArray
 
 from gpf_flow.processings.disk_errors import sqlite_error
-from gpf_flow.tms import Geometry, tms_row
-
-if TYPE_CHECKING:  # not imported at run time: raster workers start without morecantile
-    from morecantile import TileMatrixSet
+from gpf_flow.tms import tms_row
 
 TileImage = NDArray[np.uint8]
 """A decoded tile: ``(height, width, C)`` uint8 whose last channel is alpha (C = 2 or 4)."""
@@ -49,7 +46,7 @@ _KEY_NOT_IN_TILES = (
 class MBTilesWriter:
     """Writes tiles of ``grid`` into an MBTiles file; call :meth:`close` to index and commit."""
 
-    def __init__(self, path: Path, grid: TileMatrixSet | Geometry) -> None:
+    def __init__(self, path: Path, grid: TileMatrixSet) -> None:
         self.path = path
         self.grid = grid
         try:

@@ -153,7 +153,8 @@ class Picture:
                 return None
             colour_mode = self.colour_mode
             if alpha.min() == 255:
-                tile = tile.convert(colour_mode) if not self.binary else tile
+                if not self.binary:  # drop the alpha channel (a binary picture's image has none)
+                    tile = tile.convert(colour_mode)
             elif jpeg:  # onto white
                 background = Image.new(colour_mode, tile.size, _WHITE[colour_mode])
                 if self.binary:

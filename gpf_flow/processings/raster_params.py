@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from morecantile import TileMatrixSet
 
 from gpf_flow import tms as grids
 from gpf_flow.processings.base import ProcessingFailed
-
-if TYPE_CHECKING:
-    from morecantile import TileMatrixSet
 
 # The platform's values (ROK4: raw, jpg, jpg90, png...) → what the encoder does.
 COMPRESSIONS = {

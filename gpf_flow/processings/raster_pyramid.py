@@ -48,7 +48,7 @@ from gpf_flow.processings.raster_inputs import (
 from gpf_flow.processings.raster_levels import LevelStats, UpperLevels, morton_key
 from gpf_flow.processings.raster_mask import MASK_METADATA, encode_mask, wants_masks
 from gpf_flow.processings.raster_params import RasterPyramidParams, check_tiles, parse_params
-from gpf_flow.processings.raster_render import Renderer, RenderSpec, describe_error
+from gpf_flow.processings.raster_render import Renderer, RenderSpec, read_failure
 from gpf_flow.processings.raster_threads import RenderedJob, gdal_cache_mb, render_in_threads
 from gpf_flow.processings.raster_update import BasePyramid, BaseTiles
 
@@ -191,7 +191,6 @@ def _segment(
         vrts=[(str(g.vrt), g.alpha_band) for g in groups],
         color_bands=groups[0].color_bands,
         tms_id=params.tms_id,
-        geometry=grids.geometry(tms, range(job_level, bottom + 1)),
         bottom=bottom,
         job_level=job_level,
         block=block,
@@ -447,9 +446,7 @@ class _Build:
                     try:
                         result = renderer.render_job(job[0], job[1], writer.put, writer.put_mask)
                     except RasterioError as exc:
-                        raise ProcessingFailed(
-                            f"reading the input rasters failed: {describe_error(exc)}"
-                        ) from None
+                        raise read_failure(exc) from None
                     self.stats.add(result.counts, result.seconds)
                     job_done(job, result.root)
         finally:

@@ -13,24 +13,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import rasterio
 from affine import Affine
-from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from gpf_flow import tms as grids
+from gpf_flow.processings.base import ProcessingFailed
 from gpf_flow.processings.mbtiles import TileImage
 from gpf_flow.processings.raster_image import Picture, encode_tile, halve
 from gpf_flow.processings.raster_mask import encode_mask
 from gpf_flow.processings.raster_params import TILE_SIZE
-
-if TYPE_CHECKING:
-    from gpf_flow.processings.raster_update import BaseTiles
+from gpf_flow.processings.raster_update import BaseTiles
 
 TileSink = Callable[[int, int, int, bytes], None]
 """Receives (zoom, column, row from the top, encoded tile)."""
@@ -44,8 +41,6 @@ class RenderSpec:
     """(mosaic VRT path, alpha band index) per source group, drawn in order."""
     color_bands: int
     tms_id: str
-    geometry: grids.Geometry
-    """The grid's CRS and levels ``job_level``..``bottom`` (tile arithmetic without morecantile)."""
     bottom: int
     job_level: int
     block: int
@@ -76,6 +71,11 @@ def describe_error(exc: BaseException) -> str:
     return "; ".join(parts) or type(exc).__name__
 
 
+def read_failure(exc: BaseException) -> ProcessingFailed:
+    """The failure to report when rendering could not read the input rasters (GDAL's reason)."""
+    return ProcessingFailed(f"reading the input rasters failed: {describe_error(exc)}")
+
+
 def parent_from_children(children: dict[tuple[int, int], TileImage], channels: int) -> TileImage:
     """The parent tile from up to four children keyed by (dx, dy) in {0, 1}²."""
     canvas = np.zeros((2 * TILE_SIZE, 2 * TILE_SIZE, channels), dtype=np.uint8)
@@ -99,24 +99,20 @@ class Renderer:
 
     def __init__(self, spec: RenderSpec) -> None:
         self.spec = spec
-        self.geometry = spec.geometry
+        self.tms = grids.get(spec.tms_id)
         self.factor = spec.block
-        level = spec.geometry.levels[spec.bottom]
-        self.matrices = spec.geometry.levels
+        level = grids.level(self.tms, spec.bottom)
+        self.matrices = {z: grids.level(self.tms, z) for z in range(spec.job_level, spec.bottom + 1)}
         left = level.left + spec.grid_x0 * level.span
         top = level.top - spec.grid_y0 * level.span
         transform = Affine(level.cell, 0, left, 0, -level.cell, top)
         self.channels = spec.color_bands + 1
-        self.base: BaseTiles | None = None
-        if spec.base:  # an update (imported here: the updated pyramid's grid needs morecantile)
-            from gpf_flow.processings.raster_update import BaseTiles
-
-            self.base = BaseTiles(spec.base, spec.tms_id)
+        self.base = BaseTiles(spec.base, spec.tms_id) if spec.base else None
         self._sources = [rasterio.open(path) for path, _ in spec.vrts]
         self._vrts = [
             WarpedVRT(
                 src,
-                crs=CRS.from_wkt(spec.geometry.crs),
+                crs=self.tms.rasterio_crs,
                 transform=transform,
                 width=spec.grid_width * TILE_SIZE,
                 height=spec.grid_height * TILE_SIZE,

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from rasterio.errors import RasterioError
 
 from gpf_flow.processings.base import ProcessingAborted, ProcessingFailed
-from gpf_flow.processings.raster_render import JobResult, Renderer, RenderSpec, describe_error
+from gpf_flow.processings.raster_render import JobResult, Renderer, RenderSpec, read_failure
 
 CACHE_ENV = "GPF_FLOW_GDAL_CACHEMAX"
 """Set it (in MB) to choose the GDAL block cache of a pyramid build."""
@@ -118,7 +118,7 @@ def render_in_threads(
                 done.result = renderer.render_job(job[0], job[1], done.add_tile, done.add_mask)
                 results.put(done)
         except RasterioError as exc:
-            results.put(ProcessingFailed(f"reading the input rasters failed: {describe_error(exc)}"))
+            results.put(read_failure(exc))
         except BaseException as exc:  # handed to the writing thread, which raises it
             results.put(exc)
         finally:

@@ -8,10 +8,6 @@ accepted too.
 
 Tile rows: the API and the grids count rows from the top (XYZ); MBTiles files store TMS rows,
 counted from the bottom of the level's matrix. :func:`tms_row` is the one place that flips them.
-
-morecantile (and pydantic, pyproj under it) is imported on first use: a :class:`Geometry` carries
-what tile arithmetic needs (the CRS and some levels) as plain numbers, for code that renders or
-addresses tiles by the thousand (the raster pyramid's renderers, MBTiles rows).
 """
 
 from __future__ import annotations
@@ -19,13 +15,11 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from morecantile import TileMatrixSet
+import morecantile
+from morecantile import TileMatrixSet
 
 ALIASES = {"PM": "WebMercatorQuad", "WGS84G": "WorldCRS84Quad"}
 """Platform names served by an identical morecantile grid (kept: existing pyramids record these ids)."""
@@ -37,8 +31,6 @@ class UnknownTileMatrixSet(ValueError):
 
 @functools.cache
 def _platform() -> dict[str, TileMatrixSet]:
-    from morecantile import TileMatrixSet
-
     grids: dict[str, TileMatrixSet] = {}
     for entry in resources.files(__package__).joinpath("data").iterdir():
         if entry.name.endswith(".json"):
@@ -60,8 +52,6 @@ WORLD_GRIDS = ("4326", "PM", "WGS84G")
 
 def names() -> list[str]:
     """Every accepted name: the world grids, the platform's other grids, then morecantile's ids."""
-    import morecantile
-
     platform = [n for n in platform_names() if n not in WORLD_GRIDS]
     others = [n for n in morecantile.tms.list() if n not in platform]
     return [*WORLD_GRIDS, *platform, *sorted(others)]
@@ -69,8 +59,6 @@ def names() -> list[str]:
 
 def resolve(name: str) -> str:
     """The id of the grid a ``tms`` parameter names (case-insensitive), or :class:`UnknownTileMatrixSet`."""
-    import morecantile
-
     wanted = name.strip()
     for alias, real in ALIASES.items():
         if wanted.lower() == alias.lower():
@@ -87,8 +75,6 @@ def get(name: str) -> TileMatrixSet:
 
     Identify a grid by :func:`resolve`'s answer, not by ``.id`` (morecantile's ids cannot hold dots).
     """
-    import morecantile
-
     real = resolve(name)
     platform = _platform()
     return platform[real] if real in platform else morecantile.tms.get(real)
@@ -113,10 +99,8 @@ def public_name(grid_id: str) -> str:
     return grid_id
 
 
-def tms_row(grid: TileMatrixSet | Geometry, zoom: int, row: int) -> int:
+def tms_row(grid: TileMatrixSet, zoom: int, row: int) -> int:
     """Flip a row between XYZ (0 at the top) and TMS (0 at the bottom) at ``zoom``; its own inverse."""
-    if isinstance(grid, Geometry):
-        return grid.levels[zoom].height - 1 - row
     return int(grid.matrix(zoom).matrixHeight) - 1 - row
 
 
@@ -151,24 +135,8 @@ class Level:
         return x0, y0, x1, y1
 
 
-@dataclass(frozen=True)
-class Geometry:
-    """A grid's CRS and some of its levels: its tile arithmetic without morecantile."""
-
-    crs: str
-    """The grid's CRS as WKT (the text morecantile builds its ``rasterio_crs`` from)."""
-    levels: dict[int, Level]
-
-
-def geometry(grid: TileMatrixSet, zooms: Iterable[int]) -> Geometry:
-    """The CRS of ``grid`` and the geometry of its levels ``zooms``."""
-    return Geometry(grid.crs.to_wkt(), {z: level(grid, z) for z in zooms})
-
-
 def level(grid: TileMatrixSet, zoom: int) -> Level:
     """The geometry of level ``zoom`` (square tiles, no variable widths: every platform grid)."""
-    import morecantile
-
     m = grid.matrix(zoom)
     corner = grid.xy_bounds(morecantile.Tile(0, 0, zoom))
     left, top = float(corner.left), float(corner.top)
